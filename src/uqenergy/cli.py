@@ -1,0 +1,113 @@
+"""The ``uqenergy`` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+
+DEFAULT_STUDY = "paper_traditional"
+DEFAULT_OUT = "uqenergy-out"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2, no usage dump
+        self.exit(2, f"uqenergy: error: {message} (see uqenergy --help)\n")
+
+
+def _run(args) -> None:
+    from .output import write_atomically, write_json, write_netcdf
+    from .run import run_study
+
+    result = run_study(args.study, draws=args.draws, seed=args.seed)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / "summary.json", result.records)
+        write_netcdf(folder / "samples.nc", result.samples)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        _print_headline(result.records)
+        print(f"wrote {out}/summary.json and {out}/samples.nc", file=sys.stderr)
+
+
+def _print_headline(records) -> None:
+    for r in records:
+        if r["pathway"] == "baseline":
+            print(f"{r['scenario']:<12} {r['series']:<30} median {r['median']:.3g} Wh "
+                  f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
+
+
+def _warn(messages, args) -> None:
+    if not getattr(args, "quiet", False):
+        for message in messages:
+            print(f"uqenergy: warning: {message}", file=sys.stderr)
+
+
+def _validate(args) -> None:
+    from .validate import validate_file
+
+    for name in args.files:
+        kind, messages = validate_file(name)
+        _warn(messages, args)
+        print(f"ok: {name} ({kind})")
+
+
+def _priors(args) -> None:
+    from .catalogue import list_prior_sets, show
+
+    print(list_prior_sets() if args.action == "list" else show(args.name))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="uqenergy", description="Monte Carlo uncertainty for the energy of LLM inference.")
+    parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a study and write summary.json and samples.nc")
+    run.add_argument("study", nargs="?", default=DEFAULT_STUDY, help=f"study file or bundled name (default {DEFAULT_STUDY})")
+    _output_options(run)
+    run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
+    run.add_argument("--seed", type=int, help="random seed (overrides the study)")
+    run.set_defaults(handler=_run)
+
+    validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
+    validate.add_argument("files", nargs="+")
+    validate.add_argument("--quiet", action="store_true")
+    validate.set_defaults(handler=_validate)
+
+    priors = sub.add_parser("priors", help="list the bundled prior sets or show one prior set or prior")
+    priors.add_argument("action", choices=["list", "show"], nargs="?", default="list")
+    priors.add_argument("name", nargs="?", default="joule2026")
+    priors.set_defaults(handler=_priors)
+    return parser
+
+
+def _output_options(parser) -> None:
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+    parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a uqenergy output")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            args.handler(args)
+    except InputError as exc:
+        print(f"uqenergy: error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("uqenergy: error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

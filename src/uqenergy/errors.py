@@ -1,0 +1,45 @@
+"""The one error type users see: ``FILE: KEY: what is wrong (what is allowed)``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad user input, reported on one line and exit code 2 by the CLI."""
+
+    def __init__(self, file: str | Path | None, key: str | None, problem: str, allowed: str | None = None):
+        self.file = str(file) if file is not None else None
+        self.key = key
+        self.problem = problem
+        self.allowed = allowed
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        parts = [p for p in (self.file, self.key) if p]
+        text = self.problem if not self.allowed else f"{self.problem} ({self.allowed})"
+        return ": ".join([*parts, text])
+
+
+def require_number(value, file, key: str, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """Return ``value`` as a finite float or raise :class:`InputError` naming ``key``."""
+    allowed = "a positive number" if positive else "a non-negative number" if nonnegative else "a finite number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(file, key, f"expected a number, got {value!r}", allowed)
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(file, key, f"{value} is not finite", allowed)
+    if positive and value <= 0:
+        raise InputError(file, key, f"{value:g} is not positive", allowed)
+    if nonnegative and value < 0:
+        raise InputError(file, key, f"{value:g} is negative", allowed)
+    return value
+
+
+def check_keys(table: dict, allowed: set[str] | frozenset[str], file, prefix: str = "") -> None:
+    """Raise :class:`InputError` for the first key of ``table`` not in ``allowed`` (typos)."""
+    for key in table:
+        if key not in allowed:
+            raise InputError(file, f"{prefix}{key}", "unknown key", "allowed: " + ", ".join(sorted(allowed)))

@@ -1,0 +1,109 @@
+"""Study -> Monte Carlo pipeline -> results (input/output Dataset and summary records)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__, energy
+from .blends import pool, top_models_by_median
+from .intervals import summarize
+from .resources import file_sha256
+from .sampling import monte_carlo_inputs
+from .study import Study, load_study
+
+
+@dataclass
+class StudyResult:
+    """What a run produced: the saved draws with provenance, and one record per distribution."""
+
+    study: Study
+    samples: xr.Dataset
+    records: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+def simulate(study: Study, progress=None) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
+    """Run the Monte Carlo over chunks; return energy (model, draw), pathway divisors and the saved draws."""
+    fits = study.fits()
+    energy_parts, divisor_parts, saved = [], {p: [] for p in study.pathway_priors}, []
+    kept = 0
+    for inputs in monte_carlo_inputs(study.priors, study.factors, study.models, study.draws, study.seed, study.chunk_draws):
+        outputs = energy.evaluate(inputs, fits, study.input_token_divisor)
+        energy_parts.append(outputs["energy_wh"].values)
+        for p in study.pathway_priors:
+            divisor_parts[p].append(inputs[p].values)
+        if kept < study.save_draws:
+            take = min(study.save_draws - kept, inputs.sizes["draw"])
+            saved.append(xr.merge([inputs, outputs]).isel(draw=slice(0, take)))
+            kept += take
+        if progress is not None:
+            progress(inputs.sizes["draw"] * len(study.models))
+    coords = {"model": study.models, "draw": np.arange(study.draws)}
+    energy_wh = xr.DataArray(np.concatenate(energy_parts, axis=-1), coords=coords, dims=("model", "draw"))
+    divisors = {p: xr.DataArray(np.concatenate(v, axis=-1), coords=coords, dims=("model", "draw"))
+                for p, v in divisor_parts.items()}
+    return energy_wh, divisors, xr.concat(saved, dim="draw")
+
+
+def _record(study: Study, series: str, pathway: str, values: np.ndarray, quantity: str = "energy_wh") -> dict:
+    return {"scenario": study.scenario, "series": series, "pathway": pathway, "quantity": quantity, **summarize(values)}
+
+
+def _pathway_divisors(study: Study, divisors: dict[str, xr.DataArray]) -> dict[str, xr.DataArray]:
+    chosen = {p: divisors[f"pathway_{p}"] for p in study.pathways}
+    if study.combined:
+        combined = 1.0
+        for d in chosen.values():
+            combined = combined * d
+        chosen["combined"] = combined
+    return chosen
+
+
+def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:
+    """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
+    pathways = _pathway_divisors(study, divisors)
+    records, members = [], {}
+    for model in study.models:
+        values = energy_wh.sel(model=model).values
+        records.append(_record(study, model, "baseline", values))
+        if model in study.pathway_targets:
+            records += [_record(study, model, p, values / d.sel(model=model).values) for p, d in pathways.items()]
+    for blend in study.blends:
+        members[blend.name] = blend.members or top_models_by_median(energy_wh, blend.top)
+        records.append(_record(study, blend.name, "baseline", pool(energy_wh, members[blend.name], blend.trim)))
+        if blend.name in study.pathway_targets:
+            records += [_record(study, blend.name, p, pool(energy_wh, members[blend.name], blend.trim, d))
+                        for p, d in pathways.items()]
+    return records, members
+
+
+def provenance(study: Study) -> dict:
+    """Attributes that trace a result to its seed, files and software."""
+    attrs = {
+        "study": study.name, "scenario": study.scenario, "study_file": str(study.path), "seed": study.seed,
+        "draws_per_model": study.draws, "uqenergy_version": __version__,
+        "numpy_version": np.__version__, "xarray_version": xr.__version__,
+    }
+    for i, path in enumerate(study.input_files):
+        attrs[f"input_file_{i}"] = str(path)
+        attrs[f"input_file_{i}_sha256"] = file_sha256(path)
+    return attrs
+
+
+def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, seed: int | None = None,
+              progress=None) -> StudyResult:
+    """Run a study (a path, a bundled name or a loaded :class:`Study`) and summarise it."""
+    study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, draws=draws, seed=seed)
+    energy_wh, divisors, saved = simulate(study, progress)
+    records, members = summary_records(study, energy_wh, divisors)
+    saved.attrs = provenance(study) | {
+        "saved_draws": saved.sizes["draw"],
+        "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
+        "prior_warnings": "\n".join(study.priors.warnings),
+        **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},
+    }
+    return StudyResult(study, saved, records, list(study.priors.warnings))

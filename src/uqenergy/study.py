@@ -1,0 +1,192 @@
+"""Study files: which priors, models, blends and pathways; parsed and validated here.
+
+A study is TOML with a ``[study]`` table (name, scenario, prior files, throughput
+table, models, draws, seed, ...), optional ``[priors.NAME]`` overrides layered
+over the prior files, ``[blends.NAME]`` pools and a ``[pathways]`` table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, check_keys, require_number
+from .priors import PriorSet, load_prior_files
+from .resources import read_toml, resolve
+from .throughput import BenchmarkRow, fit_throughput, read_benchmarks
+
+SECTIONS = frozenset({"study", "priors", "blends", "pathways"})
+STUDY_KEYS = frozenset({
+    "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
+    "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
+})
+BLEND_KEYS = frozenset({"top", "members", "trim"})
+PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
+EFFECTIVE_TOKENS = ("output", "output+input")
+INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
+MAX_DRAWS = 10**9
+
+
+@dataclass
+class Blend:
+    name: str
+    top: int | None  # pool the `top` models with the highest median energy ...
+    members: list[str]  # ... or exactly these models
+    trim: list[tuple[float, float]]
+
+
+@dataclass
+class Study:
+    path: Path
+    name: str
+    scenario: str
+    description: str
+    priors: PriorSet
+    throughput_file: Path
+    quantization: str
+    benchmarks: list[BenchmarkRow]
+    models: list[str]
+    draws: int
+    seed: int
+    chunk_draws: int | None
+    save_draws: int
+    input_token_divisor: float
+    throughput_uncertainty: bool
+    blends: list[Blend]
+    pathways: list[str]
+    combined: bool
+    pathway_targets: list[str]
+    document: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def pathway_priors(self) -> list[str]:
+        return [f"pathway_{p}" for p in self.pathways]
+
+    @property
+    def factors(self) -> list[str]:
+        """The sampled inputs, in the order that fixes their random streams."""
+        extra = ["throughput_z"] if self.throughput_uncertainty else []
+        return [*INPUT_PRIORS, *self.pathway_priors, *extra]
+
+    @property
+    def input_files(self) -> list[Path]:
+        return [self.path, *self.priors.files, self.throughput_file]
+
+    def fits(self):
+        return fit_throughput(self.benchmarks, self.models, self.quantization, self.throughput_file)
+
+
+def positive_int(value, file, key: str, maximum: int = MAX_DRAWS) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+        raise InputError(file, key, f"{value!r} is not a whole number in 1..{maximum:,}", f"an integer from 1 to {maximum:,}")
+    return value
+
+
+def _seed(value, file, key: str = "study.seed") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
+    return value
+
+
+def _text(table: dict, key: str, file, prefix: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise InputError(file, f"{prefix}{key}", f"expected text, got {value!r}", "a non-empty string")
+    return value
+
+
+def _string_list(value, file, key: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InputError(file, key, f"expected a list of names, got {value!r}", "a non-empty list of strings")
+    if len(set(value)) != len(value):
+        raise InputError(file, key, "has duplicate names", "distinct names")
+    return value
+
+
+def _blend(name: str, table, file, models: list[str]) -> Blend:
+    key = f"blends.{name}"
+    if not isinstance(table, dict):
+        raise InputError(file, key, "expected a table", f"[{key}] with top or members, and trim")
+    check_keys(table, BLEND_KEYS, file, f"{key}.")
+    if ("top" in table) == ("members" in table):
+        raise InputError(file, key, "needs exactly one of top and members", "top = N or members = [model names]")
+    top = positive_int(table["top"], file, f"{key}.top", len(models)) if "top" in table else None
+    members = _string_list(table["members"], file, f"{key}.members") if "members" in table else []
+    for m in members:
+        if m not in models:
+            raise InputError(file, f"{key}.members", f"unknown model {m!r}", "models of this study: " + ", ".join(models))
+    trims = table.get("trim", [])
+    if not isinstance(trims, list):
+        raise InputError(file, f"{key}.trim", "expected a list of [low, high] percentiles", "e.g. [[5, 95], [10, 90]]")
+    parsed = []
+    for window in trims:
+        if not (isinstance(window, list) and len(window) == 2):
+            raise InputError(file, f"{key}.trim", f"{window!r} is not [low, high]", "percentile pairs 0 <= low < high <= 100")
+        low, high = (require_number(v, file, f"{key}.trim") for v in window)
+        if not 0 <= low < high <= 100:
+            raise InputError(file, f"{key}.trim", f"[{low:g}, {high:g}] is not a percentile window", "0 <= low < high <= 100")
+        parsed.append((low, high))
+    return Blend(name, top, members, parsed)
+
+
+def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
+    """Parse, layer and validate a study file (a path or a bundled study name)."""
+    path = resolve(path, "studies")
+    doc = read_toml(path)
+    check_keys(doc, SECTIONS, path)
+    table = doc.get("study")
+    if not isinstance(table, dict):
+        raise InputError(path, "study", "missing [study] table", "a [study] table with name, scenario, priors, models")
+    check_keys(table, STUDY_KEYS, path, "study.")
+    prior_names = _string_list(table.get("priors"), path, "study.priors")
+    prior_files = [resolve(name, "priors", path) for name in prior_names]
+    overrides = doc.get("priors", {})
+    priors = load_prior_files(prior_files, [(path, {"priors": overrides})] if overrides else [])
+    base_names = load_prior_files(prior_files).base if overrides else priors.base
+    for name in overrides:
+        if name not in base_names:
+            raise InputError(path, f"priors.{name}", "overrides a prior the prior files do not define",
+                             "defined: " + ", ".join(sorted(base_names)))
+    priors.require(INPUT_PRIORS, path, "study.priors")
+    throughput_file = resolve(table.get("throughput", "throughput_h100"), "priors", path, suffix=".csv")
+    benchmarks = read_benchmarks(throughput_file)
+    models = _string_list(table.get("models"), path, "study.models")
+    known = sorted({r.model for r in benchmarks})
+    for m in models:
+        if m not in known:
+            raise InputError(path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known))
+    mode = table.get("effective_tokens", "output")
+    if mode not in EFFECTIVE_TOKENS:
+        raise InputError(path, "study.effective_tokens", f"unknown mode {mode!r}", "output or output+input")
+    divisor = require_number(table.get("input_token_divisor", 30), path, "study.input_token_divisor", positive=True)
+    pathways_table = doc.get("pathways", {})
+    check_keys(pathways_table, PATHWAY_KEYS, path, "pathways.")
+    pathways = _string_list(pathways_table["names"], path, "pathways.names") if "names" in pathways_table else []
+    priors.require([f"pathway_{p}" for p in pathways], path, "pathways.names")
+    blends_table = doc.get("blends", {})
+    blends = [_blend(name, t, path, models) for name, t in blends_table.items()]
+    targets = pathways_table.get("apply_to", [b.name for b in blends])
+    targets = _string_list(targets, path, "pathways.apply_to") if targets else []
+    for t in targets:
+        if t not in models and t not in blends_table:
+            raise InputError(path, "pathways.apply_to", f"unknown series {t!r}", "a model or blend of this study")
+    uncertainty = table.get("throughput_uncertainty", False)
+    combined = pathways_table.get("combined", bool(pathways))
+    for flag_key, flag in (("study.throughput_uncertainty", uncertainty), ("pathways.combined", combined)):
+        if not isinstance(flag, bool):
+            raise InputError(path, flag_key, f"expected true or false, got {flag!r}", "a boolean")
+    study = Study(
+        path=path, name=_text(table, "name", path, "study."), scenario=_text(table, "scenario", path, "study."),
+        description=table.get("description", ""), priors=priors, throughput_file=throughput_file,
+        quantization=_text(table, "quantization", path, "study.", "FP8"), benchmarks=benchmarks, models=models,
+        draws=positive_int(draws if draws is not None else table.get("draws", 100_000), path, "study.draws" if draws is None else "--draws"),
+        seed=_seed(seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"),
+        chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
+        save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
+        input_token_divisor=divisor if mode == "output+input" else math.inf,
+        throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
+        pathway_targets=targets, document=doc,
+    )
+    study.fits()  # every model must have usable benchmark rows
+    return study

@@ -1,0 +1,28 @@
+"""``uqenergy validate``: check study, prior and benchmark files without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .priors import load_prior_files
+from .resources import read_toml, resolve
+from .study import load_study
+from .throughput import read_benchmarks
+
+
+def validate_file(name: str) -> tuple[str, list[str]]:
+    """Validate one file; return its kind and any warnings. Bad input raises ``InputError``."""
+    path = Path(name)
+    if path.suffix == ".csv":
+        rows = read_benchmarks(path)
+        return f"benchmark table, {len(rows)} rows", []
+    if not path.exists():
+        path = resolve(name, "studies")
+        if not path.exists():
+            path = resolve(name, "priors")
+    doc = read_toml(path)
+    if "study" in doc:
+        study = load_study(path)
+        return f"study {study.name!r}, {len(study.models)} models", study.priors.warnings
+    priors = load_prior_files([path])
+    return f"prior file, {len(priors.base)} priors", priors.warnings
