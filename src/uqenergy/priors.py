@@ -134,7 +134,8 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
         integer=spec.get("integer", False), truncate=spec.get("truncate", False),
     )
     if law.mass_outside(*bounds) >= 1.0 - 1e-12:
-        raise InputError(file, f"{key}.bounds", f"{list(bounds)} exclude all of the prior's mass", "bounds that contain the distribution")
+        what = f"value {law.value:g} lies outside" if law.name == "fixed" else "all of the prior's mass lies outside"
+        raise InputError(file, f"{key}.bounds", f"{what} the physical bounds {list(bounds)}", "a prior inside its bounds")
     return prior
 
 
