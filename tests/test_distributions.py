@@ -77,3 +77,14 @@ def test_bad_parameters_name_the_key(spec, key):
         from_spec(spec, "f.toml")
     assert err.value.key == key
     assert err.value.message.startswith(f"f.toml: {key}: ")
+
+
+@pytest.mark.parametrize("spec", [
+    {"dist": "lognormal", "p5": 0.4, "p95": 0.9},
+    {"dist": "exponential", "median": 300},
+    {"dist": "triangular", "low": 0, "mode": 1, "high": 4},
+])
+def test_direct_sampling_has_the_law_of_the_inverse_cdf(spec):
+    law = from_spec(spec)
+    draws = law.sample(np.random.default_rng(5), 200_000)
+    assert stats.kstest(draws, law.cdf).pvalue > 1e-4

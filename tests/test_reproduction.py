@@ -8,7 +8,7 @@ standard errors (plus half a unit of the published rounding).
 import numpy as np
 import pytest
 
-from uqenergy.blends import pool, top_models_by_median
+from uqenergy.blends import pool, rank_by_median, trim_masks
 from uqenergy.intervals import mean_mcse, quantile_mcse
 from uqenergy.run import simulate
 from uqenergy.study import load_study
@@ -42,11 +42,12 @@ def _draws(name):
     assert study.draws == OUR_DRAWS
     energy_wh, divisors, _ = simulate(study)
     blend = next(b for b in study.blends if b.name == "blend-paper")
-    members = top_models_by_median(energy_wh, blend.top)
+    members = rank_by_median(energy_wh)[: blend.top]
+    masks = trim_masks(energy_wh, members, blend.trim)
     series = {(m, "baseline"): energy_wh.sel(model=m).values for m in study.models}
-    series[("blend-paper", "baseline")] = pool(energy_wh, members, blend.trim)
+    series[("blend-paper", "baseline")] = pool(energy_wh, masks)
     for p in study.pathways:
-        series[("blend-paper", p)] = pool(energy_wh, members, blend.trim, divisors[f"pathway_{p}"])
+        series[("blend-paper", p)] = pool(energy_wh, masks, divisors[f"pathway_{p}"])
     return series, members
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from uqenergy.run import run_study
-from uqenergy.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_uniforms
+from uqenergy.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_draws
 from uqenergy.study import load_study
 
 
@@ -12,9 +12,11 @@ def test_chunks_are_whole_blocks_covering_every_draw():
     assert all(start % BLOCK_DRAWS == 0 for start, _ in ranges)
 
 
-def test_uniforms_do_not_depend_on_chunking():
-    whole = monte_carlo_uniforms(3, 2, 4, 0, 3 * BLOCK_DRAWS + 5)
-    parts = [monte_carlo_uniforms(3, 2, 4, a, b) for a, b in chunk_ranges(3 * BLOCK_DRAWS + 5, BLOCK_DRAWS)]
+def test_draws_do_not_depend_on_chunking(small_study):
+    study = load_study(small_study)
+    args = (study.priors, ["pue", "output_tokens"], study.models, 3)
+    whole = monte_carlo_draws(*args, 0, 3 * BLOCK_DRAWS + 5)
+    parts = [monte_carlo_draws(*args, a, b) for a, b in chunk_ranges(3 * BLOCK_DRAWS + 5, BLOCK_DRAWS)]
     np.testing.assert_array_equal(whole, np.concatenate(parts, axis=-1))
 
 
