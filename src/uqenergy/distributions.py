@@ -171,7 +171,7 @@ def from_spec(spec: dict, file=None, key: str = "prior") -> Distribution:
     other keys (unit, bounds, ...) are ignored here and checked by ``priors``.
     """
     dist = spec.get("dist")
-    if dist not in PARAMETER_SETS:
+    if not isinstance(dist, str) or dist not in PARAMETER_SETS:
         raise InputError(file, f"{key}.dist", f"unknown distribution {dist!r}", "one of " + ", ".join(PARAMETER_SETS))
     names = _parameter_set(spec, dist, file, key)
     extra = [n for ns in PARAMETER_SETS[dist] for n in ns if n in spec and n not in names]
