@@ -20,7 +20,7 @@ verdict is expected. The verdict is ``within`` our central 90% interval
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +138,7 @@ class Scenario:
     fits: xr.Dataset
     members: list[str]
     trims: list
+    _log_medians: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def run(cls, study: Study, series: str) -> "Scenario":
@@ -149,6 +150,13 @@ class Scenario:
         energy_wh = substituted_energy_wh(self.inputs, self.fits, self.study.input_token_divisor, values)
         energy_wh = xr.broadcast(energy_wh, self.inputs["pue"])[0].transpose("model", "draw")
         return pool(energy_wh, self.members, self.trims)
+
+    def log_median(self, values: dict[str, float]) -> float:
+        """ln of the pooled median with ``values`` substituted (cached: estimates share substitutions)."""
+        key = tuple(sorted(values.items()))
+        if key not in self._log_medians:
+            self._log_medians[key] = math.log(np.quantile(self.draws_wh(values), 0.5))
+        return self._log_medians[key]
 
 
 def boundary_values(boundary: str) -> dict[str, float]:
@@ -173,8 +181,7 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
     factors = stated_factors(estimate.assumptions)
 
     def log_median(subset: frozenset[str]) -> float:
-        values = base | {k: v for f in subset for k, v in factors[f].items()}
-        return math.log(np.quantile(scenario.draws_wh(values), 0.5))
+        return scenario.log_median(base | {k: v for f in subset for k, v in factors[f].items()})
 
     return {
         "estimate_id": estimate.id, "value_wh": estimate.value_wh, "scenario": scenario.study.scenario,

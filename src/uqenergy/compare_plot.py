@@ -19,7 +19,7 @@ def plot_estimates(records: list[dict], path: Path, details: list[dict] = ()) ->
     unverified figures with a hollow marker.
     """
     info = {d["estimate_id"]: d for d in details}
-    figure = Figure(figsize=(8.5, 0.38 * len(records) + 1.6))
+    figure = Figure(figsize=(8.5, 0.38 * len(records) + 2.2))
     ax = figure.add_subplot()
     for row, r in enumerate(reversed(records)):
         value, d = r["value_wh"], info.get(r["estimate_id"], {})
@@ -41,7 +41,7 @@ def plot_estimates(records: list[dict], path: Path, details: list[dict] = ()) ->
               Line2D([], [], color="0.2", linewidth=1.5, label="ours: median"),
               *(Line2D([], [], marker="o", linestyle="", color=c, label=f"estimate {v} our 90%") for v, c in VERDICT_COLOURS.items()),
               Line2D([], [], marker="o", linestyle="", color="0.3", markerfacecolor="white", label="unverified figure")]
-    ax.legend(handles=legend, fontsize=7, loc="lower right")
+    ax.legend(handles=legend, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     return path
