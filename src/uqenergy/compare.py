@@ -106,6 +106,8 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
         if series not in study.models and series not in [b.name for b in study.blends]:
             raise InputError(path, "compare.series", f"study {study.name!r} has no series {series!r}",
                              "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))
+    if not isinstance(table.get("estimates", ""), str):
+        raise InputError(path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", "e.g. \"public_estimates\"")
     estimates = load_estimates(resolve(table["estimates"], "priors", path)) if "estimates" in table else []
     scenarios = {s.scenario for s in studies}
     for estimate in estimates:

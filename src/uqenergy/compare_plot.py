@@ -30,8 +30,8 @@ def plot_estimates(records: list[dict], path: Path, details: list[dict] = ()) ->
         colour = VERDICT_COLOURS[r["verdict"]]
         ax.plot([value], [row], marker="o", markersize=7, color=colour,
                 markerfacecolor=colour if d.get("verified", True) else "white")
-    labels = [f"{r['estimate_id']} ({r['scenario']}{'' if info.get(r['estimate_id'], {}).get('boundary', 'datacenter') == 'datacenter' else ', no PUE'})"
-              for r in reversed(records)]
+    no_pue = {i for i, d in info.items() if d.get("boundary", "datacenter") != "datacenter"}
+    labels = [f"{r['estimate_id']} ({r['scenario']}{', no PUE' if r['estimate_id'] in no_pue else ''})" for r in reversed(records)]
     ax.set_yticks(range(len(records)), labels, fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("energy per query (Wh, log scale)")

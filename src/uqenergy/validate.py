@@ -25,7 +25,8 @@ def validate_file(name: str) -> tuple[str, list[str]]:
     doc = read_toml(path)
     if "compare" in doc:
         study = load_compare_study(path)
-        return f"compare study {study.name!r}, {len(study.estimates)} estimates", []
+        ratio = ", non-production ratio" if study.overstatement else ""
+        return f"compare study {study.name!r}, {len(study.estimates)} estimates{ratio}", []
     if "estimates" in doc:
         return f"estimates file, {len(load_estimates(path))} estimates", []
     if "study" in doc:
