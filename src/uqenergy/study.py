@@ -144,12 +144,15 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     prior_names = _string_list(table.get("priors"), path, "study.priors")
     prior_files = [resolve(name, "priors", path) for name in prior_names]
     overrides = doc.get("priors", {})
-    priors = load_prior_files(prior_files, [(path, {"priors": overrides})] if overrides else [])
-    base_names = load_prior_files(prior_files).base if overrides else priors.base
+    priors = load_prior_files(prior_files)
+    if not isinstance(overrides, dict):
+        raise InputError(path, "priors", "expected [priors.NAME] tables", "overrides of priors in the prior files")
     for name in overrides:
-        if name not in base_names:
+        if name not in priors.base:
             raise InputError(path, f"priors.{name}", "overrides a prior the prior files do not define",
-                             "defined: " + ", ".join(sorted(base_names)))
+                             "defined: " + ", ".join(priors.names()))
+    if overrides:
+        priors = load_prior_files(prior_files, [(path, {"priors": overrides})])
     priors.require(INPUT_PRIORS, path, "study.priors")
     throughput_file = resolve(table.get("throughput", "throughput_h100"), "priors", path, suffix=".csv")
     benchmarks = read_benchmarks(throughput_file)
