@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .audit import decompose, stated_factors, substituted_energy_wh
-from .blends import pool, top_models_by_median
+from .blends import pool, rank_by_median, trim_masks
 from .errors import InputError, check_keys
 from .estimates import PublicEstimate, load_estimates
 from .output import write_json
@@ -128,7 +128,12 @@ def series_members(study: Study, energy_wh: xr.DataArray, series: str) -> tuple[
     if series in study.models:
         return [series], []
     blend = next(b for b in study.blends if b.name == series)
-    return blend.members or top_models_by_median(energy_wh, blend.top), blend.trim
+    return blend.members or rank_by_median(energy_wh)[: blend.top], blend.trim
+
+
+def pool_series(values: xr.DataArray, members: list[str], trims: list) -> np.ndarray:
+    """Pooled draws (model, draw) of the series' members, trimmed on ``values`` themselves."""
+    return pool(values, trim_masks(values, members, trims))
 
 
 @dataclass
@@ -137,6 +142,7 @@ class Scenario:
 
     study: Study
     inputs: xr.Dataset
+    energy_wh: xr.DataArray
     fits: xr.Dataset
     members: list[str]
     trims: list
@@ -145,13 +151,13 @@ class Scenario:
     @classmethod
     def run(cls, study: Study, series: str) -> "Scenario":
         energy_wh, _, inputs = simulate(replace(study, save_draws=study.draws))
-        return cls(study, inputs, study.fits(), *series_members(study, energy_wh, series))
+        return cls(study, inputs, energy_wh, study.fits(), *series_members(study, energy_wh, series))
 
     def draws_wh(self, values: dict[str, float]) -> np.ndarray:
         """Pooled per-query energy with ``values`` substituted for our inputs."""
         energy_wh = substituted_energy_wh(self.inputs, self.fits, self.study.input_token_divisor, values)
-        energy_wh = xr.broadcast(energy_wh, self.inputs["pue"])[0].transpose("model", "draw")
-        return pool(energy_wh, self.members, self.trims)
+        energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0].transpose("model", "draw")
+        return pool_series(energy_wh, self.members, self.trims)
 
     def log_median(self, values: dict[str, float]) -> float:
         """ln of the pooled median with ``values`` substituted (cached: estimates share substitutions)."""
@@ -213,7 +219,7 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
     if study.overstatement is not None:
         for s in study.studies:
             ratios, production_wh = ratio_draws(s, non_production_priors(s, study.overstatement, study.path))
-            values = pool(ratios, *series_members(s, production_wh, study.series))
+            values = pool_series(ratios, *series_members(s, production_wh, study.series))
             overstatement.append(ratio_record(s, study.series, values, study.overstatement))
     details = [e.record() | {"compared_with": COMPARED_WITH[e.boundary]} for e in study.estimates]
     return CompareResult(study, records, details, overstatement, _warnings(study))
