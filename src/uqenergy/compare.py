@@ -117,10 +117,11 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
     overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
     for study in studies if overstatement else []:
         non_production_priors(study, overstatement, path)  # fail early on a bad prior file
-    name = table.get("name", path.stem)
-    if not isinstance(name, str) or not name:
-        raise InputError(path, "compare.name", f"expected text, got {name!r}", "a non-empty string")
-    return CompareStudy(path, name, table.get("description", ""), estimates, studies, series, overstatement)
+    name, description = table.get("name", path.stem), table.get("description", "")
+    for key, text in (("compare.name", name), ("compare.description", description or "-")):
+        if not isinstance(text, str) or not text:
+            raise InputError(path, key, f"expected text, got {text!r}", "a non-empty string")
+    return CompareStudy(path, name, description, estimates, studies, series, overstatement)
 
 
 def series_members(study: Study, energy_wh: xr.DataArray, series: str) -> tuple[list[str], list]:
