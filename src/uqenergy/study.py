@@ -25,6 +25,7 @@ BLEND_KEYS = frozenset({"top", "members", "trim"})
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
+OPTIONAL_PRIORS = ("throughput_scale",)  # sampled whenever the prior set defines them
 MAX_DRAWS = 10**9
 
 
@@ -67,6 +68,7 @@ class Study:
     def factors(self) -> list[str]:
         """The sampled inputs, in the order that fixes their random streams."""
         extra = ["throughput_z"] if self.throughput_uncertainty else []
+        extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
         return [*INPUT_PRIORS, *self.pathway_priors, *extra]
 
     @property
