@@ -46,7 +46,7 @@ def simulate(study: Study, progress=None) -> tuple[xr.DataArray, dict[str, xr.Da
     energy_wh = xr.DataArray(np.concatenate(energy_parts, axis=-1), coords=coords, dims=("model", "draw"))
     divisors = {p: xr.DataArray(np.concatenate(v, axis=-1), coords=coords, dims=("model", "draw"))
                 for p, v in divisor_parts.items()}
-    return energy_wh, divisors, xr.concat(saved, dim="draw")
+    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal")
 
 
 def _record(study: Study, series: str, pathway: str, values: np.ndarray, quantity: str = "energy_wh") -> dict:
