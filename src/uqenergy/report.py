@@ -35,6 +35,13 @@ SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for th
 TRACE_START_DRAWS = 1_000
 TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
 PROVENANCE_SKIP = ("priors", "prior_warnings", "note")
+READING_GUIDE = (
+    "Energy is facility energy (PUE included) per query, in watt-hours (Wh). A 50% or 90% interval holds that "
+    "share of the Monte Carlo draws (P25-P75, P5-P95): it mixes what varies from query to query (answer length) "
+    "with what we do not know exactly (power, PUE, throughput). A blend pools the draws of the models it names; "
+    "a trimmed blend (blend-paper, as in Oviedo et al., Joule 2026) keeps only the middle of each model's draws, "
+    "which narrows its spread."
+)
 
 
 @dataclass
@@ -238,27 +245,36 @@ def records_table(records: list[dict]) -> Table:
     return Table(header, [[_cell(r.get(k, "")) for k in header] for r in records])
 
 
+QUANTITY_NAMES = {"energy_wh": "energy per query", "mean_energy_wh": "mean energy per query"}
+
+
 def _intervals(r: dict, unit: str) -> str:
     text = f"median {plots.fmt(r['median'])} {unit}"
     if "p25" in r and "p75" in r:
         text += f", 50% interval {plots.fmt(r['p25'])}-{plots.fmt(r['p75'])}"
-    return text + f", 90% interval {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])} {unit}"
+    text += f", 90% interval {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])} {unit}"
+    if "hdi_low" in r and "hdi_high" in r:
+        text += f" (highest-density interval {plots.fmt(r['hdi_low'])}-{plots.fmt(r['hdi_high'])})"
+    return text
 
 
 def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """Blends first (untrimmed before trimmed) or, without blends, every model; then each one's pathway gains."""
     blends = blend_definitions(attrs)
+    baseline = [r for r in records if r.get("pathway") == "baseline" and (not blends or r["series"] in blends)]
+    baseline.sort(key=lambda r: bool(blends.get(r["series"], ([], []))[1]))
     lines = []
-    for r in records:
-        if r.get("pathway") != "baseline" or (blends and r["series"] not in blends):
-            continue
-        members = f" (pool of {', '.join(blends[r['series']][0])})" if r["series"] in blends else ""
-        lines.append(f"{r['scenario']}, {r['series']}{members}, {r.get('quantity', 'energy_wh')}: "
-                     f"{_intervals(r, plots.unit_of(r.get('quantity', 'energy_wh')))}, from {r['draws']:,} draws.")
+    for r in baseline:
+        quantity = r.get("quantity", "energy_wh")
+        pooled = f" (pool of {', '.join(blends[r['series']][0])}{', trimmed' if blends[r['series']][1] else ''})" \
+            if r["series"] in blends else ""
+        lines.append(f"{QUANTITY_NAMES.get(quantity, quantity)}, {r['scenario']}, {r['series']}{pooled}: "
+                     f"{_intervals(r, plots.unit_of(quantity))}, from {r['draws']:,} draws.")
         gains = [f"{p['pathway']} ÷{r['median'] / p['median']:.2g}" for p in records
-                 if p["series"] == r["series"] and p["scenario"] == r["scenario"] and p["pathway"] != "baseline"
-                 and p.get("quantity") == r.get("quantity") and p["median"] > 0]
+                 if (p["series"], p["scenario"], p.get("quantity")) == (r["series"], r["scenario"], r.get("quantity"))
+                 and p["pathway"] != "baseline" and p["median"] > 0]
         if gains:
-            lines.append(f"{r['scenario']}, {r['series']}, efficiency pathways (median reduction): {', '.join(gains)}.")
+            lines.append(f"efficiency pathways on {r['series']} ({r['scenario']}), median reduction: {', '.join(gains)}.")
     return lines
 
 
@@ -321,6 +337,8 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     """The report as a list of blocks, rendered to Markdown and to HTML alike."""
     title = f"uqenergy report: {out.attrs['study']}" if "study" in out.attrs else "uqenergy report"
     blocks: list = [Heading(1, title), Paragraph(source_line(out).removeprefix("Source: "))]
+    if "summary.json" in out.results:
+        blocks.append(Paragraph(READING_GUIDE))
     headlines = [line for name, records in out.results.items() for line in HEADLINES[name](records, out.attrs)]
     if headlines:
         blocks += [Heading(2, "Headline numbers"), Bullets(headlines)]
