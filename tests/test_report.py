@@ -15,6 +15,7 @@ from conftest import SMALL_STUDY
 
 from uqenergy import report
 from uqenergy.cli import main
+from uqenergy.errors import InputError
 from uqenergy.output import MARKER
 from uqenergy.study import load_study
 from test_plots import COMPARE, FLEET, SOBOL
@@ -191,5 +192,15 @@ def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
 
 
 def test_empty_folder_has_nothing_to_report(tmp_path):
-    with pytest.raises(report.InputError, match="holds no uqenergy results"):
+    with pytest.raises(InputError, match="holds no uqenergy results"):
         report.read_output(tmp_path)
+
+
+def test_a_record_lacking_a_needed_key_is_an_input_error(tmp_path, cli):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / MARKER).write_text("")
+    (folder / "fleet.json").write_text(json.dumps([{k: v for k, v in FLEET[0].items() if k != "p95"}]))
+    code, _, err = cli("report", folder)
+    assert code == 2
+    assert "fleet.json: record 0: lacks p95" in err

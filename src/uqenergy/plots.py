@@ -181,7 +181,7 @@ def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarra
     total = sum(v.size for v in shaped.values())
     sizes = [v.size for v in shaped.values()] or [0]
     span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
-    note = (f"Shapes: density of log energy from {span} draws per row, untrimmed. "
+    note = (f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. "
             "Marks: median and intervals from all draws of the run.")
     if zeros:
         note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."

@@ -29,7 +29,13 @@ from .intervals import QUANTILES
 from .output import MARKER, write_atomically
 from .resources import file_sha256
 
-RESULT_FILES = ("summary.json", "sobol.json", "fleet.json", "compare.json")
+#: The JSON results a report reads, with the keys it needs in each record.
+RESULT_FILES = {
+    "summary.json": ("scenario", "series", "pathway", "p5", "median", "p95", "draws"),
+    "sobol.json": ("scenario", "series", "target", "factor", "S1", "S1_conf", "ST", "ST_conf", "base_samples", "converged"),
+    "fleet.json": ("scenario", "mix", "pathway", "quantity", "method", "p5", "median", "p95", "mean"),
+    "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "verdict"),
+}
 REPORT_OUTPUTS = frozenset({"report.md", "report.html", "figures", MARKER})
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
@@ -89,6 +95,11 @@ def _read_records(path: Path) -> list[dict]:
         raise InputError(path, None, f"cannot be read as JSON: {exc}", "a JSON list of flat records") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(path, None, "is not a list of records", "a JSON list of flat records")
+    for i, record in enumerate(records):
+        missing = [key for key in RESULT_FILES[path.name] if key not in record]
+        if missing:
+            raise InputError(path, f"record {i}", "lacks " + ", ".join(missing),
+                             "records with " + ", ".join(RESULT_FILES[path.name]))
     return records
 
 
@@ -105,7 +116,7 @@ def read_output(path: str | Path) -> OutputFolder:
         try:
             with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
                 attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
-                if "energy_wh" in dataset:
+                if "energy_wh" in dataset and dataset["energy_wh"].dims == ("model", "draw"):
                     energy_wh = dataset["energy_wh"].isel(draw=slice(0, SHAPE_DRAWS)).load()
         except (OSError, ValueError) as exc:
             raise InputError(path / "samples.nc", None, f"cannot be read: {exc}", "a samples.nc written by uqenergy") from None
@@ -196,8 +207,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         shapes = draws if scenario == sampled else {}
         if baseline:
             add(f"distributions-{_slug(scenario)}.png",
-                f"Energy per query, {scenario}: the distribution of each model and blend (log axis, untrimmed), "
-                "with the median, 50% and 90% intervals.", plots.plot_distributions, baseline, shapes,
+                f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
+                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.", plots.plot_distributions, baseline, shapes,
                 title=f"Energy per query ({scenario}): models and blends", labels=_series_labels(out.attrs))
         if targets:
             add(f"pathways-{_slug(scenario)}.png",
