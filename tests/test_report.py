@@ -179,9 +179,13 @@ def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
     (folder / MARKER).write_text("")
     for name, records in (("sobol.json", SOBOL), ("fleet.json", FLEET), ("compare.json", COMPARE)):
         (folder / name).write_text(json.dumps(records))
+    (folder / "figures").mkdir()
+    (folder / "figures" / "compare.png").write_bytes(b"a figure another command drew")
     code, _, err = cli("report", folder)
     assert code == 0, err
-    assert sorted(p.name for p in (folder / "figures").iterdir()) == ["compare.png", "fleet.png", "sobol.png"]
+    assert sorted(p.name for p in (folder / "figures").iterdir()) == [
+        "compare.png", "fleet.png", "published-estimates.png", "sobol.png"]
+    assert (folder / "figures" / "compare.png").read_bytes() == b"a figure another command drew"
     markdown = (folder / "report.md").read_text()
     for record in SOBOL:
         assert record["factor"] in markdown

@@ -79,8 +79,8 @@ def log_density(values: np.ndarray, grid_log10: np.ndarray) -> np.ndarray:
 
 
 def _figure(size: tuple[float, float], title: str, source: str, note: str = "", legend: Sequence = (),
-            rows: int = 1, sharex: bool = True) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure: title, ``rows`` stacked axes, then a footer band of legend, note and source."""
+            heights: Sequence[float] = (1,), sharex: bool = True) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure: title, stacked axes of relative ``heights``, then legend, note and source."""
     fig = Figure(figsize=size, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     width_chars = int(size[0] * FOOTER_CHARS_PER_IN)
@@ -96,7 +96,7 @@ def _figure(size: tuple[float, float], title: str, source: str, note: str = "", 
     if legend:
         fig.legend(handles=list(legend), loc="lower center", bbox_to_anchor=(0.5, text_in / size[1]),
                    ncol=min(len(legend), LEGEND_COLUMNS), fontsize=8, frameon=False, borderaxespad=0.0)
-    axes = fig.subplots(rows, 1, sharex=sharex, squeeze=False)[:, 0]
+    axes = fig.subplots(len(heights), 1, sharex=sharex, squeeze=False, height_ratios=list(heights))[:, 0]
     return fig, axes
 
 
@@ -224,7 +224,7 @@ def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, s
     n_rows = sum(len(rows) for rows in groups.values())
     size = size or (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups))
     note = "Each pathway divides the baseline energy by its own uncertain gain; combined divides by all of them."
-    fig, axes = _figure(size, title, source, note, _interval_key(), rows=len(groups))
+    fig, axes = _figure(size, title, source, note, _interval_key(), [len(rows) for rows in groups.values()])
     lo, hi = _log_limits([r["p5"] for r in records], [r["p95"] for r in records])
     for ax, (series, rows) in zip(axes, groups.items()):
         baseline = next((r["median"] for r in rows if r["pathway"] == "baseline"), None)
@@ -259,7 +259,7 @@ def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: s
     note = "Bars: index estimates; whiskers: confidence intervals. S1 = share of variance from the factor alone; ST = including its interactions."
     s1_color, st_color = OKABE_ITO[0], OKABE_ITO[1]
     key = [Patch(color=s1_color, label="S1 first order"), Patch(color=st_color, label="ST total order")]
-    fig, axes = _figure(size, title, source, note, key, rows=len(groups), sharex=False)
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
     for ax, ((scenario, series, target), rows) in zip(axes, groups.items()):
         rows = sorted(rows, key=lambda r: r["ST"], reverse=True)
         ys = np.arange(len(rows))[::-1].astype(float)
@@ -297,7 +297,7 @@ def plot_fleet(records: Sequence[Mapping], path: str | Path, *, title: str, sour
     colors = colors_for([r["method"] for r in records])
     note = "Thin line: 90% interval (P5-P95); dot: median; diamond: mean."
     key = [Patch(color=c, label=f"method: {m}") for m, c in colors.items()]
-    fig, axes = _figure(size, title, source, note, key, rows=len(groups), sharex=False)
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
     for ax, (quantity, rows) in zip(axes, groups.items()):
         unit = unit_of(quantity)
         ys = np.arange(len(rows))[::-1].astype(float)
@@ -315,56 +315,48 @@ def plot_fleet(records: Sequence[Mapping], path: str | Path, *, title: str, sour
     return _save(fig, path)
 
 
+VERDICT_COLORS = {"below": "#0072B2", "within": "#009E73", "above": "#D55E00"}
+
+
 def plot_published_estimates(estimates: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                             draws: Mapping[tuple[str, str], np.ndarray] | None = None,
-                             reference: Mapping[tuple[str, str], Mapping] | None = None,
                              size: tuple[float, float] | None = None) -> Path:
     """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
 
     ``estimates`` are compare records (``estimate_id``, ``value_wh``, ``scenario``,
-    ``series``, ``percentile`` in 0-100 of our distribution, ``ratio_median`` =
-    published value / our median, ``verdict``). ``draws`` and ``reference``
-    (a summary record with ``p5`` ... ``p95``), keyed by (scenario, series), draw
-    our distribution's shape and its 50%/90% bands behind the estimates.
+    ``series``, ``percentile`` of the value among our draws in 0-100, ``ratio_median``
+    = value / our median, ``ratio_p5`` = value / our P95, ``ratio_p95`` = value / our
+    P5, ``verdict``). Each row shows the estimate on the distribution it was compared
+    with (its boundary decides whether PUE is included), recovered from the ratios.
     """
-    draws, reference = draws or {}, reference or {}
     groups: dict[tuple[str, str], list[Mapping]] = {}
     for record in estimates:
         groups.setdefault((record["scenario"], record["series"]), []).append(record)
-    size = size or (WIDTH_IN, 1.6 + 0.36 * len(estimates) + 1.3 * len(groups))
-    verdicts = colors_for([r["verdict"] for r in estimates], OKABE_ITO[1:])
-    note = "Shaded: our 90% (light) and 50% (dark) intervals; dashed: our median; curve: our distribution's shape."
-    key = [Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"verdict: {v}")
-           for v, c in verdicts.items()]
-    fig, axes = _figure(size, title, source, note, key, rows=len(groups), sharex=False)
-    for ax, (key, rows) in zip(axes, groups.items()):
+    size = size or (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups))
+    verdicts = {v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()}
+    note = ("Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
+            "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median.")
+    key = [Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+           Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
+           *(Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
+             for v, c in verdicts.items())]
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
+    for ax, ((scenario, series), rows) in zip(axes, groups.items()):
         rows = sorted(rows, key=lambda r: r["value_wh"])
-        ours = reference.get(key)
-        values = np.asarray(draws[key]) if key in draws else None
-        lows = [r["value_wh"] for r in rows] + ([ours["p5"]] if ours else [])
-        highs = [r["value_wh"] for r in rows] + ([ours["p95"]] if ours else [])
-        lo, hi = _log_limits(lows, highs)
-        top = len(rows) + 0.4
-        if ours:
-            ax.axvspan(ours["p5"], ours["p95"], color=OKABE_ITO[0], alpha=0.10, linewidth=0)
-            ax.axvspan(ours["p25"], ours["p75"], color=OKABE_ITO[0], alpha=0.18, linewidth=0)
-            ax.axvline(ours["median"], color=OKABE_ITO[0], linestyle="--", linewidth=1.2)
-        if values is not None:
-            grid = np.linspace(np.log10(lo), np.log10(hi), GRID_POINTS)
-            density = log_density(values, grid)
-            if density.max() > 0:
-                ax.fill_between(10**grid, top - 0.2, top - 0.2 + 1.1 * density / density.max(),
-                                color=OKABE_ITO[0], alpha=0.35, linewidth=0)
+        ours = [(r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
+                for r in rows]
         ys = np.arange(len(rows))[::-1].astype(float)
-        for y, record in zip(ys, rows):
-            ax.plot(record["value_wh"], y, "o", color=verdicts[record["verdict"]], markersize=7,
+        for y, record, (p5, median, p95) in zip(ys, rows, ours):
+            ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
+            ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
+            ax.plot(record["value_wh"], y, "o", color=verdicts[record["verdict"]], markersize=8,
                     markeredgecolor="#222222", markeredgewidth=0.6, zorder=4)
-        ax.set_ylim(-0.6, top + (1.0 if values is not None else 0.0))
+        lo, hi = _log_limits([r["value_wh"] for r in rows] + [o[0] for o in ours],
+                             [r["value_wh"] for r in rows] + [o[2] for o in ours])
+        ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
-        ax.set_title(f"{key[1]} ({key[0]})" + (f": our median {fmt(ours['median'])} Wh" if ours else ""),
-                     fontsize=10, loc="left")
+        ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
         _row_labels(ax, ys, [r["estimate_id"] for r in rows],
-                    [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x median" for r in rows])
+                    [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows])
     return _save(fig, path)
 
 
@@ -387,7 +379,7 @@ def plot_convergence(records: Sequence[Mapping], path: str | Path, *, title: str
     colors = colors_for(list(groups))
     note = "Each line: a series' estimate after n draws, as % deviation from its estimate with the most draws (the last point). A blend counts the draws of all its members."
     key = [Line2D([], [], color=c, marker="o", markersize=3, label=s) for s, c in colors.items()]
-    fig, axes = _figure(size, title, source, note, key, rows=len(quantiles))
+    fig, axes = _figure(size, title, source, note, key, [1] * len(quantiles))
     for ax, q in zip(axes, quantiles):
         for series, rows in groups.items():
             rows = sorted((r for r in rows if q in r), key=lambda r: r["draws"])

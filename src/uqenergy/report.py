@@ -23,7 +23,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__, plots
-from .blends import pool
+from .blends import trim_mask
 from .errors import InputError
 from .intervals import QUANTILES
 from .output import MARKER, write_atomically
@@ -34,9 +34,10 @@ RESULT_FILES = {
     "summary.json": ("scenario", "series", "pathway", "p5", "median", "p95", "draws"),
     "sobol.json": ("scenario", "series", "target", "factor", "S1", "S1_conf", "ST", "ST_conf", "base_samples", "converged"),
     "fleet.json": ("scenario", "mix", "pathway", "quantity", "method", "p5", "median", "p95", "mean"),
-    "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "verdict"),
+    "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",
+                     "ratio_p95", "verdict"),
 }
-REPORT_OUTPUTS = frozenset({"report.md", "report.html", "figures", MARKER})
+REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
 TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
@@ -142,7 +143,7 @@ def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) 
     draws = {str(m): prefix.sel(model=m).values for m in prefix["model"].values}
     for name, (members, trim) in blend_definitions(attrs).items():
         if all(m in draws for m in members):
-            draws[name] = pool(prefix, members, trim)
+            draws[name] = np.concatenate([draws[m][trim_mask(draws[m], trim)] for m in members])
     return draws
 
 
@@ -227,11 +228,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         add("fleet.png", "Fleet totals per workload mix and pathway, with 90% intervals.",
             plots.plot_fleet, out.results["fleet.json"], title="Fleet energy")
     if out.results.get("compare.json"):
-        reference = {(r["scenario"], r["series"]): r for r in summary
-                     if r.get("pathway") == "baseline" and r.get("quantity", "energy_wh") == "energy_wh"}
-        add("compare.png", "Published per-query estimates placed on our distribution (log axis).",
-            plots.plot_published_estimates, out.results["compare.json"], title="Published estimates on our distribution",
-            draws={(sampled, s): v for s, v in draws.items()}, reference=reference)
+        add("published-estimates.png", "Published per-query estimates placed on our distribution (log axis).",
+            plots.plot_published_estimates, out.results["compare.json"], title="Published estimates on our distribution")
     return images
 
 
@@ -310,7 +308,8 @@ def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
     return [f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
-            f"({r['scenario']}), {r['ratio_median']:.2g}x our median: {r['verdict']}." for r in records]
+            f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
+            "our 90% interval." for r in records]
 
 
 HEADLINES = {"summary.json": _summary_headlines, "sobol.json": _sobol_headlines,
@@ -439,7 +438,7 @@ def rerender(folder: str | Path) -> Path:
 
     def fill(staging: Path) -> None:
         for item in folder.iterdir():
-            if item.name in REPORT_OUTPUTS:
+            if item.name in REPORT_PAGES:
                 continue
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
         write_report(staging)
