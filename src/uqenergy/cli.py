@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     report = sub.add_parser("report", help="rebuild report.md, report.html and figures of an output folder")
-    report.add_argument("folder", help="an output folder written by uqenergy")
+    report.add_argument("folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})")
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_report)
 

@@ -209,7 +209,7 @@ def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarra
 
 
 def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                  size: tuple[float, float] | None = None) -> Path:
+                  labels: Mapping[str, str] | None = None, size: tuple[float, float] | None = None) -> Path:
     """Baseline vs each efficiency pathway vs combined, one panel per series, from summary records.
 
     ``records`` are summary records of the series that pathways apply to (every
@@ -236,7 +236,8 @@ def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, s
                  for r in rows]
         ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
-        ax.set_title(f"{series} ({rows[0]['scenario']})", fontsize=10, loc="left")
+        name = (labels or {}).get(series, series).replace("\n", " ")
+        ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
         _row_labels(ax, ys, [r["pathway"] for r in rows], right)
     for ax in axes[:-1]:
         ax.set_xlabel("")

@@ -215,7 +215,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             add(f"pathways-{_slug(scenario)}.png",
                 f"Efficiency pathways, {scenario}: baseline, each pathway alone and all combined, "
                 "with the median reduction against the baseline.", plots.plot_pathways,
-                [r for r in records if r["series"] in targets], title=f"Efficiency pathways ({scenario})")
+                [r for r in records if r["series"] in targets], title=f"Efficiency pathways ({scenario})",
+                labels=_series_labels(out.attrs))
         if shapes and baseline:
             add(f"convergence-{_slug(scenario)}.png",
                 f"Convergence, {scenario}: P5, median and P95 after n draws against the reported value.",
