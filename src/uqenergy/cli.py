@@ -39,8 +39,43 @@ def _run(args) -> None:
 def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
-            print(f"{r['scenario']:<12} {r['series']:<30} median {r['median']:.3g} Wh "
+            print(f"{r['scenario']:<12} {r.get('setting', '') + ' ' if 'setting' in r else ''}{r['series']:<30} median {r['median']:.3g} Wh "
                   f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
+
+
+def _sobol(args) -> None:
+    from .output import write_atomically, write_json
+    from .plots import plot_sobol
+    from .sensitivity import PLOTTED
+    from .sensitivity_study import run_sensitivity
+
+    result = run_sensitivity(args.study)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / f"{result.method}.json", result.records)
+        if result.second_order:
+            write_json(folder / f"{result.method}_second_order.json", result.second_order)
+        (folder / "figures").mkdir()
+        plot_sobol(result.records, folder / "figures" / f"{result.method}.png", PLOTTED[result.method])
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        _print_dominant(result.records, result.method)
+        print(f"wrote {out}/{result.method}.json and {out}/figures/{result.method}.png", file=sys.stderr)
+
+
+def _print_dominant(records, method: str) -> None:
+    from .sensitivity import GROUP_PREFIX, MAIN_INDEX
+    from .sensitivity_study import dominant
+
+    index = MAIN_INDEX[method]
+    for r in dominant(records, method):
+        kind = "pathway" if r["factor"].startswith(GROUP_PREFIX) else "factor"
+        status = "converged" if r["converged"] else "NOT converged"
+        print(f"{r['scenario']:<12} {r.get('setting', '') + ' ' if 'setting' in r else ''}{r['series']:<30} "
+              f"{r['target']:<14} dominant {kind:<8} {r['factor'].removeprefix(GROUP_PREFIX):<18} "
+              f"{index} {r[index]:.2f} ± {r[index + '_conf']:.2f} (N = {r['base_samples']}, {status})")
 
 
 def _warn(messages, args) -> None:
@@ -75,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
     run.add_argument("--seed", type=int, help="random seed (overrides the study)")
     run.set_defaults(handler=_run)
+
+    sobol = sub.add_parser("sobol", help="sensitivity indices of a study's energy; write sobol.json and a bar chart")
+    sobol.add_argument("study", help="study file or bundled name, with an optional [sobol] section")
+    _output_options(sobol)
+    sobol.set_defaults(handler=_sobol)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")
