@@ -70,12 +70,13 @@ def _print_dominant(records, method: str) -> None:
     from .sensitivity_study import dominant
 
     index = MAIN_INDEX[method]
-    for r in dominant(records, method):
-        kind = "pathway" if r["factor"].startswith(GROUP_PREFIX) else "factor"
-        status = "converged" if r["converged"] else "NOT converged"
-        print(f"{r['scenario']:<12} {r.get('setting', '') + ' ' if 'setting' in r else ''}{r['series']:<30} "
-              f"{r['target']:<14} dominant {kind:<8} {r['factor'].removeprefix(GROUP_PREFIX):<18} "
-              f"{index} {r[index]:.2f} ± {r[index + '_conf']:.2f} (N = {r['base_samples']}, {status})")
+    for factor, group in dominant(records, method):
+        head = f"{factor['scenario']:<12} {factor.get('setting', '') + ' ' if 'setting' in factor else ''}"
+        tops = [f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} {index} {r[index]:.2f} ± {r[index + '_conf']:.2f}"
+                for kind, r in (("factor", factor), ("pathway", group)) if r is not None]
+        status = "converged" if factor["converged"] else "NOT converged"
+        print(f"{head}{factor['series']:<30} {factor['target']:<14} dominant {'; '.join(tops)} "
+              f"(N = {factor['base_samples']}, {status})")
 
 
 def _warn(messages, args) -> None:

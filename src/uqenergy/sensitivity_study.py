@@ -263,18 +263,18 @@ def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = Non
     return SensitivityResult(study, method, records, pairs, warnings)
 
 
-def dominant(records: Sequence[dict], method: str) -> list[dict]:
-    """Per (setting, series, target), at its largest base sample size: the record of the factor and of the
-    group with the largest main index (ST for Sobol)."""
+def dominant(records: Sequence[dict], method: str) -> list[tuple[dict, dict | None]]:
+    """Per (setting, series, target), at its largest base sample size: the record of the factor and of
+    the group (None without groups) with the largest main index (ST for Sobol)."""
     index = sensitivity.MAIN_INDEX[method]
     final: dict[tuple, int] = {}
     for r in records:
         key = (r.get("setting"), r["series"], r["target"])
         final[key] = max(final.get(key, 0), r["base_samples"])
-    best: dict[tuple, dict] = {}
+    best: dict[tuple, list] = {key: [None, None] for key in final}
     for r in records:
         key = (r.get("setting"), r["series"], r["target"])
-        kind = r["factor"].startswith(sensitivity.GROUP_PREFIX)
-        if r["base_samples"] == final[key] and ((key, kind) not in best or r[index] > best[(key, kind)][index]):
-            best[(key, kind)] = r
-    return [best[k] for k in sorted(best, key=lambda k: (list(final).index(k[0]), k[1]))]
+        slot = best[key][r["factor"].startswith(sensitivity.GROUP_PREFIX)]
+        if r["base_samples"] == final[key] and (slot is None or r[index] > slot[index]):
+            best[key][r["factor"].startswith(sensitivity.GROUP_PREFIX)] = r
+    return [(factor, group) for factor, group in best.values()]
