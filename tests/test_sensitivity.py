@@ -20,9 +20,8 @@ from uqenergy.sensitivity_study import (
 )
 from uqenergy.study import load_study
 
-from uqenergy.resources import data_dir
+from conftest import PRIORS_DIR, SMALL_STUDY
 
-PRIORS_DIR = data_dir("priors")
 
 SIGMAS = {"x1": 0.2, "x2": 0.5, "x3": 1.0, "x4": 0.3}
 ISHIGAMI_S1 = {"x1": 0.3139, "x2": 0.4424, "x3": 0.0}  # a = 7, b = 0.1 (Saltelli et al. 2008, Global SA: The Primer)
@@ -219,26 +218,7 @@ def test_study_log_indices_match_the_closed_form(write):
     assert within(found["group:hardware"], "ST", share)
 
 
-SMALL_SOBOL_STUDY = f"""
-[study]
-name = "small-sobol"
-scenario = "traditional"
-priors = ["{PRIORS_DIR / 'joule2026.toml'}"]
-throughput = "{PRIORS_DIR / 'throughput_h100.csv'}"
-models = ["DeepSeek-R1", "Llama 3.1 405B", "Llama 3.1 70B"]
-draws = 20000
-seed = 7
-
-[blends.blend]
-top = 2
-
-[blends.blend-paper]
-top = 2
-trim = [[5, 95]]
-
-[pathways]
-names = ["model", "serving"]
-
+SMALL_SOBOL_STUDY = SMALL_STUDY + """
 [sobol]
 base_samples = [1024]
 series = ["Llama 3.1 70B", "blend"]
