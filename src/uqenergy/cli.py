@@ -39,7 +39,7 @@ def _run(args) -> None:
 def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
-            print(f"{r['scenario']:<12} {r.get('setting', '') + ' ' if 'setting' in r else ''}{r['series']:<30} median {r['median']:.3g} Wh "
+            print(f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} median {r['median']:.3g} Wh "
                   f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
 
 
@@ -71,12 +71,16 @@ def _print_dominant(records, method: str) -> None:
 
     index = MAIN_INDEX[method]
     for factor, group in dominant(records, method):
-        head = f"{factor['scenario']:<12} {factor.get('setting', '') + ' ' if 'setting' in factor else ''}"
+        head = f"{factor['scenario']:<12} {_setting(factor)}"
         tops = [f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} {index} {r[index]:.2f} ± {r[index + '_conf']:.2f}"
                 for kind, r in (("factor", factor), ("pathway", group)) if r is not None]
         status = "converged" if factor["converged"] else "NOT converged"
         print(f"{head}{factor['series']:<30} {factor['target']:<14} dominant {'; '.join(tops)} "
               f"(N = {factor['base_samples']}, {status})")
+
+
+def _setting(record: dict) -> str:
+    return f"{record['setting']:<18} " if "setting" in record else ""
 
 
 def _warn(messages, args) -> None:
