@@ -8,10 +8,11 @@ returns an infinite value.
 
 - ``sobol``: Saltelli's design (A, B from a scrambled Sobol' sequence in 2k
   dimensions; AB_j is A with factor j, or all columns of group j, taken from B)
-  and SALib's estimators of first-order S1, total ST (the same formulas, computed
-  with one bootstrap resample index and one variance per resample for all
-  factors, several times faster) and second-order S2, with bootstrap CIs (Saltelli et al. 2010, Comput. Phys. Commun.
-  181:259, doi:10.1016/j.cpc.2009.09.018). Groups share A and B with the factors.
+  and SALib's estimators of first-order S1, total ST and second-order S2 with
+  bootstrap CIs (Saltelli et al. 2010, Comput. Phys. Commun. 181:259,
+  doi:10.1016/j.cpc.2009.09.018). S1 and ST use one resample index and one
+  variance per resample for all factors, several times faster than SALib's
+  driver. Groups share A and B with the factors.
 - ``morris``: elementary effects on a 4-level grid placed at the midpoints of
   four equiprobable cells, mu* with bootstrap CIs, grouped trajectories for groups
   (Campolongo et al. 2007, Environ. Model. Softw. 22:1509).
@@ -72,8 +73,10 @@ class _Design:
     """A design grown to larger base sample sizes; keeps the outputs of every row evaluated so far."""
 
     def __init__(self, factors: Sequence[str], groups: Mapping[str, Sequence[str]], options: Options,
-                 rng: np.random.Generator):
-        self.factors, self.groups, self.options, self.rng = list(factors), dict(groups), options, rng
+                 seed: np.random.SeedSequence):
+        self.factors, self.groups, self.options = list(factors), dict(groups), options
+        # separate streams: the design does not depend on how many bootstrap draws came before
+        self.rng, self.bootstrap_rng = (np.random.default_rng(_child(seed, i)) for i in range(2))
         self.n = 0
         self.outputs: dict[str, list[np.ndarray]] = {}
 
@@ -121,7 +124,7 @@ class _Saltelli(_Design):
         y = (y - y.mean()) / y.std()  # centred and scaled, as SALib does, for stable estimators
         k, sets = len(self.factors), len(self.sets)
         a, b, ab, ba = y[0], y[1], y[2:2 + sets], y[2 + sets:]
-        r = self.rng.integers(len(a), size=(len(a), self.options.resamples))  # one resample index for all
+        r = self.bootstrap_rng.integers(len(a), size=(len(a), self.options.resamples))  # one index for all
         ar, br = a[r], b[r]
         variance, variance_r = np.var(np.r_[a, b]), np.var(np.r_[ar, br], axis=0)
         z = self._conf()
@@ -173,7 +176,8 @@ class _Morris(_Design):
         for p, (problem, prefix) in enumerate(self.problems):
             x, y = np.concatenate(self.x[p]), np.concatenate([parts[p] for parts in split])
             s = morris_analyze.analyze(problem, x, y, num_resamples=self.options.resamples,
-                                       conf_level=self.options.conf_level, num_levels=MORRIS_LEVELS, seed=self.rng)
+                                       conf_level=self.options.conf_level, num_levels=MORRIS_LEVELS,
+                                       seed=self.bootstrap_rng)
             for j, name in enumerate(s["names"]):
                 record = {"factor": prefix + str(name), "mu_star": s["mu_star"][j], "mu_star_conf": s["mu_star_conf"][j]}
                 if np.isfinite(s["sigma"][j]):  # SALib leaves sigma undefined for groups of several factors
@@ -185,14 +189,18 @@ class _Morris(_Design):
 class _Pawn(_Design):
     """Plain Monte Carlo rows; the PAWN median KS statistic, bootstrapped over rows."""
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.x = np.empty((0, len(self.factors)))
+
     def _rows(self, m: int) -> np.ndarray:
-        self.x = np.concatenate([getattr(self, "x", np.empty((0, len(self.factors)))), self.rng.random((m, len(self.factors)))])
+        self.x = np.concatenate([self.x, self.rng.random((m, len(self.factors)))])
         return self.x[-m:]
 
     def indices(self, target: str) -> tuple[list[dict], list[dict]]:
         y = np.concatenate(self.outputs[target])
         estimate = pawn_median_ks(self.x, y)
-        resampled = (self.rng.integers(0, len(y), len(y)) for _ in range(self.options.resamples))
+        resampled = (self.bootstrap_rng.integers(0, len(y), len(y)) for _ in range(self.options.resamples))
         boot = np.stack([pawn_median_ks(self.x[rows], y[rows]) for rows in resampled])
         conf = self._conf() * boot.std(axis=0, ddof=1)
         return [{"factor": f, "PAWN": estimate[j], "PAWN_conf": conf[j]} for j, f in enumerate(self.factors)], []
@@ -241,7 +249,7 @@ def analyse(factors: Sequence[str], groups: Mapping[str, Sequence[str]], evaluat
     """
     if options.method == "pawn" and groups:
         raise ValueError("PAWN has no grouped form; pass groups={}")
-    design = DESIGNS[options.method](factors, groups, options, np.random.default_rng(seed))
+    design = DESIGNS[options.method](factors, groups, options, seed)
     records, pairs = [], []
     for n in options.base_samples:
         design.extend(n, evaluate)
@@ -256,6 +264,11 @@ def analyse(factors: Sequence[str], groups: Mapping[str, Sequence[str]], evaluat
         if all(done):
             break
     return Indices(records, pairs)
+
+
+def _child(seed: np.random.SeedSequence, index: int) -> np.random.SeedSequence:
+    """The ``index``-th child stream of ``seed``, the same however often it is asked for."""
+    return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, index))
 
 
 def _floats(record: dict) -> dict:
