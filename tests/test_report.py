@@ -184,7 +184,7 @@ def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
     code, _, err = cli("report", folder)
     assert code == 0, err
     assert sorted(p.name for p in (folder / "figures").iterdir()) == [
-        "compare.png", "fleet.png", "published-estimates.png", "sobol.png"]
+        "compare.png", "fleet.png", "published-estimates.png", "sobol-blend.png"]
     assert (folder / "figures" / "compare.png").read_bytes() == b"a figure another command drew"
     markdown = (folder / "report.md").read_text()
     for record in SOBOL:

@@ -338,5 +338,5 @@ def test_sobol_cli_writes_flat_records_and_a_chart(write, cli, tmp_path):
     assert code == 0, err
     records = json.loads((tmp_path / "out" / "sobol.json").read_text())
     assert records and all(list(r) == SOBOL_KEYS for r in records)
-    assert (tmp_path / "out" / "figures" / "sobol.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out" / "figures" / "sobol-blend.png").read_bytes()[:4] == b"\x89PNG"
     assert "blend" in out and "dominant factor" in out and "pathway" in out

@@ -222,9 +222,11 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
                 f"Convergence, {scenario}: P5, median and P95 after n draws against the reported value.",
                 plots.plot_convergence, convergence_records(out.energy_wh, out.attrs, baseline),
                 title=f"Convergence of the reported quantiles ({scenario})")
-    if out.results.get("sobol.json"):
-        add("sobol.png", "Sobol sensitivity: first-order (S1) and total-order (ST) indices with confidence intervals.",
-            plots.plot_sobol_indices, out.results["sobol.json"], title="Which input drives the spread: Sobol indices")
+    sobol = out.results.get("sobol.json", [])
+    for series in dict.fromkeys(r["series"] for r in sobol):
+        add(f"sobol-{_slug(series)}.png", f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) "
+            "indices with confidence intervals.", plots.plot_sobol_indices, [r for r in sobol if r["series"] == series],
+            title=f"Which input drives the spread of {series}: Sobol indices")
     if out.results.get("fleet.json"):
         add("fleet.png", "Fleet totals per workload mix and pathway, with 90% intervals.",
             plots.plot_fleet, out.results["fleet.json"], title="Fleet energy")
