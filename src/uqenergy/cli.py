@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run(args) -> None:
+    from .intervals import inference_data
     from .output import write_atomically, write_json, write_netcdf
     from .run import run_study
 
@@ -29,17 +30,19 @@ def _run(args) -> None:
     def fill(folder: Path) -> None:
         write_json(folder / "summary.json", result.records)
         write_netcdf(folder / "samples.nc", result.samples)
+        inference_data(result.samples).to_netcdf(str(folder / "inference.nc"), engine="h5netcdf")
 
     out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         _print_headline(result.records)
-        print(f"wrote {out}/summary.json and {out}/samples.nc", file=sys.stderr)
+        print(f"wrote {out}/summary.json, {out}/samples.nc and {out}/inference.nc (ArviZ)", file=sys.stderr)
 
 
 def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
-            print(f"{r['scenario']:<12} {r['series']:<30} median {r['median']:.3g} Wh "
+            what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
+            print(f"{r['scenario']:<12} {r['series']:<30} {what}median {r['median']:.3g} ± {r['mcse_median']:.1g} Wh "
                   f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
 
 

@@ -29,17 +29,17 @@ def block_uniforms(seed: int, block: int, n_models: int, n_factors: int, size: i
     return out
 
 
-def chunk_ranges(draws: int, chunk_draws: int | None) -> list[tuple[int, int]]:
-    """[start, stop) draw ranges of whole blocks, each at most about ``chunk_draws`` long."""
+def chunk_ranges(draws: int, chunk_draws: int | None, first: int = 0) -> list[tuple[int, int]]:
+    """[start, stop) ranges of whole blocks from draw ``first`` to ``draws``, each at most about ``chunk_draws`` long."""
     per_chunk = BLOCK_DRAWS * max(1, -(-(chunk_draws or draws) // BLOCK_DRAWS))
-    return [(start, min(start + per_chunk, draws)) for start in range(0, draws, per_chunk)]
+    return [(start, min(start + per_chunk, draws)) for start in range(first, draws, per_chunk)]
 
 
 def monte_carlo_uniforms(seed: int, n_models: int, n_factors: int, start: int, stop: int) -> np.ndarray:
-    """Uniforms (factor, model, draw) for draws [start, stop), ``start`` a multiple of the block size."""
+    """Uniforms (factor, model, draw) for draws [start, stop), cut from the blocks that hold them."""
     blocks = range(start // BLOCK_DRAWS, -(-stop // BLOCK_DRAWS))
     parts = [block_uniforms(seed, b, n_models, n_factors, min(BLOCK_DRAWS, stop - b * BLOCK_DRAWS)) for b in blocks]
-    return np.concatenate(parts, axis=-1)
+    return np.concatenate(parts, axis=-1)[..., start % BLOCK_DRAWS:]
 
 
 def inputs_from_uniforms(priors: PriorSet, factors: Sequence[str], models: Sequence[str],
@@ -55,8 +55,8 @@ def inputs_from_uniforms(priors: PriorSet, factors: Sequence[str], models: Seque
 
 
 def monte_carlo_inputs(priors: PriorSet, factors: Sequence[str], models: Sequence[str], draws: int,
-                       seed: int, chunk_draws: int | None = None) -> Iterator[xr.Dataset]:
-    """Plain Monte Carlo input Datasets, one per chunk, dims (model, draw)."""
-    for start, stop in chunk_ranges(draws, chunk_draws):
+                       seed: int, chunk_draws: int | None = None, first: int = 0) -> Iterator[xr.Dataset]:
+    """Plain Monte Carlo input Datasets for draws [first, draws), one per chunk, dims (model, draw)."""
+    for start, stop in chunk_ranges(draws, chunk_draws, first):
         uniforms = monte_carlo_uniforms(seed, len(models), len(factors), start, stop)
         yield inputs_from_uniforms(priors, factors, models, uniforms, draw_offset=start)

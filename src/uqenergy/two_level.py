@@ -1,0 +1,298 @@
+"""Two-level Monte Carlo: outer draws of what we do not know, inner draws of what varies query to query.
+
+Each prior's ``kind`` puts it on a level (a study moves a prior with
+``[priors.NAME] kind = "..."``). An outer draw is one state of knowledge: PUE,
+power utilisation, node power, the throughput fit's shift, the pathway
+multipliers (epistemic). Under it, inner draws are queries: token counts
+(aleatory). Which model of a blend serves a query is aleatory too; it is summed
+over exactly (each member with equal weight) instead of being sampled.
+
+Two results come out:
+
+- the per-query energy pooled over both levels, the distribution the paper reports;
+- the mean energy per query of each outer draw, whose spread is the epistemic
+  credible interval that a fleet total needs (law of total expectation: its
+  mean is the pooled mean).
+
+A state of knowledge is shared by all models: an epistemic prior maps the same
+uniform number through each model's prior, so a draw with a high PUE is high for
+every model (a blend's mean is not made to look surer by averaging independent
+PUEs).
+
+Streams: outer draw o takes draw o of the outer seed's block-seeded streams
+(:mod:`uqenergy.sampling`, one uniform per factor); its inner draws are draws
+[o * inner, (o + 1) * inner) of the inner seed's streams. Chunks are runs of
+outer draws, so results do not depend on the chunk size or the worker count.
+
+Speed without approximation: token counts are whole numbers with a bounded range
+(an exponential with median 300 cannot exceed about 16,000 tokens from a double-
+precision uniform), so when that range is smaller than the inner draws the energy
+core runs once per (model, outer draw, token count) and each outer draw's sum
+weighs the counts by how often they were drawn. Other inputs are evaluated draw
+by draw. Both ways give the same numbers up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from . import energy
+from .blends import top_models_by_median
+from .errors import InputError
+from .intervals import mean_mcse, summarize
+from .run import StudyResult, provenance
+from .sampling import inputs_from_uniforms, monte_carlo_uniforms
+from .study import Study
+
+OUTER, INNER = 0, 1  # levels, also the last entropy word of each level's seed
+CHUNK_EVALUATIONS = 2**22  # energy evaluations (or looked-up draws) per chunk unless the study sets chunk_draws
+LARGEST_UNIFORM = 1 - 2**-53  # numpy's Generator.random() draws from [0, 1 - 2**-53]
+
+
+def split_levels(study: Study) -> tuple[list[str], list[str]]:
+    """The study's sampled factors by level, (epistemic, aleatory), from each prior's kind."""
+    kinds = {name: study.priors.get(name).kind for name in study.factors}
+    return [f for f in study.factors if kinds[f] == "epistemic"], [f for f in study.factors if kinds[f] == "aleatory"]
+
+
+def level_seed(seed: int, level: int) -> int:
+    """The integer seed of one level's block-seeded streams, derived from the study seed."""
+    return int(np.random.SeedSequence([seed, level]).generate_state(1, np.uint64)[0])
+
+
+def outer_inputs(study: Study, epistemic: list[str], outer: int, seed: int) -> xr.Dataset:
+    """Epistemic inputs, dims (model, outer): one uniform per factor and outer draw, shared by every model."""
+    uniforms = monte_carlo_uniforms(level_seed(seed, OUTER), 1, len(epistemic), 0, outer)
+    uniforms = np.broadcast_to(uniforms, (len(epistemic), len(study.models), outer))
+    return inputs_from_uniforms(study.priors, epistemic, study.models, uniforms).rename(draw="outer")
+
+
+@dataclass(frozen=True)
+class WholeNumberGrid:
+    """Every combination of values that whole-number aleatory priors can draw, numbered by mixed radix."""
+
+    lows: dict[str, int]
+    spans: dict[str, int]
+
+    @property
+    def cells(self) -> int:
+        return math.prod(self.spans.values())
+
+    def code(self, values: dict) -> np.ndarray:
+        """Each draw's cell number."""
+        code, radix = 0, 1
+        for name, span in self.spans.items():
+            code = code + (values[name].astype(np.int64) - self.lows[name]) * radix
+            radix *= span
+        return code
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Each input's value at every cell."""
+        cells, stride, values = np.arange(self.cells), 1, {}
+        for name, span in self.spans.items():
+            values[name] = (self.lows[name] + (cells // stride) % span).astype(float)
+            stride *= span
+        return values
+
+
+def whole_number_grid(study: Study, drawn: list[str], inner: int) -> WholeNumberGrid | None:
+    """The grid of the drawn aleatory inputs when it is smaller than the inner draws and every one is a
+    whole-number prior shared by all models, bounded over the uniforms numpy can draw; else None."""
+    lows, spans = {}, {}
+    for name in drawn:
+        laws = {id(law): law for law in (study.priors.get(name, m) for m in study.models)}
+        law = next(iter(laws.values()))
+        low, high = law.ppf(np.array([0.0, LARGEST_UNIFORM]))
+        if len(laws) > 1 or not law.integer or not np.isfinite(high - low):
+            return None
+        lows[name], spans[name] = int(low), int(high - low) + 1
+    grid = WholeNumberGrid(lows, spans)
+    return grid if spans and grid.cells <= inner else None
+
+
+def aleatory_inputs(study: Study, aleatory: list[str]) -> tuple[dict[str, float], list[str]]:
+    """The aleatory priors split into fixed values shared by all models (not drawn) and the ones to draw."""
+    fixed = {}
+    for name in aleatory:
+        laws = {id(law): law for law in (study.priors.get(name, m) for m in study.models)}
+        law = next(iter(laws.values()))
+        if len(laws) == 1 and law.distribution.name == "fixed":
+            fixed[name] = float(law.ppf(np.array(0.5)))
+    return fixed, [name for name in aleatory if name not in fixed]
+
+
+@dataclass(frozen=True)
+class _Inner:
+    """What every chunk needs to draw and evaluate its inner draws."""
+
+    study: Study
+    fits: xr.Dataset
+    theta: xr.Dataset  # outer_inputs
+    fixed: dict[str, float]  # aleatory inputs with one value
+    drawn: list[str]  # aleatory inputs drawn per query, each from its own stream
+    seed: int
+    inner: int
+    keep: int
+    grid: WholeNumberGrid | None
+
+    def values(self, uniforms: np.ndarray) -> dict:
+        """Drawn inputs of a chunk, (outer, inner), or (model, outer, inner) where models' priors differ."""
+        values = {}
+        for name, u in zip(self.drawn, uniforms):
+            laws = [self.study.priors.get(name, m) for m in self.study.models]
+            same = all(law is laws[0] for law in laws)
+            values[name] = laws[0].ppf(u) if same else np.stack([law.ppf(u) for law in laws])
+        return values
+
+    def energy(self, theta: xr.Dataset, values: dict, sizes: dict) -> np.ndarray:
+        """Energy per query (model, outer, value) from outer inputs and aleatory inputs along ``value``."""
+        dims = {1: ("value",), 2: ("outer", "value"), 3: ("model", "outer", "value")}
+        inputs = theta.assign(self.fixed).assign({k: (dims[np.ndim(v)], v) for k, v in values.items()})
+        energy_wh = energy.evaluate(inputs, self.fits, self.study.input_token_divisor)["energy_wh"]
+        missing = {d: n for d, n in sizes.items() if d not in energy_wh.dims}
+        return energy_wh.expand_dims(missing).transpose(*sizes).values
+
+    def chunk(self, bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of energy over each outer draw's inner draws (model, outer) and its first ``keep`` draws.
+
+        With a whole-number grid the core runs once per (model, outer draw, grid
+        cell up to the highest drawn), and each outer draw's sum weighs the cells
+        by how often they were drawn, summed left to right so that cells another
+        chunking would add (never drawn) change nothing.
+        """
+        start, stop = bounds
+        uniforms = monte_carlo_uniforms(self.seed, 1, len(self.drawn), start * self.inner, stop * self.inner)
+        values = self.values(uniforms[:, 0].reshape(len(self.drawn), stop - start, self.inner))
+        theta = self.theta.isel(outer=slice(start, stop))
+        sizes = {"model": len(self.study.models), "outer": stop - start, "value": self.inner}
+        if self.grid is None:
+            energy_wh = self.energy(theta, values, sizes)
+            return energy_wh.sum(axis=-1), energy_wh[..., :self.keep].copy()
+        code = self.grid.code(values)
+        cells = int(code.max()) + 1
+        counts = np.bincount((np.arange(stop - start)[:, None] * cells + code).ravel(), minlength=code.shape[0] * cells)
+        on_grid = self.energy(theta, {k: v[:cells] for k, v in self.grid.values().items()}, sizes | {"value": cells})
+        total_wh = np.cumsum(on_grid * counts.reshape(-1, cells), axis=-1)[..., -1]
+        first = np.broadcast_to(code[:, :self.keep], on_grid.shape[:2] + (self.keep,))
+        return total_wh, np.take_along_axis(on_grid, first, axis=2)
+
+
+def _pathways(study: Study) -> list[str]:
+    return ["baseline", *study.pathways, *(["combined"] if study.combined else [])]
+
+
+def _divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
+    """Each pathway's divisor (model, outer); ``baseline`` divides by one."""
+    divisors = {"baseline": np.ones((len(study.models), theta.sizes["outer"]))}
+    for p in study.pathways:
+        if f"pathway_{p}" not in theta:
+            raise InputError(study.path, f"priors.pathway_{p}.kind", "is aleatory; a two-level design applies "
+                             "pathways to each state of knowledge", "epistemic")
+        divisors[p] = theta[f"pathway_{p}"].values
+    if study.combined:
+        divisors["combined"] = np.prod([divisors[p] for p in study.pathways], axis=0)
+    return divisors
+
+
+def two_level(study: Study, outer: int | None = None, inner: int | None = None, seed: int | None = None, *,
+              outer_chunk: int | None = None, keep_inner: int | None = None, workers: int | None = None,
+              progress=None) -> xr.Dataset:
+    """Run the two-level design of ``study``: ``outer`` states of knowledge, ``inner`` queries under each.
+
+    Defaults: ``outer`` = the study's ``[intervals] outer_draws``, ``inner`` =
+    its ``draws``, ``seed`` = its seed, ``keep_inner`` = enough inner draws per
+    outer draw for ``pooled_draws`` per-query draws per model. ``outer_chunk``
+    (outer draws per chunk) and ``workers`` (threads) change speed and memory,
+    never the numbers.
+
+    Returns a Dataset with dims ``series`` (models, then blends), ``pathway``
+    (``baseline``, the study's pathways, ``combined``), ``outer``, ``model``, ``kept``:
+
+    - ``mean_energy_wh`` (series, pathway, outer): mean facility energy per query
+      under each state of knowledge, in Wh; a blend's is its members' average;
+    - ``energy_wh`` (model, outer, kept): per-query energy of the first
+      ``keep_inner`` queries of each outer draw (the pooled per-query sample);
+    - every epistemic input (model, outer), e.g. ``pue``, ``pathway_model``.
+    """
+    outer = outer or study.intervals.outer_draws
+    inner = inner or study.draws
+    seed = study.seed if seed is None else seed
+    keep = min(inner, keep_inner or math.ceil(study.intervals.pooled_draws / outer))
+    epistemic, aleatory = split_levels(study)
+    theta = outer_inputs(study, epistemic, outer, seed)
+    divisors = _divisors(study, theta)
+    fixed, drawn = aleatory_inputs(study, aleatory)
+    job = _Inner(study, study.fits(), theta, fixed, drawn, level_seed(seed, INNER), inner, keep,
+                 whole_number_grid(study, drawn, inner))
+    chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.grid else len(study.models))
+    per_chunk = outer_chunk or max(1, chunk_draws // inner)
+    chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
+    sums, kept = [], []
+    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        for (start, stop), (total_wh, first_wh) in zip(chunks, pool.map(job.chunk, chunks)):
+            sums.append(total_wh)
+            kept.append(first_wh)
+            if progress is not None:
+                progress((stop - start) * inner * len(study.models))
+    model_mean_wh = np.concatenate(sums, axis=1) / inner
+    kept_wh = np.concatenate(kept, axis=1)
+    members = blend_members(study, kept_wh)
+    series = [*study.models, *members]
+    rows = [[i] for i in range(len(study.models))] + [[study.models.index(m) for m in ms] for ms in members.values()]
+    mean_wh = np.stack([np.stack([(model_mean_wh / divisors[p])[r].mean(axis=0) for p in divisors]) for r in rows])
+    return theta.assign(
+        mean_energy_wh=(("series", "pathway", "outer"), mean_wh,
+                        {"units": "Wh", "long_name": "mean facility energy per query under one state of knowledge"}),
+        energy_wh=(("model", "outer", "kept"), kept_wh, {"units": "Wh", "long_name": "facility energy per query"}),
+    ).assign_coords(series=series, pathway=list(divisors), outer=np.arange(outer), kept=np.arange(keep)).assign_attrs(
+        design="two-level", outer_draws=outer, inner_draws=inner, seed=seed, epistemic_factors=", ".join(epistemic),
+        aleatory_factors=", ".join(aleatory), **{f"blend_members_{b}": ", ".join(m) for b, m in members.items()},
+    )
+
+
+def blend_members(study: Study, kept_wh: np.ndarray) -> dict[str, list[str]]:
+    """Each blend's models: as listed, or the ``top`` models by median pooled per-query energy."""
+    pooled = xr.DataArray(kept_wh.reshape(len(study.models), -1), dims=("model", "draw"),
+                          coords={"model": study.models})
+    return {b.name: b.members or top_models_by_median(pooled, b.top) for b in study.blends}
+
+
+def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:
+    """Per series and pathway: the pooled per-query ``energy_wh`` and the epistemic ``mean_energy_wh`` records."""
+    divisors = _divisors(study, result)
+    outer, inner = result.attrs["outer_draws"], result.attrs["inner_draws"]
+    kept_wh = result["energy_wh"].values
+    records = []
+    for series in result["series"].values.tolist():
+        models = result.attrs[f"blend_members_{series}"].split(", ") if series not in study.models else [series]
+        rows = [study.models.index(m) for m in models]
+        for pathway in _pathways(study) if series in study.pathway_targets else ["baseline"]:
+            means = result["mean_energy_wh"].sel(series=series, pathway=pathway).values
+            pooled = np.concatenate([kept_wh[r] / divisors[pathway][r][:, None] for r in rows], axis=1)
+            head = {"scenario": study.scenario, "series": series, "pathway": pathway}
+            level = study.intervals.hdi_level
+            mean_record = {**head, "quantity": "mean_energy_wh", **summarize(means, level)}
+            records.append({**head, "quantity": "energy_wh", **summarize(pooled, level), "mean": mean_record["mean"],
+                            "mcse_mean": mean_mcse(means), "draws": outer * inner * len(rows),
+                            "outer_draws": outer, "inner_draws": inner})
+            records.append(mean_record | {"outer_draws": outer, "inner_draws": inner})
+    return records
+
+
+def run_two_level(study: Study, progress=None) -> StudyResult:
+    """Run a two-level study: records for both quantities, and the outer draws plus some per-query draws to save."""
+    result = two_level(study, progress=progress)
+    records = two_level_records(study, result)
+    saved_kept = max(1, min(result.sizes["kept"], study.save_draws // result.sizes["outer"]))
+    saved = result.isel(kept=slice(0, saved_kept))
+    saved.attrs = provenance(study) | result.attrs | {
+        "note": "samples.nc keeps every outer draw and the first kept inner draws of each; summaries use all draws",
+        "prior_warnings": "\n".join(study.priors.warnings),
+    }
+    return StudyResult(study, saved, records, list(study.priors.warnings))
