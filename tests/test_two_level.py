@@ -107,7 +107,7 @@ def test_results_do_not_depend_on_chunks_or_workers(write):
 def test_whole_number_lookup_gives_the_draw_by_draw_numbers(write, monkeypatch):
     study = _study(write, models=(NEMOTRON, "Mixtral 8x22B"), uncertainty="true")
     looked_up = tl.two_level(study, outer=12, inner=16_000, outer_chunk=5)
-    monkeypatch.setattr(tl, "whole_number_grid", lambda *args: None)
+    monkeypatch.setattr(tl, "lookup_low", lambda *args: None)
     by_draw = [tl.two_level(study, outer=12, inner=16_000, outer_chunk=c) for c in (12, 5)]
     xr.testing.assert_identical(*by_draw)
     xr.testing.assert_allclose(looked_up, by_draw[0], rtol=1e-12)

@@ -15,11 +15,10 @@ import numpy as np
 import xarray as xr
 
 
-def top_models_by_median(energy_wh: xr.DataArray, count: int) -> list[str]:
-    """The ``count`` models with the highest median energy, highest first."""
-    medians = energy_wh.median("draw")
-    order = np.argsort(-medians.values, kind="stable")[:count]
-    return [str(m) for m in energy_wh["model"].values[order]]
+def rank_by_median(energy_wh: xr.DataArray) -> list[str]:
+    """Models ordered by median energy, highest first."""
+    medians = np.median(energy_wh.values, axis=-1)
+    return [str(m) for m in energy_wh["model"].values[np.argsort(-medians, kind="stable")]]
 
 
 def trim_mask(values: np.ndarray, trims: Sequence[Sequence[float]]) -> np.ndarray:
@@ -31,13 +30,16 @@ def trim_mask(values: np.ndarray, trims: Sequence[Sequence[float]]) -> np.ndarra
     return keep
 
 
-def pool(energy_wh: xr.DataArray, members: Sequence[str], trims: Sequence[Sequence[float]],
-         divisor: xr.DataArray | None = None) -> np.ndarray:
-    """Pooled draws of ``members``; trimming is decided on baseline energy, then ``divisor`` applied."""
+def trim_masks(energy_wh: xr.DataArray, members: Sequence[str], trims: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
+    """Per member, which draws survive trimming (decided on baseline energy)."""
+    return {model: trim_mask(energy_wh.sel(model=model).values, trims) for model in members}
+
+
+def pool(energy_wh: xr.DataArray, masks: dict[str, np.ndarray], divisor: xr.DataArray | None = None) -> np.ndarray:
+    """Pooled kept draws of the members in ``masks``, each divided by ``divisor`` (a pathway) if given."""
     parts = []
-    for model in members:
+    for model, keep in masks.items():
         values = energy_wh.sel(model=model).values
-        keep = trim_mask(values, trims)
         scaled = values if divisor is None else values / divisor.sel(model=model).values
         parts.append(scaled[keep])
     return np.concatenate(parts)

@@ -52,6 +52,18 @@ def _warn(messages, args) -> None:
             print(f"uqenergy: warning: {message}", file=sys.stderr)
 
 
+def _compare(args) -> None:
+    from .compare import format_table, run_compare, write_compare
+    from .output import write_atomically
+
+    result = run_compare(args.study, draws=args.draws, seed=args.seed)
+    _warn(result.warnings, args)
+    out = write_atomically(args.out, lambda folder: write_compare(folder, result), force=args.force)
+    if not args.quiet:
+        print(format_table(result))
+        print(f"wrote {out}/", file=sys.stderr)
+
+
 def _validate(args) -> None:
     from .validate import validate_file
 
@@ -78,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
     run.add_argument("--seed", type=int, help="random seed (overrides the study)")
     run.set_defaults(handler=_run)
+
+    compare = sub.add_parser("compare", help="place published per-query estimates on our distributions")
+    compare.add_argument("study", help="compare study file or bundled name (e.g. public_estimates)")
+    _output_options(compare)
+    compare.add_argument("--draws", type=int, help="draws per model (overrides the compare study)")
+    compare.add_argument("--seed", type=int, help="random seed (overrides the compare study)")
+    compare.set_defaults(handler=_compare)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")

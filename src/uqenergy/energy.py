@@ -50,10 +50,14 @@ def evaluate(inputs: xr.Dataset, throughput_fits: xr.Dataset, input_token_diviso
 
     Needs ``pue``, ``node_power_kw``, ``power_utilisation``, ``input_tokens`` and
     ``output_tokens``; uses ``throughput_z`` (fit uncertainty, in predictive SDs)
-    when present. Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``.
+    when present, and divides the benchmark throughput by ``throughput_scale``
+    when present (a deployment slower than the benchmarks, e.g. low concurrency).
+    Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``.
     """
     fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.dims else throughput_fits
     tps = tokens_per_s(fits, inputs["input_tokens"], inputs["output_tokens"], inputs.get("throughput_z"))
+    if "throughput_scale" in inputs:
+        tps = tps / inputs["throughput_scale"]
     tokens = effective_tokens(inputs["output_tokens"], inputs["input_tokens"], input_token_divisor)
     energy = energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"], tokens, tps)
     return xr.Dataset({

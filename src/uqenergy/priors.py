@@ -51,14 +51,20 @@ class Prior:
     def is_categorical(self) -> bool:
         return self.distribution.is_categorical
 
+    @property
+    def law(self) -> Distribution:
+        """The distribution as sampled: truncated to the bounds if asked."""
+        return self.distribution.truncated(*self.bounds) if self.truncate else self.distribution
+
     def ppf(self, u: np.ndarray) -> np.ndarray:
         """Inverse CDF of the prior as sampled (truncated and rounded if asked)."""
-        law = self.distribution.truncated(*self.bounds) if self.truncate else self.distribution
-        values = law.ppf(u)
+        values = self.law.ppf(u)
         return np.round(values) if self.integer else values
 
-    def sample(self, rng: np.random.Generator, size) -> np.ndarray:
-        return self.ppf(rng.random(size))
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Independent draws with the same law as :meth:`ppf` of uniforms."""
+        values = self.law.sample(rng, size)
+        return np.round(values) if self.integer else values
 
     def mass_outside_bounds(self) -> float:
         return 0.0 if self.truncate else self.distribution.mass_outside(*self.bounds)
@@ -82,6 +88,11 @@ class PriorSet:
 
     def get(self, name: str, model: str | None = None) -> Prior:
         return self.by_model.get(name, {}).get(model) or self.base[name]
+
+    def is_fixed(self, name: str) -> bool:
+        """True when the prior is a fixed value for every model (a constant, not a sampled factor)."""
+        priors = [self.base[name], *self.by_model.get(name, {}).values()]
+        return all(p.distribution.name == "fixed" for p in priors)
 
     def require(self, names, file, key: str) -> None:
         for name in names:
@@ -134,7 +145,8 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
         integer=spec.get("integer", False), truncate=spec.get("truncate", False),
     )
     if law.mass_outside(*bounds) >= 1.0 - 1e-12:
-        raise InputError(file, f"{key}.bounds", f"{list(bounds)} exclude all of the prior's mass", "bounds that contain the distribution")
+        what = f"value {law.value:g} lies outside" if law.name == "fixed" else "all of the prior's mass lies outside"
+        raise InputError(file, f"{key}.bounds", f"{what} the physical bounds {list(bounds)}", "a prior inside its bounds")
     return prior
 
 

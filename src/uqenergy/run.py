@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__, energy
-from .blends import pool, top_models_by_median
+from .blends import pool, rank_by_median, trim_masks
 from .intervals import summarize
 from .resources import file_sha256
 from .sampling import monte_carlo_inputs
@@ -69,17 +69,18 @@ def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, x
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
     pathways = _pathway_divisors(study, divisors)
     records, members = [], {}
+    ranking = rank_by_median(energy_wh)
     for model in study.models:
         values = energy_wh.sel(model=model).values
         records.append(_record(study, model, "baseline", values))
         if model in study.pathway_targets:
             records += [_record(study, model, p, values / d.sel(model=model).values) for p, d in pathways.items()]
     for blend in study.blends:
-        members[blend.name] = blend.members or top_models_by_median(energy_wh, blend.top)
-        records.append(_record(study, blend.name, "baseline", pool(energy_wh, members[blend.name], blend.trim)))
+        members[blend.name] = blend.members or ranking[: blend.top]
+        masks = trim_masks(energy_wh, members[blend.name], blend.trim)
+        records.append(_record(study, blend.name, "baseline", pool(energy_wh, masks)))
         if blend.name in study.pathway_targets:
-            records += [_record(study, blend.name, p, pool(energy_wh, members[blend.name], blend.trim, d))
-                        for p, d in pathways.items()]
+            records += [_record(study, blend.name, p, pool(energy_wh, masks, d)) for p, d in pathways.items()]
     return records, members
 
 

@@ -26,6 +26,7 @@ BLEND_KEYS = frozenset({"top", "members", "trim"})
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
+OPTIONAL_PRIORS = ("throughput_scale",)  # sampled whenever the prior set defines them
 MAX_DRAWS = 10**9
 
 
@@ -69,6 +70,7 @@ class Study:
     def factors(self) -> list[str]:
         """The sampled inputs, in the order that fixes their random streams."""
         extra = ["throughput_z"] if self.throughput_uncertainty else []
+        extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
         return [*INPUT_PRIORS, *self.pathway_priors, *extra]
 
     @property
@@ -144,12 +146,15 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     prior_names = _string_list(table.get("priors"), path, "study.priors")
     prior_files = [resolve(name, "priors", path) for name in prior_names]
     overrides = doc.get("priors", {})
-    priors = load_prior_files(prior_files, [(path, {"priors": overrides})] if overrides else [])
-    base_names = load_prior_files(prior_files).base if overrides else priors.base
+    priors = load_prior_files(prior_files)
+    if not isinstance(overrides, dict):
+        raise InputError(path, "priors", "expected [priors.NAME] tables", "overrides of priors in the prior files")
     for name in overrides:
-        if name not in base_names:
+        if name not in priors.base:
             raise InputError(path, f"priors.{name}", "overrides a prior the prior files do not define",
-                             "defined: " + ", ".join(sorted(base_names)))
+                             "defined: " + ", ".join(priors.names()))
+    if overrides:
+        priors = load_prior_files(prior_files, [(path, {"priors": overrides})])
     priors.require(INPUT_PRIORS, path, "study.priors")
     throughput_file = resolve(table.get("throughput", "throughput_h100"), "priors", path, suffix=".csv")
     benchmarks = read_benchmarks(throughput_file)

@@ -19,17 +19,18 @@ uniform number through each model's prior, so a draw with a high PUE is high for
 every model (a blend's mean is not made to look surer by averaging independent
 PUEs).
 
-Streams: outer draw o takes draw o of the outer seed's block-seeded streams
-(:mod:`uqenergy.sampling`, one uniform per factor); its inner draws are draws
-[o * inner, (o + 1) * inner) of the inner seed's streams. Chunks are runs of
-outer draws, so results do not depend on the chunk size or the worker count.
+Streams: outer draw o takes the o-th uniform of each epistemic factor's stream;
+its inner draws are draws [o * inner, (o + 1) * inner) of the inner seed's
+block-seeded streams (:func:`uqenergy.sampling.monte_carlo_draws`). Chunks are
+runs of outer draws, so results do not depend on the chunk size or the worker
+count, and a longer run extends a shorter one.
 
-Speed without approximation: token counts are whole numbers with a bounded range
-(an exponential with median 300 cannot exceed about 16,000 tokens from a double-
-precision uniform), so when that range is smaller than the inner draws the energy
-core runs once per (model, outer draw, token count) and each outer draw's sum
-weighs the counts by how often they were drawn. Other inputs are evaluated draw
-by draw. Both ways give the same numbers up to floating-point rounding.
+Speed without approximation: when the one drawn aleatory input is a whole number
+with fewer possible values than the inner draws (output tokens, exponential with
+median 300: about 16,000 values), the energy core runs once per (model, outer
+draw, token count) and each outer draw's sum weighs the counts by how often
+they were drawn. Otherwise every draw is evaluated. Both ways give the same
+numbers up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -43,16 +44,16 @@ import numpy as np
 import xarray as xr
 
 from . import energy
-from .blends import top_models_by_median
+from .blends import rank_by_median
 from .errors import InputError
 from .intervals import mean_mcse, summarize
 from .run import StudyResult, provenance
-from .sampling import inputs_from_uniforms, monte_carlo_uniforms
+from .sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
 from .study import Study
 
 OUTER, INNER = 0, 1  # levels, also the last entropy word of each level's seed
 CHUNK_EVALUATIONS = 2**22  # energy evaluations (or looked-up draws) per chunk unless the study sets chunk_draws
-LARGEST_UNIFORM = 1 - 2**-53  # numpy's Generator.random() draws from [0, 1 - 2**-53]
+LARGEST_UNIFORM = 1 - 2**-53  # the largest uniform numpy's Generator.random() returns
 
 
 def split_levels(study: Study) -> tuple[list[str], list[str]]:
@@ -62,69 +63,31 @@ def split_levels(study: Study) -> tuple[list[str], list[str]]:
 
 
 def level_seed(seed: int, level: int) -> int:
-    """The integer seed of one level's block-seeded streams, derived from the study seed."""
+    """The integer seed of one level's streams, derived from the study seed."""
     return int(np.random.SeedSequence([seed, level]).generate_state(1, np.uint64)[0])
 
 
 def outer_inputs(study: Study, epistemic: list[str], outer: int, seed: int) -> xr.Dataset:
-    """Epistemic inputs, dims (model, outer): one uniform per factor and outer draw, shared by every model."""
-    uniforms = monte_carlo_uniforms(level_seed(seed, OUTER), 1, len(epistemic), 0, outer)
+    """Epistemic inputs, dims (model, outer): one uniform per factor and outer draw, shared by every model.
+
+    Each factor has its own stream, so a longer outer run extends a shorter one.
+    """
+    streams = np.random.SeedSequence(level_seed(seed, OUTER)).spawn(len(epistemic))
+    uniforms = np.stack([np.random.default_rng(s).random(outer) for s in streams]).reshape(len(epistemic), 1, outer)
     uniforms = np.broadcast_to(uniforms, (len(epistemic), len(study.models), outer))
     return inputs_from_uniforms(study.priors, epistemic, study.models, uniforms).rename(draw="outer")
 
 
-@dataclass(frozen=True)
-class WholeNumberGrid:
-    """Every combination of values that whole-number aleatory priors can draw, numbered by mixed radix."""
-
-    lows: dict[str, int]
-    spans: dict[str, int]
-
-    @property
-    def cells(self) -> int:
-        return math.prod(self.spans.values())
-
-    def code(self, values: dict) -> np.ndarray:
-        """Each draw's cell number."""
-        code, radix = 0, 1
-        for name, span in self.spans.items():
-            code = code + (values[name].astype(np.int64) - self.lows[name]) * radix
-            radix *= span
-        return code
-
-    def values(self) -> dict[str, np.ndarray]:
-        """Each input's value at every cell."""
-        cells, stride, values = np.arange(self.cells), 1, {}
-        for name, span in self.spans.items():
-            values[name] = (self.lows[name] + (cells // stride) % span).astype(float)
-            stride *= span
-        return values
-
-
-def whole_number_grid(study: Study, drawn: list[str], inner: int) -> WholeNumberGrid | None:
-    """The grid of the drawn aleatory inputs when it is smaller than the inner draws and every one is a
-    whole-number prior shared by all models, bounded over the uniforms numpy can draw; else None."""
-    lows, spans = {}, {}
-    for name in drawn:
-        laws = {id(law): law for law in (study.priors.get(name, m) for m in study.models)}
-        law = next(iter(laws.values()))
-        low, high = law.ppf(np.array([0.0, LARGEST_UNIFORM]))
-        if len(laws) > 1 or not law.integer or not np.isfinite(high - low):
-            return None
-        lows[name], spans[name] = int(low), int(high - low) + 1
-    grid = WholeNumberGrid(lows, spans)
-    return grid if spans and grid.cells <= inner else None
-
-
-def aleatory_inputs(study: Study, aleatory: list[str]) -> tuple[dict[str, float], list[str]]:
-    """The aleatory priors split into fixed values shared by all models (not drawn) and the ones to draw."""
-    fixed = {}
-    for name in aleatory:
-        laws = {id(law): law for law in (study.priors.get(name, m) for m in study.models)}
-        law = next(iter(laws.values()))
-        if len(laws) == 1 and law.distribution.name == "fixed":
-            fixed[name] = float(law.ppf(np.array(0.5)))
-    return fixed, [name for name in aleatory if name not in fixed]
+def lookup_low(study: Study, drawn: list[str], inner: int) -> float | None:
+    """Lowest value of the one drawn aleatory input, when looking energies up by its value beats evaluating
+    every draw: a whole-number prior shared by all models, bounded below, with fewer values than ``inner``
+    between its inverse CDF at 0 and at the largest uniform. Else None."""
+    if len(drawn) != 1:
+        return None
+    laws = {id(law): law for law in (study.priors.get(drawn[0], m) for m in study.models)}
+    law = next(iter(laws.values()))
+    low, high = law.ppf(np.array([0.0, LARGEST_UNIFORM]))
+    return float(low) if len(laws) == 1 and law.integer and np.isfinite(low) and high - low < inner else None
 
 
 @dataclass(frozen=True)
@@ -134,26 +97,25 @@ class _Inner:
     study: Study
     fits: xr.Dataset
     theta: xr.Dataset  # outer_inputs
-    fixed: dict[str, float]  # aleatory inputs with one value
-    drawn: list[str]  # aleatory inputs drawn per query, each from its own stream
+    constants: dict  # fixed aleatory inputs, (model,) variables
+    drawn: list[str]  # aleatory inputs drawn per query
+    draw_models: list[str]  # every model when drawn priors differ between models, else the first only
     seed: int
     inner: int
     keep: int
-    grid: WholeNumberGrid | None
+    low: float | None  # see lookup_low
 
-    def values(self, uniforms: np.ndarray) -> dict:
-        """Drawn inputs of a chunk, (outer, inner), or (model, outer, inner) where models' priors differ."""
-        values = {}
-        for name, u in zip(self.drawn, uniforms):
-            laws = [self.study.priors.get(name, m) for m in self.study.models]
-            same = all(law is laws[0] for law in laws)
-            values[name] = laws[0].ppf(u) if same else np.stack([law.ppf(u) for law in laws])
-        return values
+    def values(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Drawn inputs of outer draws [start, stop): (outer, inner), or (model, outer, inner) if models differ."""
+        draws = monte_carlo_draws(self.study.priors, self.drawn, self.draw_models, self.seed,
+                                  start * self.inner, stop * self.inner)
+        shape = (stop - start, self.inner) if len(self.draw_models) == 1 else (len(self.draw_models), stop - start, self.inner)
+        return {name: d.reshape(shape) for name, d in zip(self.drawn, draws)}
 
     def energy(self, theta: xr.Dataset, values: dict, sizes: dict) -> np.ndarray:
         """Energy per query (model, outer, value) from outer inputs and aleatory inputs along ``value``."""
         dims = {1: ("value",), 2: ("outer", "value"), 3: ("model", "outer", "value")}
-        inputs = theta.assign(self.fixed).assign({k: (dims[np.ndim(v)], v) for k, v in values.items()})
+        inputs = theta.assign(self.constants).assign({k: (dims[np.ndim(v)], v) for k, v in values.items()})
         energy_wh = energy.evaluate(inputs, self.fits, self.study.input_token_divisor)["energy_wh"]
         missing = {d: n for d, n in sizes.items() if d not in energy_wh.dims}
         return energy_wh.expand_dims(missing).transpose(*sizes).values
@@ -161,23 +123,23 @@ class _Inner:
     def chunk(self, bounds: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Sum of energy over each outer draw's inner draws (model, outer) and its first ``keep`` draws.
 
-        With a whole-number grid the core runs once per (model, outer draw, grid
-        cell up to the highest drawn), and each outer draw's sum weighs the cells
-        by how often they were drawn, summed left to right so that cells another
-        chunking would add (never drawn) change nothing.
+        With a whole-number input the core runs once per (model, outer draw,
+        value up to the highest drawn), and each outer draw's sum weighs the
+        values by how often they were drawn, summed left to right so that values
+        only another chunking would reach (never drawn here) change nothing.
         """
         start, stop = bounds
-        uniforms = monte_carlo_uniforms(self.seed, 1, len(self.drawn), start * self.inner, stop * self.inner)
-        values = self.values(uniforms[:, 0].reshape(len(self.drawn), stop - start, self.inner))
+        values = self.values(start, stop)
         theta = self.theta.isel(outer=slice(start, stop))
         sizes = {"model": len(self.study.models), "outer": stop - start, "value": self.inner}
-        if self.grid is None:
+        if self.low is None:
             energy_wh = self.energy(theta, values, sizes)
             return energy_wh.sum(axis=-1), energy_wh[..., :self.keep].copy()
-        code = self.grid.code(values)
+        (name, drawn), = values.items()
+        code = (drawn - self.low).astype(np.int64)
         cells = int(code.max()) + 1
         counts = np.bincount((np.arange(stop - start)[:, None] * cells + code).ravel(), minlength=code.shape[0] * cells)
-        on_grid = self.energy(theta, {k: v[:cells] for k, v in self.grid.values().items()}, sizes | {"value": cells})
+        on_grid = self.energy(theta, {name: self.low + np.arange(cells, dtype=float)}, sizes | {"value": cells})
         total_wh = np.cumsum(on_grid * counts.reshape(-1, cells), axis=-1)[..., -1]
         first = np.broadcast_to(code[:, :self.keep], on_grid.shape[:2] + (self.keep,))
         return total_wh, np.take_along_axis(on_grid, first, axis=2)
@@ -227,10 +189,12 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     epistemic, aleatory = split_levels(study)
     theta = outer_inputs(study, epistemic, outer, seed)
     divisors = _divisors(study, theta)
-    fixed, drawn = aleatory_inputs(study, aleatory)
-    job = _Inner(study, study.fits(), theta, fixed, drawn, level_seed(seed, INNER), inner, keep,
-                 whole_number_grid(study, drawn, inner))
-    chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.grid else len(study.models))
+    drawn = [name for name in aleatory if not study.priors.is_fixed(name)]
+    shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
+    job = _Inner(study, study.fits(), theta, constant_inputs(study.priors, [n for n in aleatory if n not in drawn],
+                 study.models), drawn, study.models[:1] if shared else study.models, level_seed(seed, INNER), inner,
+                 keep, lookup_low(study, drawn, inner))
+    chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.low is not None else len(study.models))
     per_chunk = outer_chunk or max(1, chunk_draws // inner)
     chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
     sums, kept = [], []
@@ -260,7 +224,8 @@ def blend_members(study: Study, kept_wh: np.ndarray) -> dict[str, list[str]]:
     """Each blend's models: as listed, or the ``top`` models by median pooled per-query energy."""
     pooled = xr.DataArray(kept_wh.reshape(len(study.models), -1), dims=("model", "draw"),
                           coords={"model": study.models})
-    return {b.name: b.members or top_models_by_median(pooled, b.top) for b in study.blends}
+    ranking = rank_by_median(pooled)
+    return {b.name: b.members or ranking[: b.top] for b in study.blends}
 
 
 def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:

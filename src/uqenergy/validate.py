@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .compare import load_compare_study
+from .estimates import load_estimates
 from .priors import load_prior_files
 from .resources import read_toml, resolve
 from .study import load_study
@@ -21,6 +23,12 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         if not path.exists():
             path = resolve(name, "priors")
     doc = read_toml(path)
+    if "compare" in doc:
+        study = load_compare_study(path)
+        ratio = ", non-production ratio" if study.overstatement else ""
+        return f"compare study {study.name!r}, {len(study.estimates)} estimates{ratio}", []
+    if "estimates" in doc:
+        return f"estimates file, {len(load_estimates(path))} estimates", []
     if "study" in doc:
         study = load_study(path)
         return f"study {study.name!r}, {len(study.models)} models", study.priors.warnings

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from uqenergy.errors import InputError
+from uqenergy.priors import load_prior_files
+from uqenergy.resources import resolve
+
+JOULE = resolve("joule2026", "priors")
+V1 = resolve("arxiv_v1", "priors")
+
+PRIOR = """
+[priors.x]
+dist = "lognormal"
+p5 = 1.0
+p95 = 2.0
+unit = "1"
+bounds = [0.0, inf]
+kind = "epistemic"
+source = "test"
+"""
+
+
+def test_joule_set_has_every_figure_sourced_and_bounded():
+    priors = load_prior_files([JOULE])
+    for name in priors.names():
+        prior = priors.get(name)
+        assert prior.source.strip() and prior.unit and prior.kind in ("epistemic", "aleatory")
+    assert priors.get("node_power_kw").ppf(np.array([0.5]))[0] == 10.2
+    assert priors.get("node_power_kw", "DeepSeek-R1").ppf(np.array([0.5]))[0] == 12.8
+
+
+def test_v1_set_overrides_single_priors_and_keeps_the_rest():
+    joule, v1 = load_prior_files([JOULE]), load_prior_files([V1])
+    assert v1.get("node_power_kw").ppf(np.array([0.5]))[0] == 11.3
+    assert v1.get("node_power_kw", "DeepSeek-R1").ppf(np.array([0.5]))[0] == 14.1
+    assert v1.get("pue").ppf(np.array([0.05, 0.95])) == pytest.approx([1.05, 1.40])
+    assert v1.get("pue").unit == joule.get("pue").unit  # inherited metadata
+    u = np.linspace(0.01, 0.99, 50)
+    np.testing.assert_array_equal(v1.get("power_utilisation").ppf(u), joule.get("power_utilisation").ppf(u))
+
+
+def test_mass_outside_bounds_is_reported_with_its_size():
+    priors = load_prior_files([JOULE])
+    pu = priors.get("power_utilisation")
+    assert pu.mass_outside_bounds() == pytest.approx(0.0191, abs=5e-4)  # P(PU > 1) of the paper's fit
+    assert any("power_utilisation" in w and "1.9%" in w for w in priors.warnings)
+
+
+def test_truncate_restricts_to_bounds(write):
+    path = write("p.toml", PRIOR.replace('p95 = 2.0', 'p95 = 2.0\ntruncate = true').replace("[0.0, inf]", "[0.0, 1.5]"))
+    prior = load_prior_files([path]).get("x")
+    assert prior.mass_outside_bounds() == 0.0
+    assert prior.ppf(np.linspace(0, 1, 101)).max() <= 1.5
+
+
+def test_layering_through_extends(write):
+    base = write("base.toml", PRIOR)
+    top = write("top.toml", f'[meta]\nextends = ["{base}"]\n[priors.x]\np95 = 3.0\n')
+    assert load_prior_files([top]).get("x").ppf(np.array([0.95]))[0] == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("text,key", [
+    (PRIOR.replace("kind =", "knd ="), "priors.x.knd"),
+    (PRIOR.replace('kind = "epistemic"', 'kind = "random"'), "priors.x.kind"),
+    (PRIOR.replace('source = "test"', ""), "priors.x.source"),
+    (PRIOR.replace("bounds = [0.0, inf]", "bounds = [30.0, 40.0]"), "priors.x.bounds"),
+    (PRIOR.replace("bounds = [0.0, inf]", "bounds = [1.0]"), "priors.x.bounds"),
+    (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmedian = 3"), "priors.x.median"),
+    (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmode = 3"), "priors.x.mode"),
+    ("[priors.x]\ndist = 'fixed'\nvalue = -10.2\nunit='kW'\nbounds=[0.0, inf]\nkind='epistemic'\nsource='s'", "priors.x.bounds"),
+    ("[prior.x]\n", "prior"),
+])
+def test_bad_prior_files(write, text, key):
+    path = write("bad.toml", text)
+    with pytest.raises(InputError) as err:
+        load_prior_files([path])
+    assert err.value.key == key and err.value.file == str(path)
+
+
+def test_syntax_error_and_missing_file(write, tmp_path):
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_prior_files([write("bad.toml", "[priors.x\n")])
+    with pytest.raises(InputError, match="no such file"):
+        load_prior_files([tmp_path / "absent.toml"])
+
+
+def test_circular_and_missing_layering(write, tmp_path):
+    write("a.toml", '[meta]\nextends = ["b.toml"]\n')
+    write("b.toml", '[meta]\nextends = ["a.toml"]\n')
+    with pytest.raises(InputError, match="circular"):
+        load_prior_files([tmp_path / "a.toml"])
+    with pytest.raises(InputError, match="no such file"):
+        load_prior_files([write("c.toml", '[meta]\nextends = ["nowhere.toml"]\n')])
