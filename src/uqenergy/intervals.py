@@ -138,17 +138,21 @@ def figure_table(records: list[dict]) -> list[dict]:
 def inference_data(samples: xr.Dataset) -> az.InferenceData:
     """The draws as ArviZ InferenceData, so ``arviz.summary`` and ArviZ plots work on them.
 
-    One-level runs: every saved variable in the ``prior`` group (chain 1, draw).
-    Two-level runs: the outer draws (epistemic inputs, ``mean_energy_wh``) in
-    ``prior`` and the pooled per-query ``energy_wh`` in ``prior_predictive``.
+    One-level runs: every variable with draws in the ``prior`` group (chain 1,
+    draw). Two-level runs: the outer draws (epistemic inputs, ``mean_energy_wh``)
+    in ``prior``, the pooled per-query ``energy_wh`` in ``prior_predictive``.
+    Variables without draws (fixed values, blend membership) go to ``constant_data``.
     """
-    if "outer" not in samples.dims:
-        return az.InferenceData(prior=_one_chain(samples))
+    draw = "outer" if "outer" in samples.dims else "draw"
     per_query = [v for v in samples.data_vars if "kept" in samples[v].dims]
-    outer = samples.drop_vars(per_query).drop_dims("kept", errors="ignore").rename(outer="draw")
-    pooled = samples[per_query].stack(draw=("outer", "kept"))
-    pooled = pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(draw=np.arange(pooled.sizes["draw"]))
-    return az.InferenceData(prior=_one_chain(outer), prior_predictive=_one_chain(pooled))
+    drawn = [v for v in samples.data_vars if draw in samples[v].dims and v not in per_query]
+    groups = {"prior": _one_chain(samples[drawn].rename({draw: "draw"})),
+              "constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore")}
+    if per_query:
+        pooled = samples[per_query].stack(draw=("outer", "kept"))
+        groups["prior_predictive"] = _one_chain(pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(
+            draw=np.arange(pooled.sizes["draw"])))
+    return az.InferenceData(**groups)
 
 
 def _one_chain(dataset: xr.Dataset) -> xr.Dataset:
@@ -190,6 +194,14 @@ class IntervalSettings:
         return record | {"tolerance_met": self.tolerance_ratio(record) <= 1.0} if self.adaptive else record
 
 
+def require_untrimmed(blends, file) -> None:
+    """A two-level design pools each blend's whole distribution: trimming has no meaning there."""
+    for blend in blends:
+        if blend.trim:
+            raise InputError(file, f"blends.{blend.name}.trim", "a two-level design pools whole distributions",
+                             "no trim in a two-level study")
+
+
 def _positive_number(table: dict, key: str, file, below_one: bool = False) -> float:
     value = require_number(table[key], file, f"intervals.{key}", positive=True)
     if below_one and value >= 1:
@@ -215,10 +227,7 @@ def parse_intervals(table, file, blends=()) -> IntervalSettings:
     for key in sorted(table.keys() - used):
         raise InputError(file, f"intervals.{key}", "has no effect in this study", KEY_USES[key])
     if design == "two-level":
-        for blend in blends:
-            if blend.trim:
-                raise InputError(file, f"blends.{blend.name}.trim", "a two-level design pools whole distributions",
-                                 "no trim in a two-level study")
+        require_untrimmed(blends, file)
     settings = {k: positive_int(table[k], file, f"intervals.{k}") for k in ("outer_draws", "pooled_draws", "batch_draws") if k in table}
     settings |= {k: _positive_number(table, k, file, below_one=k != "absolute_tolerance_wh") for k in tolerances}
     if "hdi_level" in table:

@@ -46,7 +46,7 @@ import xarray as xr
 from . import energy
 from .blends import rank_by_median
 from .errors import InputError
-from .intervals import mean_mcse, summarize
+from .intervals import mean_mcse, require_untrimmed, summarize
 from .run import StudyResult, provenance
 from .sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
 from .study import Study
@@ -180,20 +180,25 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
       under each state of knowledge, in Wh; a blend's is its members' average;
     - ``energy_wh`` (model, outer, kept): per-query energy of the first
       ``keep_inner`` queries of each outer draw (the pooled per-query sample);
+    - ``serves`` (series, model): which models serve each series' queries, with equal weights;
     - every epistemic input (model, outer), e.g. ``pue``, ``pathway_model``.
     """
     outer = outer or study.intervals.outer_draws
     inner = inner or study.draws
     seed = study.seed if seed is None else seed
     keep = min(inner, keep_inner or math.ceil(study.intervals.pooled_draws / outer))
+    require_untrimmed(study.blends, study.path)
     epistemic, aleatory = split_levels(study)
     theta = outer_inputs(study, epistemic, outer, seed)
     divisors = _divisors(study, theta)
     drawn = [name for name in aleatory if not study.priors.is_fixed(name)]
     shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
-    job = _Inner(study, study.fits(), theta, constant_inputs(study.priors, [n for n in aleatory if n not in drawn],
-                 study.models), drawn, study.models[:1] if shared else study.models, level_seed(seed, INNER), inner,
-                 keep, lookup_low(study, drawn, inner))
+    job = _Inner(
+        study=study, fits=study.fits(), theta=theta, drawn=drawn,
+        constants=constant_inputs(study.priors, [n for n in aleatory if n not in drawn], study.models),
+        draw_models=study.models[:1] if shared else study.models, seed=level_seed(seed, INNER), inner=inner,
+        keep=keep, low=lookup_low(study, drawn, inner),
+    )
     chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.low is not None else len(study.models))
     per_chunk = outer_chunk or max(1, chunk_draws // inner)
     chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
@@ -207,14 +212,16 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     model_mean_wh = np.concatenate(sums, axis=1) / inner
     kept_wh = np.concatenate(kept, axis=1)
     members = blend_members(study, kept_wh)
-    series = [*study.models, *members]
-    rows = [[i] for i in range(len(study.models))] + [[study.models.index(m) for m in ms] for ms in members.values()]
-    mean_wh = np.stack([np.stack([(model_mean_wh / divisors[p])[r].mean(axis=0) for p in divisors]) for r in rows])
+    in_series = np.vstack([np.eye(len(study.models), dtype=bool)]
+                          + [np.isin(study.models, ms)[None] for ms in members.values()])
+    mean_wh = np.stack([np.stack([(model_mean_wh / divisors[p])[rows].mean(axis=0) for p in divisors])
+                        for rows in in_series])
     return theta.assign(
         mean_energy_wh=(("series", "pathway", "outer"), mean_wh,
                         {"units": "Wh", "long_name": "mean facility energy per query under one state of knowledge"}),
         energy_wh=(("model", "outer", "kept"), kept_wh, {"units": "Wh", "long_name": "facility energy per query"}),
-    ).assign_coords(series=series, pathway=list(divisors), outer=np.arange(outer), kept=np.arange(keep)).assign_attrs(
+        serves=(("series", "model"), in_series, {"long_name": "models serving the queries of each series, equally"}),
+    ).assign_coords(series=[*study.models, *members], pathway=list(divisors), outer=np.arange(outer), kept=np.arange(keep)).assign_attrs(
         design="two-level", outer_draws=outer, inner_draws=inner, seed=seed, epistemic_factors=", ".join(epistemic),
         aleatory_factors=", ".join(aleatory), **{f"blend_members_{b}": ", ".join(m) for b, m in members.items()},
     )
@@ -235,8 +242,7 @@ def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:
     kept_wh = result["energy_wh"].values
     records = []
     for series in result["series"].values.tolist():
-        models = result.attrs[f"blend_members_{series}"].split(", ") if series not in study.models else [series]
-        rows = [study.models.index(m) for m in models]
+        rows = np.flatnonzero(result["serves"].sel(series=series).values)
         for pathway in _pathways(study) if series in study.pathway_targets else ["baseline"]:
             means = result["mean_energy_wh"].sel(series=series, pathway=pathway).values
             pooled = np.concatenate([kept_wh[r] / divisors[pathway][r][:, None] for r in rows], axis=1)
