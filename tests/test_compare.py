@@ -172,7 +172,7 @@ def test_cli_writes_compare_json_and_chart(cli, compare_study, tmp_path):
     assert code == 0, stderr
     records = json.loads((out / "compare.json").read_text())
     assert len(records) == 4 and all(set(r) == RECORD_FIELDS for r in records)
-    assert (out / "figures" / "compare.png").stat().st_size > 10_000
+    assert (out / "figures" / "published-estimates.png").stat().st_size > 10_000
     assert len(json.loads((out / "estimates.json").read_text())) == 4
     assert "it_only" in stdout and "(unverified)" in stdout and "verified = false" in stderr
 

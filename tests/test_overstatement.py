@@ -99,7 +99,7 @@ def test_bundled_overstatement_study_gives_a_plausible_ratio(cli, tmp_path):
     out = tmp_path / "out"
     code, stdout, err = cli("compare", "non_production_overstatement", "--draws", 5000, "--out", out, "--quiet")
     assert code == 0, err
-    records = json.loads((out / "overstatement.json").read_text())
+    records = json.loads((out / "summary.json").read_text())
     assert {r["scenario"] for r in records} == {"traditional", "test-time"}
     for r in records:
         assert 1 < r["p5"] < r["median"] < r["p95"]

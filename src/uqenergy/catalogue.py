@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .priors import Prior, load_prior_files
+from pathlib import Path
+
+from .priors import Prior, PriorSet, load_prior_files
 from .resources import bundled, read_toml, resolve
 
 
@@ -27,6 +29,19 @@ def _describe(prior: Prior, model: str | None = None) -> str:
         f"    source: {prior.source}",
         *([f"    note: {prior.note}"] if prior.note else []),
     ])
+
+
+def prior_records(priors: PriorSet, names, models) -> list[dict]:
+    """Flat records of the priors ``names`` as used for ``models``: the base prior, then each model override."""
+    records = []
+    for name in names:
+        used = [("all", priors.get(name))] + [(m, p) for m, p in priors.by_model.get(name, {}).items() if m in models]
+        records += [{
+            "prior": name, "model": model, "distribution": prior.describe(), "unit": prior.unit,
+            "bounds": str(list(prior.bounds)), "kind": prior.kind, "mass_outside_bounds": prior.mass_outside_bounds(),
+            "source": prior.source, "file": Path(prior.file).name,
+        } for model, prior in used]
+    return records
 
 
 def show(name: str) -> str:

@@ -22,20 +22,36 @@ class _Parser(argparse.ArgumentParser):
 def _run(args) -> None:
     from .intervals import inference_data
     from .output import write_atomically, write_json, write_netcdf
+    from .progress import draw_progress
+    from .report import write_report
     from .run import run_study
+    from .study import load_study
 
-    result = run_study(args.study, draws=args.draws, seed=args.seed)
+    study = load_study(args.study, draws=args.draws, seed=args.seed)
+    outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
+    with draw_progress(study.draws * len(study.models) * outer, quiet=args.quiet) as progress:
+        result = run_study(study, progress=progress)
     _warn(result.warnings, args)
 
     def fill(folder: Path) -> None:
         write_json(folder / "summary.json", result.records)
         write_netcdf(folder / "samples.nc", result.samples)
         inference_data(result.samples).to_netcdf(str(folder / "inference.nc"), engine="h5netcdf")
+        write_report(folder)
 
     out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         _print_headline(result.records)
-        print(f"wrote {out}/summary.json, {out}/samples.nc and {out}/inference.nc (ArviZ)", file=sys.stderr)
+        print(f"wrote {out}/summary.json, samples.nc, inference.nc (ArviZ), report.md, report.html and figures/",
+              file=sys.stderr)
+
+
+def _report(args) -> None:
+    from .report import rerender
+
+    out = rerender(args.folder)
+    if not args.quiet:
+        print(f"wrote {out}/report.md, report.html and figures/", file=sys.stderr)
 
 
 def _print_headline(records) -> None:
@@ -55,10 +71,16 @@ def _warn(messages, args) -> None:
 def _compare(args) -> None:
     from .compare import format_table, run_compare, write_compare
     from .output import write_atomically
+    from .report import write_report
 
     result = run_compare(args.study, draws=args.draws, seed=args.seed)
     _warn(result.warnings, args)
-    out = write_atomically(args.out, lambda folder: write_compare(folder, result), force=args.force)
+
+    def fill(folder: Path) -> None:
+        write_compare(folder, result)
+        write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         print(format_table(result))
         print(f"wrote {out}/", file=sys.stderr)
@@ -84,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a study and write summary.json and samples.nc")
+    run = sub.add_parser("run", help="run a study and write summary.json, samples.nc and a report")
     run.add_argument("study", nargs="?", default=DEFAULT_STUDY, help=f"study file or bundled name (default {DEFAULT_STUDY})")
     _output_options(run)
     run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
@@ -97,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--draws", type=int, help="draws per model (overrides the compare study)")
     compare.add_argument("--seed", type=int, help="random seed (overrides the compare study)")
     compare.set_defaults(handler=_compare)
+
+    report = sub.add_parser("report", help="rebuild report.md, report.html and figures of an output folder")
+    report.add_argument("folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})")
+    report.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    report.set_defaults(handler=_report)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")

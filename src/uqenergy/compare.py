@@ -60,7 +60,7 @@ class CompareStudy:
 
 @dataclass
 class CompareResult:
-    """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``overstatement`` to overstatement.json."""
+    """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``overstatement`` to summary.json."""
 
     study: CompareStudy
     records: list[dict]
@@ -227,16 +227,12 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
 
 
 def write_compare(folder: Path, result: CompareResult) -> None:
-    """Write the result's JSON files (and the chart) into ``folder``."""
-    from .compare_plot import plot_estimates
-
+    """Write the result's JSON files into ``folder`` (the report draws the chart)."""
     if result.records:
         write_json(folder / "compare.json", result.records)
         write_json(folder / "estimates.json", result.estimates)
-        (folder / "figures").mkdir()
-        plot_estimates(result.records, folder / "figures" / "compare.png", result.estimates)
     if result.overstatement:
-        write_json(folder / "overstatement.json", result.overstatement)
+        write_json(folder / "summary.json", result.overstatement)
 
 
 def format_table(result: CompareResult) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import xarray as xr
 
 from . import __version__, energy
 from .blends import pool, rank_by_median, trim_masks
+from .catalogue import prior_records
 from .intervals import summarize
 from .resources import file_sha256
 from .sampling import monte_carlo_inputs
@@ -46,7 +48,7 @@ def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray,
     energy_wh = xr.DataArray(np.concatenate(energy_parts, axis=-1), coords=coords, dims=("model", "draw"))
     divisors = {p: xr.DataArray(np.concatenate(v, axis=-1), coords=coords, dims=("model", "draw"))
                 for p, v in divisor_parts.items()}
-    return energy_wh, divisors, xr.concat(saved, dim="draw")
+    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal")
 
 
 def _record(study: Study, series: str, pathway: str, values: np.ndarray, quantity: str = "energy_wh") -> dict:
@@ -90,6 +92,7 @@ def provenance(study: Study) -> dict:
         "study": study.name, "scenario": study.scenario, "study_file": str(study.path), "seed": study.seed,
         "draws_per_model": study.draws, "uqenergy_version": __version__,
         "numpy_version": np.__version__, "xarray_version": xr.__version__,
+        "priors": json.dumps(prior_records(study.priors, study.factors, study.models)),
     }
     for i, path in enumerate(study.input_files):
         attrs[f"input_file_{i}"] = str(path)
@@ -119,5 +122,6 @@ def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArr
         "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
         "prior_warnings": "\n".join(study.priors.warnings),
         **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},
+        **{f"blend_trim_{b.name}": json.dumps(b.trim) for b in study.blends},
     }
     return StudyResult(study, saved, records, list(study.priors.warnings))

@@ -263,6 +263,7 @@ def run_two_level(study: Study, progress=None) -> StudyResult:
     saved_kept = max(1, min(result.sizes["kept"], study.save_draws // result.sizes["outer"]))
     saved = result.isel(kept=slice(0, saved_kept))
     saved.attrs = provenance(study) | result.attrs | {
+        "draws_per_model": result.attrs["outer_draws"] * result.attrs["inner_draws"],
         "note": "samples.nc keeps every outer draw and the first kept inner draws of each; summaries use all draws",
         "prior_warnings": "\n".join(study.priors.warnings),
     }

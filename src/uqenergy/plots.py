@@ -1,0 +1,408 @@
+"""Figures from plain records and arrays: one function per figure, each writing one PNG.
+
+Every function takes the flat records of a JSON output (and, where a shape is
+drawn, plain arrays of draws), so a figure can be rebuilt from an output folder
+alone. Figures are rendered with matplotlib's Agg canvas on a fresh
+:class:`~matplotlib.figure.Figure` (no pyplot state), in the Okabe-Ito
+colour-blind-safe palette (Okabe & Ito 2008, https://jfly.uni-koeln.de/color/),
+with a title, units on every axis and a source line naming the study and seed.
+
+Energy axes are logarithmic: per-query energy spans three decades. Distributions
+are drawn untrimmed; the only thing a log axis cannot show is a draw of exactly
+0 Wh (a query with zero output tokens), which the figure's note counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+DPI = 150
+WIDTH_IN = 9.0
+FOOTER_LINE_IN = 0.17
+FOOTER_CHARS_PER_IN = 16  # 8 pt text
+LEGEND_ROW_IN = 0.26
+LEGEND_COLUMNS = 4
+GRID_POINTS = 400
+
+#: Okabe-Ito colours, in the order series take them (yellow last: weak on white).
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+PATHWAY_COLORS = {"baseline": "#000000", "model": "#0072B2", "serving": "#E69F00", "hardware": "#009E73",
+                  "routing": "#CC79A7", "combined": "#D55E00"}
+UNIT_WORDS = {"wh": "Wh", "kwh": "kWh", "mwh": "MWh", "gwh": "GWh", "twh": "TWh", "per": "/", "day": "day",
+              "year": "year", "query": "query"}
+
+
+def colors_for(names: Sequence[str], palette: Sequence[str] = OKABE_ITO) -> dict[str, str]:
+    """A stable colour per distinct name, in first-seen order."""
+    distinct = list(dict.fromkeys(names))
+    return {name: palette[i % len(palette)] for i, name in enumerate(distinct)}
+
+
+def unit_of(quantity: str) -> str:
+    """The unit a quantity name ends in: ``energy_wh`` -> ``Wh``, ``energy_gwh_per_day`` -> ``GWh/day``."""
+    words = quantity.lower().split("_")
+    start = next((i for i, w in enumerate(words) if w in UNIT_WORDS and w != "per"), len(words))
+    return "".join(UNIT_WORDS[w] for w in words[start:] if w in UNIT_WORDS) or "1"
+
+
+def fmt(value: float) -> str:
+    """Three significant figures, plain notation for everyday magnitudes."""
+    return f"{value:.3g}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.2e}"
+
+
+def log_density(values: np.ndarray, grid_log10: np.ndarray) -> np.ndarray:
+    """Gaussian kernel density of log10(values) on an evenly spaced ``grid_log10``, from the positive draws.
+
+    A binned kernel estimate: draws are counted into grid cells and smoothed with
+    a Gaussian of Scott's bandwidth (Silverman 1986, Density Estimation, sec. 3.5),
+    linear in the number of draws. Not normalised: only the shape is drawn.
+    """
+    logs = np.log10(np.asarray(values, dtype=float)[np.asarray(values) > 0])
+    if logs.size < 2 or np.ptp(logs) == 0:
+        return np.zeros_like(grid_log10)
+    step = grid_log10[1] - grid_log10[0]
+    edges = np.append(grid_log10 - step / 2, grid_log10[-1] + step / 2)
+    counts, _ = np.histogram(logs, edges)
+    bandwidth_cells = max(logs.std() * logs.size ** (-1 / 5) / step, 0.5)
+    offsets = np.arange(-int(4 * bandwidth_cells) - 1, int(4 * bandwidth_cells) + 2)
+    kernel = np.exp(-0.5 * (offsets / bandwidth_cells) ** 2)
+    return np.convolve(counts, kernel, mode="same")
+
+
+def _figure(size: tuple[float, float], title: str, source: str, note: str = "", legend: Sequence = (),
+            heights: Sequence[float] = (1,), sharex: bool = True) -> tuple[Figure, np.ndarray]:
+    """A constrained-layout figure: title, stacked axes of relative ``heights``, then legend, note and source."""
+    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    width_chars = int(size[0] * FOOTER_CHARS_PER_IN)
+    footer = [(line, color) for text, color in ((note, "#222222"), (source, "#555555")) if text
+              for line in textwrap.wrap(text, width_chars)]
+    text_in = FOOTER_LINE_IN * (len(footer) + 0.3)
+    legend_rows = -(-len(legend) // LEGEND_COLUMNS)
+    footer_in = text_in + LEGEND_ROW_IN * legend_rows
+    fig.get_layout_engine().set(rect=(0, footer_in / size[1], 1, 1 - footer_in / size[1]))
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    for i, (line, color) in enumerate(reversed(footer)):
+        fig.text(0.01, (0.2 + i) * FOOTER_LINE_IN / size[1], line, fontsize=8, color=color, ha="left", va="bottom")
+    if legend:
+        fig.legend(handles=list(legend), loc="lower center", bbox_to_anchor=(0.5, text_in / size[1]),
+                   ncol=min(len(legend), LEGEND_COLUMNS), fontsize=8, frameon=False, borderaxespad=0.0)
+    axes = fig.subplots(len(heights), 1, sharex=sharex, squeeze=False, height_ratios=list(heights))[:, 0]
+    return fig, axes
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Render with Agg straight to PNG: ``savefig`` would lay the figure out twice, doubling the cost."""
+    path = Path(path)
+    fig.canvas.print_png(path)
+    return path
+
+
+def _log_energy_axis(ax, label: str, lo: float, hi: float) -> None:
+    """A log x axis from ``lo`` to ``hi`` labelled 1-2-5 (decades only when it spans more than three)."""
+    ax.set_xscale("log")
+    ax.set_xlim(lo, hi)
+    subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) <= 3.2 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())  # minor ticks on log axes cost much drawing time and add little
+    ax.set_xlabel(label)
+    ax.grid(axis="x", which="major", color="#dddddd", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+
+def _interval(ax, y: float, record: Mapping, color: str, *, height: float = 1.0) -> None:
+    """90% (thin), 50% (thick) interval and median (white dot) of a record at height ``y``."""
+    ax.hlines(y, record["p5"], record["p95"], color=color, linewidth=1.6 * height)
+    if "p25" in record and "p75" in record:
+        ax.hlines(y, record["p25"], record["p75"], color=color, linewidth=6.5 * height)
+    ax.plot(record["median"], y, "o", color="white", markeredgecolor=color, markeredgewidth=1.5,
+            markersize=6.5 * height, zorder=4)
+
+
+def _interval_key() -> list[Line2D]:
+    """Legend entries for the marks drawn by :func:`_interval`."""
+    return [
+        Line2D([], [], color="#444444", linewidth=1.6, label="90% interval (P5-P95)"),
+        Line2D([], [], color="#444444", linewidth=6.5, label="50% interval (P25-P75)"),
+        Line2D([], [], marker="o", color="white", markeredgecolor="#444444", linestyle="", label="median"),
+    ]
+
+
+def _row_labels(ax, ys: Sequence[float], left: Sequence[str], right: Sequence[str]) -> None:
+    """Names as y tick labels on the left, numbers as text just right of the axes (both kept in the layout)."""
+    ax.set_yticks(ys, left, fontsize=9)
+    ax.tick_params(axis="y", length=0)
+    for y, text in zip(ys, right):
+        ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), ha="left", va="center",
+                    fontsize=8, family="monospace", annotation_clip=False)
+    for spine in ("top", "right"):
+        ax.spines[spine].set_visible(False)
+
+
+def _quantile_text(record: Mapping, unit: str) -> str:
+    text = f"median {fmt(record['median'])} {unit}"
+    if "p25" in record and "p75" in record:
+        text += f"\n50%: {fmt(record['p25'])}-{fmt(record['p75'])}"
+    return text + f"\n90%: {fmt(record['p5'])}-{fmt(record['p95'])}"
+
+
+def _log_limits(lows: Sequence[float], highs: Sequence[float]) -> tuple[float, float]:
+    lows = [v for v in lows if v > 0] or [1e-3]
+    highs = [v for v in highs if v > 0] or [1.0]
+    return min(lows) / 1.6, max(highs) * 1.6
+
+
+def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarray], path: str | Path, *,
+                       title: str, source: str, labels: Mapping[str, str] | None = None,
+                       size: tuple[float, float] | None = None) -> Path:
+    """Per-model and blend distributions of energy per query, one row per record, on a log axis.
+
+    ``records`` are summary records (``series``, ``p5`` ... ``p95``, ``draws``), top
+    row first; ``draws`` maps a series to its draws (energy in Wh), whose density
+    of log energy gives each row's shape. The median and intervals marked come from
+    the records (all draws of the run), the shapes from the draws given. Nothing
+    is trimmed.
+    """
+    labels = labels or {}
+    n = len(records)
+    size = size or (WIDTH_IN, 1.9 + 0.78 * n)
+    shaped = {r["series"]: np.asarray(draws[r["series"]]) for r in records if r["series"] in draws}
+    zeros = sum(int((v <= 0).sum()) for v in shaped.values())
+    total = sum(v.size for v in shaped.values())
+    sizes = [v.size for v in shaped.values()] or [0]
+    span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
+    note = (f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. "
+            "Marks: median and intervals from all draws of the run.")
+    if zeros:
+        note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."
+    fig, (ax,) = _figure(size, title, source, note, _interval_key())
+    positive = [v[v > 0] for v in shaped.values()]
+    lo, hi = _log_limits([r["p5"] for r in records] + [np.quantile(v, 0.001) for v in positive if v.size],
+                         [r["p95"] for r in records] + [np.quantile(v, 0.999) for v in positive if v.size])
+    grid = np.linspace(np.log10(lo), np.log10(hi), GRID_POINTS)
+    colors = colors_for([r["series"] for r in records])
+    ys = np.arange(n)[::-1].astype(float)
+    for y, record in zip(ys, records):
+        color = colors[record["series"]]
+        if record["series"] in shaped:
+            density = log_density(shaped[record["series"]], grid)
+            if density.max() > 0:
+                ridge = y - 0.12 + 0.62 * density / density.max()
+                ax.fill_between(10**grid, y - 0.12, ridge, color=color, alpha=0.35, linewidth=0)
+                ax.plot(10**grid, ridge, color=color, linewidth=1.2)
+        _interval(ax, y - 0.24, record, color)
+    ax.set_ylim(-0.55, n - 0.3)
+    _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+    _row_labels(ax, ys + 0.05, [labels.get(r["series"], r["series"]) for r in records],
+                [_quantile_text(r, "Wh") for r in records])
+    return _save(fig, path)
+
+
+def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+                  labels: Mapping[str, str] | None = None, size: tuple[float, float] | None = None) -> Path:
+    """Baseline vs each efficiency pathway vs combined, one panel per series, from summary records.
+
+    ``records`` are summary records of the series that pathways apply to (every
+    ``pathway`` value of those series, baseline included). Each row is labelled
+    with the median and the median reduction against the series' baseline.
+    """
+    groups: dict[str, list[Mapping]] = {}
+    for record in records:
+        groups.setdefault(record["series"], []).append(record)
+    for rows in groups.values():
+        rows.sort(key=lambda r: (r["pathway"] != "baseline", r["pathway"] == "combined"))
+    n_rows = sum(len(rows) for rows in groups.values())
+    size = size or (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups))
+    note = "Each pathway divides the baseline energy by its own uncertain gain; combined divides by all of them."
+    fig, axes = _figure(size, title, source, note, _interval_key(), [len(rows) for rows in groups.values()])
+    lo, hi = _log_limits([r["p5"] for r in records], [r["p95"] for r in records])
+    for ax, (series, rows) in zip(axes, groups.items()):
+        baseline = next((r["median"] for r in rows if r["pathway"] == "baseline"), None)
+        ys = np.arange(len(rows))[::-1].astype(float)
+        for y, record in zip(ys, rows):
+            _interval(ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
+        right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline"
+                                                   else f"\n÷{baseline / r['median']:.2g} vs baseline")
+                 for r in rows]
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+        name = (labels or {}).get(series, series).replace("\n", " ")
+        ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
+        _row_labels(ax, ys, [r["pathway"] for r in rows], right)
+    for ax in axes[:-1]:
+        ax.set_xlabel("")
+    return _save(fig, path)
+
+
+def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+                       size: tuple[float, float] | None = None) -> Path:
+    """First-order (S1) and total-order (ST) Sobol indices with confidence intervals, one panel per target.
+
+    ``records`` are Sobol records (``scenario``, ``series``, ``target``, ``factor``,
+    ``S1``, ``S1_conf``, ``ST``, ``ST_conf``, ``base_samples``, ``converged``);
+    ``*_conf`` is the half-width of the index's confidence interval.
+    """
+    groups: dict[tuple, list[Mapping]] = {}
+    for record in records:
+        groups.setdefault((record["scenario"], record["series"], record["target"]), []).append(record)
+    n_rows = sum(len(rows) for rows in groups.values())
+    size = size or (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups))
+    note = "Bars: index estimates; whiskers: confidence intervals. S1 = share of variance from the factor alone; ST = including its interactions."
+    s1_color, st_color = OKABE_ITO[0], OKABE_ITO[1]
+    key = [Patch(color=s1_color, label="S1 first order"), Patch(color=st_color, label="ST total order")]
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
+    for ax, ((scenario, series, target), rows) in zip(axes, groups.items()):
+        rows = sorted(rows, key=lambda r: r["ST"], reverse=True)
+        ys = np.arange(len(rows))[::-1].astype(float)
+        for offset, key, color in ((0.18, "S1", s1_color), (-0.18, "ST", st_color)):
+            ax.barh(ys + offset, [r[key] for r in rows], height=0.34, color=color,
+                    xerr=[r[f"{key}_conf"] for r in rows], error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1})
+        ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
+        low = min(0.0, *(r[k] - r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
+        high = max(1.0, *(r[k] + r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
+        ax.set_xlim(low - 0.02, high + 0.02)
+        ax.axvline(0, color="#888888", linewidth=0.8)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
+        status = "" if all(r["converged"] for r in rows) else "; NOT converged"
+        ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
+                     fontsize=10, loc="left")
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+    return _save(fig, path)
+
+
+def plot_fleet(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+               size: tuple[float, float] | None = None) -> Path:
+    """Fleet totals per workload mix and pathway with their 90% intervals, one panel per quantity.
+
+    ``records`` are fleet records (``scenario``, ``mix``, ``pathway``, ``quantity``,
+    ``method``, ``p5``, ``median``, ``p95``, ``mean``); the unit is read from the
+    quantity name (``energy_gwh_per_day`` -> GWh/day). Colours tell the methods apart.
+    """
+    groups: dict[str, list[Mapping]] = {}
+    for record in records:
+        groups.setdefault(record["quantity"], []).append(record)
+    size = size or (WIDTH_IN, 1.6 + 0.5 * len(records) + 0.6 * len(groups))
+    colors = colors_for([r["method"] for r in records])
+    note = "Thin line: 90% interval (P5-P95); dot: median; diamond: mean."
+    key = [Patch(color=c, label=f"method: {m}") for m, c in colors.items()]
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
+    for ax, (quantity, rows) in zip(axes, groups.items()):
+        unit = unit_of(quantity)
+        ys = np.arange(len(rows))[::-1].astype(float)
+        for y, record in zip(ys, rows):
+            color = colors[record["method"]]
+            _interval(ax, y, record, color)
+            ax.plot(record["mean"], y, "D", color=color, markersize=5, zorder=5)
+        lo, hi = _log_limits([r["p5"] for r in rows], [r["p95"] for r in rows])
+        _log_energy_axis(ax, f"{quantity} ({unit}, log scale)", lo, hi)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        one_scenario = len({r["scenario"] for r in rows}) == 1
+        ax.set_title(quantity + (f" ({rows[0]['scenario']})" if one_scenario else ""), fontsize=10, loc="left")
+        _row_labels(ax, ys, [("" if one_scenario else f"{r['scenario']} · ") + f"{r['mix']} · {r['pathway']}" for r in rows],
+                    [f"median {fmt(r['median'])} {unit}\n90%: {fmt(r['p5'])}-{fmt(r['p95'])}" for r in rows])
+    return _save(fig, path)
+
+
+VERDICT_COLORS = {"below": "#0072B2", "within": "#009E73", "above": "#D55E00"}
+
+
+def plot_published_estimates(estimates: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+                             size: tuple[float, float] | None = None, unverified: Collection[str] = ()) -> Path:
+    """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
+
+    ``estimates`` are compare records (``estimate_id``, ``value_wh``, ``scenario``,
+    ``series``, ``percentile`` of the value among our draws in 0-100, ``ratio_median``
+    = value / our median, ``ratio_p5`` = value / our P95, ``ratio_p95`` = value / our
+    P5, ``verdict``). Each row shows the estimate on the distribution it was compared
+    with (its boundary decides whether PUE is included), recovered from the ratios.
+    Estimates in ``unverified`` (ids whose figure is not confirmed in its source)
+    are drawn hollow.
+    """
+    groups: dict[tuple[str, str], list[Mapping]] = {}
+    for record in estimates:
+        groups.setdefault((record["scenario"], record["series"]), []).append(record)
+    size = size or (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups))
+    verdicts = {v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()}
+    note = ("Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
+            "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median.")
+    key = [Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+           Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
+           *(Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
+             for v, c in verdicts.items()),
+           *([Line2D([], [], marker="o", linestyle="", color="white", markeredgecolor="#222222",
+                     label="figure not confirmed in its source")] if unverified else [])]
+    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
+    for ax, ((scenario, series), rows) in zip(axes, groups.items()):
+        rows = sorted(rows, key=lambda r: r["value_wh"])
+        ours = [(r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
+                for r in rows]
+        ys = np.arange(len(rows))[::-1].astype(float)
+        for y, record, (p5, median, p95) in zip(ys, rows, ours):
+            ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
+            ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
+            hollow = record["estimate_id"] in unverified
+            colour = verdicts[record["verdict"]]
+            ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
+                    markeredgecolor=colour if hollow else "#222222", markeredgewidth=1.5 if hollow else 0.6, zorder=4)
+        lo, hi = _log_limits([r["value_wh"] for r in rows] + [o[0] for o in ours],
+                             [r["value_wh"] for r in rows] + [o[2] for o in ours])
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+        ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
+        _row_labels(ax, ys, [r["estimate_id"] for r in rows],
+                    [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows])
+    return _save(fig, path)
+
+
+CONVERGENCE_QUANTILES = ("p5", "median", "p95")
+
+
+def plot_convergence(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+                     size: tuple[float, float] | None = None) -> Path:
+    """Reported quantiles against the number of draws, relative to each series' largest-draw estimate.
+
+    ``records`` are flat (``series``, ``draws`` and any of ``p5``, ``median``,
+    ``p95``), one per series and checkpoint. One panel per quantile; a line that
+    settles at 0% means the estimate has converged.
+    """
+    quantiles = [q for q in CONVERGENCE_QUANTILES if any(q in r for r in records)]
+    size = size or (WIDTH_IN, 1.4 + 2.0 * len(quantiles))
+    groups: dict[str, list[Mapping]] = {}
+    for record in records:
+        groups.setdefault(record["series"], []).append(record)
+    colors = colors_for(list(groups))
+    note = "Each line: a series' estimate after n draws, as % deviation from its estimate with the most draws (the last point). A blend counts the draws of all its members."
+    key = [Line2D([], [], color=c, marker="o", markersize=3, label=s) for s, c in colors.items()]
+    fig, axes = _figure(size, title, source, note, key, [1] * len(quantiles))
+    for ax, q in zip(axes, quantiles):
+        for series, rows in groups.items():
+            rows = sorted((r for r in rows if q in r), key=lambda r: r["draws"])
+            if not rows:
+                continue
+            final = rows[-1][q]
+            n = np.array([r["draws"] for r in rows])
+            deviation = 100 * (np.array([r[q] for r in rows]) / final - 1)
+            ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
+        ax.axhline(0, color="#888888", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_ylabel(f"{q}: deviation (%)")
+        ax.grid(color="#e5e5e5", linewidth=0.8)
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+    axes[-1].set_xlabel("draws (log scale)")
+    return _save(fig, path)

@@ -1,0 +1,142 @@
+"""Figures: each function writes a PNG of the asked size from plain records, and draws what it is given."""
+
+from __future__ import annotations
+
+import struct
+
+import matplotlib.colors as mcolors
+import matplotlib.image as mimage
+import numpy as np
+import pytest
+
+from uqenergy import plots
+
+SOURCE = "Source: test · seed 1"
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) from the PNG header's IHDR chunk."""
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def quantile_record(series: str, values: np.ndarray, **extra) -> dict:
+    qs = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"scenario": "traditional", "series": series, "pathway": "baseline", "quantity": "energy_wh",
+            **dict(zip(("p5", "p25", "median", "p75", "p95"), qs.tolist())), "mean": float(values.mean()),
+            "draws": values.size, **extra}
+
+
+@pytest.fixture(scope="module")
+def draws() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {"model A": rng.lognormal(np.log(0.3), 1.0, 5000), "model B": rng.lognormal(np.log(0.08), 0.7, 5000)}
+
+
+@pytest.fixture(scope="module")
+def summary(draws) -> list[dict]:
+    records = [quantile_record(s, v) for s, v in draws.items()]
+    for pathway, gain in (("model", 3.0), ("serving", 2.0), ("combined", 6.0)):
+        records.append(quantile_record("model A", draws["model A"] / gain, pathway=pathway))
+    return records
+
+
+SOBOL = [
+    {"scenario": "traditional", "series": "blend", "target": "log_energy_wh", "factor": factor, "S1": s1,
+     "S1_conf": 0.03, "ST": st, "ST_conf": 0.04, "base_samples": 1024, "converged": converged}
+    for factor, s1, st, converged in (("output_tokens", 0.6, 0.7, True), ("pue", 0.1, 0.12, True),
+                                      ("power_utilisation", 0.15, 0.2, True))
+]
+FLEET = [
+    {"scenario": "1e9 queries/day", "mix": mix, "pathway": pathway, "quantity": "energy_gwh_per_day",
+     "method": method, "p5": p5, "median": median, "p95": p95, "mean": mean}
+    for mix, pathway, method, p5, median, p95, mean in (
+        ("traditional", "baseline", "paper", 0.73, 0.73, 0.73, 0.73),
+        ("traditional", "baseline", "monte-carlo", 0.5, 0.7, 1.0, 0.72),
+        ("90% traditional + 10% long", "combined", "monte-carlo", 0.5, 0.8, 1.2, 0.81))
+]
+COMPARE = [
+    {"estimate_id": eid, "value_wh": value, "scenario": "traditional", "series": "model A", "percentile": pct,
+     "ratio_median": value / 0.3, "ratio_p5": value / 1.5, "ratio_p95": value / 0.06, "verdict": verdict,
+     "contributions": {"pue": 1.1, "output_tokens": 2.0}}
+    for eid, value, pct, verdict in (("devries_2023", 2.9, 98.0, "above"), ("google_2025", 0.24, 42.0, "within"))
+]
+CONVERGENCE = [{"series": s, "draws": n, "p5": 1 + 1 / n, "median": 2 + 1 / n, "p95": 3 + 1 / n}
+               for s in ("a", "b") for n in (1000, 2000, 4000)]
+
+FIGURES = {
+    "distributions": lambda path, draws, summary, size: plots.plot_distributions(
+        [r for r in summary if r["pathway"] == "baseline"], draws, path, title="t", source=SOURCE, size=size),
+    "pathways": lambda path, draws, summary, size: plots.plot_pathways(
+        [r for r in summary if r["series"] == "model A"], path, title="t", source=SOURCE, size=size),
+    "sobol": lambda path, draws, summary, size: plots.plot_sobol_indices(SOBOL, path, title="t", source=SOURCE, size=size),
+    "fleet": lambda path, draws, summary, size: plots.plot_fleet(FLEET, path, title="t", source=SOURCE, size=size),
+    "compare": lambda path, draws, summary, size: plots.plot_published_estimates(
+        COMPARE, path, title="t", source=SOURCE, size=size),
+    "convergence": lambda path, draws, summary, size: plots.plot_convergence(
+        CONVERGENCE, path, title="t", source=SOURCE, size=size),
+}
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_each_figure_is_a_png_of_the_asked_size(name, tmp_path, draws, summary):
+    path = FIGURES[name](tmp_path / f"{name}.png", draws, summary, (6.0, 4.5))
+    assert png_size(path) == (round(6.0 * plots.DPI), round(4.5 * plots.DPI))
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_default_size_is_the_standard_width(name, tmp_path, draws, summary):
+    path = FIGURES[name](tmp_path / f"{name}.png", draws, summary, None)
+    width, height = png_size(path)
+    assert width == round(plots.WIDTH_IN * plots.DPI)
+    assert 300 < height < 3000
+
+
+def test_default_height_grows_with_the_rows(tmp_path, draws, summary):
+    baseline = [r for r in summary if r["pathway"] == "baseline"]
+    one = plots.plot_distributions(baseline[:1], draws, tmp_path / "one.png", title="t", source=SOURCE)
+    two = plots.plot_distributions(baseline, draws, tmp_path / "two.png", title="t", source=SOURCE)
+    assert png_size(two)[1] > png_size(one)[1]
+
+
+def _has_colour(image: np.ndarray, colour: str, tolerance: float = 0.02) -> bool:
+    target = np.array(mcolors.to_rgb(colour))
+    return bool((np.abs(image[..., :3] - target).max(axis=-1) < tolerance).any())
+
+
+def test_every_series_is_drawn_in_its_own_palette_colour(tmp_path, draws, summary):
+    path = FIGURES["distributions"](tmp_path / "d.png", draws, summary, None)
+    image = mimage.imread(path)
+    assert _has_colour(image, plots.OKABE_ITO[0]) and _has_colour(image, plots.OKABE_ITO[1])
+    assert not _has_colour(image, plots.OKABE_ITO[2])  # only two series: no third colour
+
+
+def test_log_density_peaks_at_the_median_of_a_lognormal():
+    rng = np.random.default_rng(5)
+    values = rng.lognormal(np.log(0.3), 0.8, 50_000)
+    grid = np.linspace(-3, 1, 401)
+    peak = grid[np.argmax(plots.log_density(values, grid))]
+    # log10 of a log-normal is normal: its mode is log10(median); allow a few grid steps of noise.
+    assert peak == pytest.approx(np.log10(0.3), abs=0.04)
+
+
+def test_log_density_ignores_zero_draws():
+    grid = np.linspace(-1, 1, 101)
+    values = np.concatenate([np.zeros(1000), np.full(10, 1.0), np.full(10, 2.0)])
+    density = plots.log_density(values, grid)
+    assert np.isfinite(density).all() and density.max() > 0
+    assert plots.log_density(np.zeros(10), grid).max() == 0
+
+
+@pytest.mark.parametrize("quantity, unit", [("energy_wh", "Wh"), ("mean_energy_wh", "Wh"),
+                                            ("energy_gwh_per_day", "GWh/day"), ("energy_twh_per_year", "TWh/year"),
+                                            ("share", "1")])
+def test_unit_is_read_from_the_quantity_name(quantity, unit):
+    assert plots.unit_of(quantity) == unit
+
+
+def test_colours_are_stable_and_distinct():
+    colors = plots.colors_for(["b", "a", "b", "c"])
+    assert list(colors) == ["b", "a", "c"]
+    assert len(set(colors.values())) == 3
