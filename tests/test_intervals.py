@@ -42,6 +42,13 @@ def test_equal_tailed_and_hdi_intervals_match_a_lognormal():
     assert np.mean((draws >= low) & (draws <= high)) == pytest.approx(level, abs=1e-4)
 
 
+@pytest.mark.parametrize("size, level", [(10, 0.5), (11, 0.9), (1_000, 0.94), (12_345, 0.9)])
+def test_hdi_is_arviz_hdi(size, level):
+    draws = np.random.default_rng(size).lognormal(size=size)
+    assert hdi_interval(draws, level) == tuple(float(x) for x in az.hdi(draws, hdi_prob=level))
+    assert (summarize(draws, level)["hdi_low"], summarize(draws, level)["hdi_high"]) == hdi_interval(draws, level)
+
+
 def test_hdi_of_a_symmetric_law_is_the_equal_tailed_interval():
     draws = np.random.default_rng(4).normal(size=100_000)
     low, high = hdi_interval(draws, 0.9)

@@ -22,7 +22,7 @@ BLOCK_DRAWS = 2**16
 
 
 def chunk_ranges(draws: int, chunk_draws: int | None, first: int = 0) -> list[tuple[int, int]]:
-    """[start, stop) ranges of whole blocks from draw ``first`` to ``draws``, each at most about ``chunk_draws`` long."""
+    """[start, stop) ranges from draw ``first`` to ``draws``, each a whole number of blocks long (about ``chunk_draws``)."""
     per_chunk = BLOCK_DRAWS * max(1, -(-(chunk_draws or draws) // BLOCK_DRAWS))
     return [(start, min(start + per_chunk, draws)) for start in range(first, draws, per_chunk)]
 
