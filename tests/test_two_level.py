@@ -119,6 +119,14 @@ def test_a_longer_outer_run_extends_a_shorter_one(write):
     np.testing.assert_array_equal(short["mean_energy_wh"], long["mean_energy_wh"].isel(outer=slice(0, 10)))
 
 
+def test_studies_run_with_one_seed_share_their_states_of_knowledge(write):
+    plain = tl.two_level(_study(write), outer=20, inner=100)
+    extra = '[pathways]\nnames = ["model"]\n'
+    with_pathway = tl.two_level(_study(write, extra=extra, uncertainty="true", name="other.toml"), outer=20, inner=100)
+    for name in ("pue", "power_utilisation"):
+        np.testing.assert_array_equal(plain[name], with_pathway[name])
+
+
 def test_a_study_moves_a_prior_between_levels(write):
     moved = _study(write, extra='\n[priors.output_tokens]\nkind = "epistemic"\n')
     epistemic, aleatory = tl.split_levels(moved)

@@ -19,7 +19,7 @@ uniform number through each model's prior, so a draw with a high PUE is high for
 every model (a blend's mean is not made to look surer by averaging independent
 PUEs).
 
-Streams: outer draw o takes the o-th uniform of each epistemic factor's stream;
+Streams: outer draw o takes the o-th uniform of each epistemic prior's stream;
 its inner draws are draws [o * inner, (o + 1) * inner) of the inner seed's
 block-seeded streams (:func:`uqenergy.sampling.monte_carlo_draws`). Chunks are
 runs of outer draws, so results do not depend on the chunk size or the worker
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -63,17 +64,20 @@ def split_levels(study: Study) -> tuple[list[str], list[str]]:
 
 
 def level_seed(seed: int, level: int) -> int:
-    """The integer seed of one level's streams, derived from the study seed."""
+    """The integer seed of one level's block-seeded streams, derived from the study seed."""
     return int(np.random.SeedSequence([seed, level]).generate_state(1, np.uint64)[0])
 
 
 def outer_inputs(study: Study, epistemic: list[str], outer: int, seed: int) -> xr.Dataset:
     """Epistemic inputs, dims (model, outer): one uniform per factor and outer draw, shared by every model.
 
-    Each factor has its own stream, so a longer outer run extends a shorter one.
+    A prior's uniforms depend only on the seed and the prior's name: a longer
+    outer run extends a shorter one, and two studies run with one seed share the
+    states of knowledge of the priors they have in common (a fleet mixing two
+    workloads needs that).
     """
-    streams = np.random.SeedSequence(level_seed(seed, OUTER)).spawn(len(epistemic))
-    uniforms = np.stack([np.random.default_rng(s).random(outer) for s in streams]).reshape(len(epistemic), 1, outer)
+    uniforms = np.array([np.random.default_rng([seed, OUTER, zlib.crc32(name.encode())]).random(outer)
+                         for name in epistemic]).reshape(len(epistemic), 1, outer)
     uniforms = np.broadcast_to(uniforms, (len(epistemic), len(study.models), outer))
     return inputs_from_uniforms(study.priors, epistemic, study.models, uniforms).rename(draw="outer")
 
