@@ -58,8 +58,49 @@ def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
             what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
-            print(f"{r['scenario']:<12} {r['series']:<30} {what}median {r['median']:.3g} ± {r['mcse_median']:.1g} Wh "
+            print(f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
+                  f"± {r['mcse_median']:.1g} Wh "
                   f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
+
+
+def _sobol(args) -> None:
+    from .output import write_atomically, write_json
+    from .report import write_report
+    from .sensitivity_study import run_sensitivity
+
+    result = run_sensitivity(args.study)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / f"{result.method}.json", result.records)
+        if result.second_order:
+            write_json(folder / f"{result.method}_second_order.json", result.second_order)
+        if result.method == "sobol":  # the report and its bar chart read Sobol records
+            write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        _print_dominant(result.records, result.method)
+        print(f"wrote {out}/{result.method}.json" + (" and the report" if result.method == "sobol" else ""),
+              file=sys.stderr)
+
+
+def _print_dominant(records, method: str) -> None:
+    from .sensitivity import GROUP_PREFIX, MAIN_INDEX
+    from .sensitivity_study import dominant
+
+    index = MAIN_INDEX[method]
+    for factor, group in dominant(records, method):
+        head = f"{factor['scenario']:<12} {_setting(factor)}"
+        tops = [f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} {index} {r[index]:.2f} ± {r[index + '_conf']:.2f}"
+                for kind, r in (("factor", factor), ("pathway", group)) if r is not None]
+        status = "converged" if factor["converged"] else "NOT converged"
+        print(f"{head}{factor['series']:<30} {factor['target']:<14} dominant {'; '.join(tops)} "
+              f"(N = {factor['base_samples']}, {status})")
+
+
+def _setting(record: dict) -> str:
+    return f"{record['setting']:<18} " if "setting" in record else ""
 
 
 def _warn(messages, args) -> None:
@@ -124,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})")
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_report)
+
+    sobol = sub.add_parser("sobol", help="sensitivity indices of a study's energy; write sobol.json and a bar chart")
+    sobol.add_argument("study", help="study file or bundled name, with an optional [sobol] section")
+    _output_options(sobol)
+    sobol.set_defaults(handler=_sobol)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")

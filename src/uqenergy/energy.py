@@ -45,23 +45,32 @@ def apply_pathways(energy_wh, multipliers: Sequence):
     return energy_wh
 
 
-def evaluate(inputs: xr.Dataset, throughput_fits: xr.Dataset, input_token_divisor: float = math.inf) -> xr.Dataset:
+def evaluate(inputs: xr.Dataset, throughput_fits: xr.Dataset, input_token_divisor: float = math.inf,
+             power_utilisation: str = "prior") -> xr.Dataset:
     """Per-query outputs for a Dataset of inputs (variables named as the priors).
 
     Needs ``pue``, ``node_power_kw``, ``power_utilisation``, ``input_tokens`` and
     ``output_tokens``; uses ``throughput_z`` (fit uncertainty, in predictive SDs)
     when present, and divides the benchmark throughput by ``throughput_scale``
     when present (a deployment slower than the benchmarks, e.g. low concurrency).
-    Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``.
+    ``model`` is a dimension or a per-draw variable of model names.
+    Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``. With
+    ``power_utilisation = "proportional"`` PU follows the load
+    (:func:`proportional_power_utilisation`) instead of its input, and is returned too.
     """
-    fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.dims else throughput_fits
+    fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.variables else throughput_fits
     tps = tokens_per_s(fits, inputs["input_tokens"], inputs["output_tokens"], inputs.get("throughput_z"))
     if "throughput_scale" in inputs:
         tps = tps / inputs["throughput_scale"]
     tokens = effective_tokens(inputs["output_tokens"], inputs["input_tokens"], input_token_divisor)
-    energy = energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"], tokens, tps)
-    return xr.Dataset({
+    proportional = power_utilisation == "proportional"
+    pu = proportional_power_utilisation(tps, fits["tps_max"]) if proportional else inputs["power_utilisation"]
+    energy = energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], pu, tokens, tps)
+    outputs = {
         "tokens_per_s": tps.assign_attrs(units="tokens/s"),
         "effective_tokens": tokens.assign_attrs(units="tokens"),
         "energy_wh": energy.assign_attrs(units="Wh", long_name="facility energy per query"),
-    })
+    }
+    if proportional:
+        outputs["power_utilisation"] = pu.assign_attrs(units="1", long_name="power utilisation proportional to load")
+    return xr.Dataset(outputs)

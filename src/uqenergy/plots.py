@@ -250,19 +250,28 @@ def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: s
 
     ``records`` are Sobol records (``scenario``, ``series``, ``target``, ``factor``,
     ``S1``, ``S1_conf``, ``ST``, ``ST_conf``, ``base_samples``, ``converged``);
-    ``*_conf`` is the half-width of the index's confidence interval.
+    ``*_conf`` is the half-width of the index's confidence interval. Records at
+    several base sample sizes (a convergence history) are drawn at the largest;
+    records with a ``setting`` get a panel per setting.
     """
+    largest: dict[tuple, int] = {}
+    for record in records:
+        panel = (record["scenario"], record.get("setting"), record["series"], record["target"])
+        largest[panel] = max(largest.get(panel, 0), record["base_samples"])
     groups: dict[tuple, list[Mapping]] = {}
     for record in records:
-        groups.setdefault((record["scenario"], record["series"], record["target"]), []).append(record)
+        panel = (record["scenario"], record.get("setting"), record["series"], record["target"])
+        if record["base_samples"] == largest[panel]:
+            groups.setdefault(panel, []).append(record)
     n_rows = sum(len(rows) for rows in groups.values())
     size = size or (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups))
     note = "Bars: index estimates; whiskers: confidence intervals. S1 = share of variance from the factor alone; ST = including its interactions."
     s1_color, st_color = OKABE_ITO[0], OKABE_ITO[1]
     key = [Patch(color=s1_color, label="S1 first order"), Patch(color=st_color, label="ST total order")]
     fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
-    for ax, ((scenario, series, target), rows) in zip(axes, groups.items()):
+    for ax, ((scenario, setting, series, target), rows) in zip(axes, groups.items()):
         rows = sorted(rows, key=lambda r: r["ST"], reverse=True)
+        scenario = scenario if setting is None else f"{scenario}, {setting}"
         ys = np.arange(len(rows))[::-1].astype(float)
         for offset, key, color in ((0.18, "S1", s1_color), (-0.18, "ST", st_color)):
             ax.barh(ys + offset, [r[key] for r in rows], height=0.34, color=color,

@@ -15,6 +15,7 @@ from .catalogue import prior_records
 from .intervals import summarize
 from .resources import file_sha256
 from .sampling import monte_carlo_inputs
+from .settings import expand_settings
 from .study import Study, load_study
 
 
@@ -34,7 +35,7 @@ def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray,
     energy_parts, divisor_parts, saved = [], {p: [] for p in study.pathway_priors}, []
     kept = 0
     for inputs in monte_carlo_inputs(study.priors, study.factors, study.models, study.draws, study.seed, study.chunk_draws, first):
-        outputs = energy.evaluate(inputs, fits, study.input_token_divisor)
+        outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
         energy_parts.append(outputs["energy_wh"].values)
         for p in study.pathway_priors:
             divisor_parts[p].append(inputs[p].values)
@@ -104,6 +105,8 @@ def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, se
               progress=None) -> StudyResult:
     """Run a study (a path, a bundled name or a loaded :class:`Study`) and summarise it."""
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, draws=draws, seed=seed)
+    if variants := expand_settings(study):
+        return _run_settings(study, variants, progress)
     if study.intervals.two_level:
         from .two_level import run_two_level  # these designs build on this module
         return run_two_level(study, progress)
@@ -125,3 +128,19 @@ def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArr
         **{f"blend_trim_{b.name}": json.dumps(b.trim) for b in study.blends},
     }
     return StudyResult(study, saved, records, list(study.priors.warnings))
+
+
+def _run_settings(study: Study, variants: list[tuple[str, Study]], progress=None) -> StudyResult:
+    """Run each setting; records gain ``setting`` and the saved draws a ``setting`` dimension."""
+    parts = [(name, run_study(variant, progress=progress)) for name, variant in variants]
+    records = [{"scenario": r["scenario"], "setting": name, **r} for name, part in parts for r in part.records]
+    samples = xr.concat([part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting",
+                        combine_attrs="drop")
+    warnings = list(dict.fromkeys(w for _, part in parts for w in part.warnings))
+    first = {k: v for k, v in parts[0][1].samples.attrs.items() if not k.startswith("blend_members_")}
+    samples.attrs = first | provenance(study) | {
+        "settings": ", ".join(name for name, _ in parts), "prior_warnings": "\n".join(warnings),
+        **{f"setting_{name}_{key}": value for name, part in parts for key, value in part.samples.attrs.items()
+           if key.startswith("blend_members_")},
+    }
+    return StudyResult(study, samples, records, warnings)

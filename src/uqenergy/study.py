@@ -17,14 +17,16 @@ from .priors import PriorSet, load_prior_files
 from .resources import read_toml, resolve
 from .throughput import BenchmarkRow, fit_throughput, read_benchmarks
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "intervals"})
+SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals"})
 STUDY_KEYS = frozenset({
     "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
+    "power_utilisation",
 })
 BLEND_KEYS = frozenset({"top", "members", "trim"})
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
+POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
 OPTIONAL_PRIORS = ("throughput_scale",)  # sampled whenever the prior set defines them
 MAX_DRAWS = 10**9
@@ -60,6 +62,7 @@ class Study:
     combined: bool
     pathway_targets: list[str]
     document: dict = field(repr=False, default_factory=dict)
+    power_utilisation: str = "prior"
     intervals: IntervalSettings = field(default_factory=IntervalSettings)
 
     @property
@@ -71,7 +74,8 @@ class Study:
         """The sampled inputs, in the order that fixes their random streams."""
         extra = ["throughput_z"] if self.throughput_uncertainty else []
         extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
-        return [*INPUT_PRIORS, *self.pathway_priors, *extra]
+        computed = ["power_utilisation"] if self.power_utilisation == "proportional" else []
+        return [*(p for p in INPUT_PRIORS if p not in computed), *self.pathway_priors, *extra]
 
     @property
     def input_files(self) -> list[Path]:
@@ -137,7 +141,12 @@ def _blend(name: str, table, file, models: list[str]) -> Blend:
 def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
     """Parse, layer and validate a study file (a path or a bundled study name)."""
     path = resolve(path, "studies")
-    doc = read_toml(path)
+    return study_from_document(path, read_toml(path), draws=draws, seed=seed)
+
+
+def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None,
+                        extra_priors: tuple[dict, ...] = ()) -> Study:
+    """Validate a parsed study document; ``extra_priors`` are prior overrides layered over its own."""
     check_keys(doc, SECTIONS, path)
     table = doc.get("study")
     if not isinstance(table, dict):
@@ -149,12 +158,13 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     priors = load_prior_files(prior_files)
     if not isinstance(overrides, dict):
         raise InputError(path, "priors", "expected [priors.NAME] tables", "overrides of priors in the prior files")
-    for name in overrides:
+    for name in (n for o in (overrides, *extra_priors) for n in o):
         if name not in priors.base:
             raise InputError(path, f"priors.{name}", "overrides a prior the prior files do not define",
                              "defined: " + ", ".join(priors.names()))
-    if overrides:
-        priors = load_prior_files(prior_files, [(path, {"priors": overrides})])
+    layers = [(path, {"priors": o}) for o in (overrides, *extra_priors) if o]
+    if layers:
+        priors = load_prior_files(prior_files, layers)
     priors.require(INPUT_PRIORS, path, "study.priors")
     throughput_file = resolve(table.get("throughput", "throughput_h100"), "priors", path, suffix=".csv")
     benchmarks = read_benchmarks(throughput_file)
@@ -178,6 +188,9 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     for t in targets:
         if t not in models and t not in blends_table:
             raise InputError(path, "pathways.apply_to", f"unknown series {t!r}", "a model or blend of this study")
+    pu_mode = table.get("power_utilisation", "prior")
+    if pu_mode not in POWER_UTILISATION:
+        raise InputError(path, "study.power_utilisation", f"unknown mode {pu_mode!r}", "prior or proportional")
     uncertainty = table.get("throughput_uncertainty", False)
     combined = pathways_table.get("combined", bool(pathways))
     for flag_key, flag in (("study.throughput_uncertainty", uncertainty), ("pathways.combined", combined)):
@@ -193,7 +206,8 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
         save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
-        pathway_targets=targets, document=doc, intervals=parse_intervals(doc.get("intervals", {}), path, blends),
+        pathway_targets=targets, document=doc, power_utilisation=pu_mode,
+        intervals=parse_intervals(doc.get("intervals", {}), path, blends),
     )
     study.fits()  # every model must have usable benchmark rows
     return study

@@ -120,7 +120,8 @@ class _Inner:
         """Energy per query (model, outer, value) from outer inputs and aleatory inputs along ``value``."""
         dims = {1: ("value",), 2: ("outer", "value"), 3: ("model", "outer", "value")}
         inputs = theta.assign(self.constants).assign({k: (dims[np.ndim(v)], v) for k, v in values.items()})
-        energy_wh = energy.evaluate(inputs, self.fits, self.study.input_token_divisor)["energy_wh"]
+        study = self.study
+        energy_wh = energy.evaluate(inputs, self.fits, study.input_token_divisor, study.power_utilisation)["energy_wh"]
         missing = {d: n for d, n in sizes.items() if d not in energy_wh.dims}
         return energy_wh.expand_dims(missing).transpose(*sizes).values
 

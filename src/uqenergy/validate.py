@@ -8,6 +8,8 @@ from .compare import load_compare_study
 from .estimates import load_estimates
 from .priors import load_prior_files
 from .resources import read_toml, resolve
+from .sensitivity_study import read_section
+from .settings import expand_settings
 from .study import load_study
 from .throughput import read_benchmarks
 
@@ -31,6 +33,10 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         return f"estimates file, {len(load_estimates(path))} estimates", []
     if "study" in doc:
         study = load_study(path)
-        return f"study {study.name!r}, {len(study.models)} models", study.priors.warnings
+        variants = expand_settings(study)
+        for variant in [study, *(v for _, v in variants)]:
+            read_section(variant)
+        settings = f", {len(variants)} settings" if variants else ""
+        return f"study {study.name!r}, {len(study.models)} models{settings}", study.priors.warnings
     priors = load_prior_files([path])
     return f"prior file, {len(priors.base)} priors", priors.warnings
