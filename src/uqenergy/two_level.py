@@ -52,7 +52,7 @@ from .run import StudyResult, provenance
 from .sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
 from .study import Study
 
-OUTER, INNER = 0, 1  # levels, also the last entropy word of each level's seed
+OUTER, INNER = 0, 1  # levels, also an entropy word of each level's streams
 CHUNK_EVALUATIONS = 2**22  # energy evaluations (or looked-up draws) per chunk unless the study sets chunk_draws
 LARGEST_UNIFORM = 1 - 2**-53  # the largest uniform numpy's Generator.random() returns
 
