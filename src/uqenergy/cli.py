@@ -20,6 +20,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run(args) -> None:
+    from .intervals import inference_data
     from .output import write_atomically, write_json, write_netcdf
     from .progress import draw_progress
     from .report import write_report
@@ -27,19 +28,22 @@ def _run(args) -> None:
     from .study import load_study
 
     study = load_study(args.study, draws=args.draws, seed=args.seed)
-    with draw_progress(study.draws * len(study.models), quiet=args.quiet) as progress:
+    outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
+    with draw_progress(study.draws * len(study.models) * outer, quiet=args.quiet) as progress:
         result = run_study(study, progress=progress)
     _warn(result.warnings, args)
 
     def fill(folder: Path) -> None:
         write_json(folder / "summary.json", result.records)
         write_netcdf(folder / "samples.nc", result.samples)
+        inference_data(result.samples).to_netcdf(str(folder / "inference.nc"), engine="h5netcdf")
         write_report(folder)
 
     out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         _print_headline(result.records)
-        print(f"wrote {out}/summary.json, samples.nc, report.md, report.html and figures/", file=sys.stderr)
+        print(f"wrote {out}/summary.json, samples.nc, inference.nc (ArviZ), report.md, report.html and figures/",
+              file=sys.stderr)
 
 
 def _report(args) -> None:
@@ -53,7 +57,9 @@ def _report(args) -> None:
 def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
-            print(f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} median {r['median']:.3g} Wh "
+            what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
+            print(f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
+                  f"± {r['mcse_median']:.1g} Wh "
                   f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
 
 

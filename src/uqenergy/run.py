@@ -29,12 +29,12 @@ class StudyResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def simulate(study: Study, progress=None) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
-    """Run the Monte Carlo over chunks; return energy (model, draw), pathway divisors and the saved draws."""
+def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
+    """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors, saved draws."""
     fits = study.fits()
     energy_parts, divisor_parts, saved = [], {p: [] for p in study.pathway_priors}, []
     kept = 0
-    for inputs in monte_carlo_inputs(study.priors, study.factors, study.models, study.draws, study.seed, study.chunk_draws):
+    for inputs in monte_carlo_inputs(study.priors, study.factors, study.models, study.draws, study.seed, study.chunk_draws, first):
         outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
         energy_parts.append(outputs["energy_wh"].values)
         for p in study.pathway_priors:
@@ -45,7 +45,7 @@ def simulate(study: Study, progress=None) -> tuple[xr.DataArray, dict[str, xr.Da
             kept += take
         if progress is not None:
             progress(inputs.sizes["draw"] * len(study.models))
-    coords = {"model": study.models, "draw": np.arange(study.draws)}
+    coords = {"model": study.models, "draw": np.arange(first, study.draws)}
     energy_wh = xr.DataArray(np.concatenate(energy_parts, axis=-1), coords=coords, dims=("model", "draw"))
     divisors = {p: xr.DataArray(np.concatenate(v, axis=-1), coords=coords, dims=("model", "draw"))
                 for p, v in divisor_parts.items()}
@@ -53,7 +53,9 @@ def simulate(study: Study, progress=None) -> tuple[xr.DataArray, dict[str, xr.Da
 
 
 def _record(study: Study, series: str, pathway: str, values: np.ndarray, quantity: str = "energy_wh") -> dict:
-    return {"scenario": study.scenario, "series": series, "pathway": pathway, "quantity": quantity, **summarize(values)}
+    record = {"scenario": study.scenario, "series": series, "pathway": pathway, "quantity": quantity,
+              **summarize(values, study.intervals.hdi_level)}
+    return study.intervals.mark_tolerance(record)
 
 
 def _pathway_divisors(study: Study, divisors: dict[str, xr.DataArray]) -> dict[str, xr.DataArray]:
@@ -105,8 +107,19 @@ def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, se
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, draws=draws, seed=seed)
     if variants := expand_settings(study):
         return _run_settings(study, variants, progress)
-    energy_wh, divisors, saved = simulate(study, progress)
-    records, members = summary_records(study, energy_wh, divisors)
+    if study.intervals.two_level:
+        from .two_level import run_two_level  # these designs build on this module
+        return run_two_level(study, progress)
+    if study.intervals.adaptive:
+        from .adaptive import run_adaptively
+        return run_adaptively(study, progress)
+    return finish(study, *simulate(study, progress))
+
+
+def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray], saved: xr.Dataset,
+           summary: tuple[list[dict], dict] | None = None) -> StudyResult:
+    """Summarise simulated draws (unless ``summary`` already holds records and blend members) into a result."""
+    records, members = summary or summary_records(study, energy_wh, divisors)
     saved.attrs = provenance(study) | {
         "saved_draws": saved.sizes["draw"],
         "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",

@@ -21,23 +21,25 @@ from .priors import PriorSet
 BLOCK_DRAWS = 2**16
 
 
-def chunk_ranges(draws: int, chunk_draws: int | None) -> list[tuple[int, int]]:
-    """[start, stop) draw ranges of whole blocks, each at most about ``chunk_draws`` long."""
+def chunk_ranges(draws: int, chunk_draws: int | None, first: int = 0) -> list[tuple[int, int]]:
+    """[start, stop) ranges from draw ``first`` to ``draws``, each a whole number of blocks long (about ``chunk_draws``)."""
     per_chunk = BLOCK_DRAWS * max(1, -(-(chunk_draws or draws) // BLOCK_DRAWS))
-    return [(start, min(start + per_chunk, draws)) for start in range(0, draws, per_chunk)]
+    return [(start, min(start + per_chunk, draws)) for start in range(first, draws, per_chunk)]
 
 
 def monte_carlo_draws(priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int,
                       start: int, stop: int) -> np.ndarray:
-    """Independent draws (factor, model, draw) for draws [start, stop), ``start`` a multiple of the block size."""
+    """Independent draws (factor, model, draw) for draws [start, stop), cut from the blocks that hold them."""
     out = np.empty((len(factors), len(models), stop - start))
     for block in range(start // BLOCK_DRAWS, -(-stop // BLOCK_DRAWS)):
-        lo = block * BLOCK_DRAWS - start
+        lo = block * BLOCK_DRAWS - start  # negative when the range starts inside this block
         hi = min(lo + BLOCK_DRAWS, stop - start)
+        skip = max(0, -lo)
         streams = np.random.SeedSequence(seed, spawn_key=(block,)).spawn(len(models) * len(factors))
         for i, stream in enumerate(streams):
             f, m = i % len(factors), i // len(factors)
-            out[f, m, lo:hi] = priors.get(factors[f], models[m]).sample(np.random.default_rng(stream), hi - lo)
+            values = priors.get(factors[f], models[m]).sample(np.random.default_rng(stream), hi - lo)
+            out[f, m, lo + skip:hi] = values[skip:]
     return out
 
 
@@ -71,10 +73,11 @@ def inputs_from_uniforms(priors: PriorSet, factors: Sequence[str], models: Seque
 
 
 def monte_carlo_inputs(priors: PriorSet, factors: Sequence[str], models: Sequence[str], draws: int,
-                       seed: int, chunk_draws: int | None = None) -> Iterator[xr.Dataset]:
-    """Plain Monte Carlo input Datasets, one per chunk: sampled factors (model, draw), constants (model)."""
+                       seed: int, chunk_draws: int | None = None, first: int = 0) -> Iterator[xr.Dataset]:
+    """Plain Monte Carlo input Datasets for draws [first, draws), one per chunk: sampled factors (model, draw),
+    constants (model)."""
     sampled = [f for f in factors if not priors.is_fixed(f)]
     constants = constant_inputs(priors, [f for f in factors if priors.is_fixed(f)], models)
-    for start, stop in chunk_ranges(draws, chunk_draws):
+    for start, stop in chunk_ranges(draws, chunk_draws, first):
         values = monte_carlo_draws(priors, sampled, models, seed, start, stop)
         yield _dataset(priors, sampled, models, values, start).assign(constants)

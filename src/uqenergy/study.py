@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, check_keys, require_number
+from .intervals import IntervalSettings, parse_intervals
 from .priors import PriorSet, load_prior_files
 from .resources import read_toml, resolve
 from .throughput import BenchmarkRow, fit_throughput, read_benchmarks
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings"})
+SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals"})
 STUDY_KEYS = frozenset({
     "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
@@ -62,6 +63,7 @@ class Study:
     pathway_targets: list[str]
     document: dict = field(repr=False, default_factory=dict)
     power_utilisation: str = "prior"
+    intervals: IntervalSettings = field(default_factory=IntervalSettings)
 
     @property
     def pathway_priors(self) -> list[str]:
@@ -205,6 +207,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
         pathway_targets=targets, document=doc, power_utilisation=pu_mode,
+        intervals=parse_intervals(doc.get("intervals", {}), path, blends),
     )
     study.fits()  # every model must have usable benchmark rows
     return study

@@ -1,0 +1,173 @@
+"""Two-level (epistemic outer / aleatory inner) design: closed form, chunk invariance, levels, outputs."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from scipy import optimize, stats
+
+from uqenergy import two_level as tl
+from uqenergy.intervals import QUANTILES
+from uqenergy.run import run_study
+from uqenergy.study import load_study
+
+from test_intervals import NEMOTRON, PRIORS
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+
+MEAN_TOKENS = 300 / math.log(2)  # exponential output tokens with median 300
+WH_PER_TOKEN = 10.2 / 5200 * 1000 / 3600  # Nemotron: 10.2 kW node at a constant 5,200 tokens/s, per unit PUE x PU
+
+
+def _study(write, models=(NEMOTRON,), extra="", uncertainty="false", name="two.toml"):
+    quoted = ", ".join(f'"{m}"' for m in models)
+    return load_study(write(name, f"""
+[study]
+name = "two"
+scenario = "traditional"
+priors = ["{PRIORS}"]
+models = [{quoted}]
+draws = 16000
+seed = 3
+throughput_uncertainty = {uncertainty}
+{extra}
+[intervals]
+design = "two-level"
+outer_draws = 1000
+"""))
+
+
+def _state_of_knowledge(study):
+    """PUE x PU, the only epistemic factor that varies for Nemotron: log-normal (mu, sigma)."""
+    pue, pu = (study.priors.get(n).distribution.frozen for n in ("pue", "power_utilisation"))
+    return math.log(pue.kwds["scale"] * pu.kwds["scale"]), math.hypot(pue.kwds["s"], pu.kwds["s"])
+
+
+def _pooled_quantile(study, prob):
+    """Quantile of E = c W round(X): P(E <= x) = E_W[1 - exp(-(floor(x / (c W)) + 1/2) / mean)], W log-normal."""
+    mu, sigma = _state_of_knowledge(study)
+    z = np.linspace(-9, 9, 200_001)
+    weights = stats.norm.pdf(z) * (z[1] - z[0])
+    w = np.exp(mu + sigma * z)
+
+    def cdf(x):
+        tokens = np.floor(x / (WH_PER_TOKEN * w))
+        return np.sum(weights * np.where(tokens >= 0, 1 - np.exp(-(tokens + 0.5) / MEAN_TOKENS), 0.0))
+
+    return optimize.brentq(lambda x: cdf(x) - prob, 1e-6, 50.0, xtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def closed_form(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("closed")
+
+    def write(name, text):
+        (folder / name).write_text(text)
+        return folder / name
+
+    study = _study(write)
+    return study, run_study(study).records
+
+
+def test_mean_energy_is_the_closed_form_epistemic_lognormal(closed_form):
+    study, records = closed_form
+    record = next(r for r in records if r["quantity"] == "mean_energy_wh")
+    mu, sigma = _state_of_knowledge(study)
+    mean_tokens = math.exp(-0.5 / MEAN_TOKENS) / (1 - math.exp(-1 / MEAN_TOKENS))  # E[round(X)], X exponential
+    law = stats.lognorm(sigma, scale=WH_PER_TOKEN * mean_tokens * math.exp(mu))
+    assert record["draws"] == record["outer_draws"] == 1000 and record["inner_draws"] == 16000
+    for name, prob in QUANTILES.items():
+        assert abs(record[name] - law.ppf(prob)) <= 4 * record[f"mcse_{name}"], name
+    assert abs(record["mean"] - law.mean()) <= 4 * record["mcse_mean"]
+
+
+def test_pooled_per_query_energy_is_covered_within_its_clustered_mcse(closed_form):
+    study, records = closed_form
+    record = next(r for r in records if r["quantity"] == "energy_wh")
+    for name, prob in QUANTILES.items():
+        assert abs(record[name] - _pooled_quantile(study, prob)) <= 4 * record[f"mcse_{name}"], name
+    mean_record = next(r for r in records if r["quantity"] == "mean_energy_wh")
+    assert record["mean"] == mean_record["mean"]  # law of total expectation: one estimate of one number
+    assert record["p95"] - record["p5"] > 2 * (mean_record["p95"] - mean_record["p5"])  # aleatory spread on top
+
+
+def test_results_do_not_depend_on_chunks_or_workers(write):
+    study = _study(write, models=(NEMOTRON, "Llama 3.1 70B"), uncertainty="true")
+    runs = [tl.two_level(study, outer=30, inner=16_000, outer_chunk=c, workers=w) for c, w in ((30, 1), (7, 2), (1, 2))]
+    assert runs[0].attrs["outer_draws"] == 30
+    for other in runs[1:]:
+        xr.testing.assert_identical(runs[0], other)
+
+
+def test_whole_number_lookup_gives_the_draw_by_draw_numbers(write, monkeypatch):
+    study = _study(write, models=(NEMOTRON, "Mixtral 8x22B"), uncertainty="true")
+    looked_up = tl.two_level(study, outer=12, inner=16_000, outer_chunk=5)
+    monkeypatch.setattr(tl, "lookup_low", lambda *args: None)
+    by_draw = [tl.two_level(study, outer=12, inner=16_000, outer_chunk=c) for c in (12, 5)]
+    xr.testing.assert_identical(*by_draw)
+    xr.testing.assert_allclose(looked_up, by_draw[0], rtol=1e-12)
+
+
+def test_a_longer_outer_run_extends_a_shorter_one(write):
+    study = _study(write)
+    short, long = tl.two_level(study, outer=10, inner=2_000), tl.two_level(study, outer=25, inner=2_000, keep_inner=50)
+    np.testing.assert_array_equal(short["mean_energy_wh"], long["mean_energy_wh"].isel(outer=slice(0, 10)))
+
+
+def test_studies_run_with_one_seed_share_their_states_of_knowledge(write):
+    plain = tl.two_level(_study(write), outer=20, inner=100)
+    extra = '[pathways]\nnames = ["model"]\n'
+    with_pathway = tl.two_level(_study(write, extra=extra, uncertainty="true", name="other.toml"), outer=20, inner=100)
+    for name in ("pue", "power_utilisation"):
+        np.testing.assert_array_equal(plain[name], with_pathway[name])
+
+
+def test_a_study_moves_a_prior_between_levels(write):
+    moved = _study(write, extra='\n[priors.output_tokens]\nkind = "epistemic"\n')
+    epistemic, aleatory = tl.split_levels(moved)
+    assert "output_tokens" in epistemic and aleatory == ["input_tokens"]
+    result = tl.two_level(moved, outer=50, inner=500)
+    energy = result["energy_wh"].sel(model=NEMOTRON)
+    assert bool((energy == energy.isel(kept=0)).all())  # nothing varies from query to query any more
+    np.testing.assert_allclose(result["mean_energy_wh"].sel(series=NEMOTRON, pathway="baseline"), energy.isel(kept=0))
+
+
+def test_blends_and_pathways_act_on_each_state_of_knowledge(write):
+    extra = '[blends.mix]\nmembers = ["Llama 3.1 70B", "Mixtral 8x22B"]\n\n[pathways]\nnames = ["model"]\n'
+    study = _study(write, models=("Llama 3.1 70B", "Mixtral 8x22B"), extra=extra)
+    result = tl.two_level(study, outer=40, inner=1_000)
+    mean = result["mean_energy_wh"]
+    np.testing.assert_allclose(mean.sel(series="mix"), mean.sel(series=["Llama 3.1 70B", "Mixtral 8x22B"]).mean("series"))
+    divisor = result["pathway_model"].sel(model="Mixtral 8x22B")
+    np.testing.assert_allclose(mean.sel(series="Mixtral 8x22B", pathway="model"),
+                               mean.sel(series="Mixtral 8x22B", pathway="baseline") / divisor)
+    assert list(result["pathway"].values) == ["baseline", "model", "combined"]
+    # one state of knowledge for all models: the same PUE for both
+    np.testing.assert_array_equal(result["pue"].isel(model=0), result["pue"].isel(model=1))
+
+
+def test_two_level_study_runs_from_the_cli(cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = cli("run", "two_level_traditional", "--draws", "2000", "--out", out, "--quiet")
+    assert code == 0 and err == ""
+    records = json.loads((out / "summary.json").read_text())
+    blend = {r["quantity"]: r for r in records if r["series"] == "blend" and r["pathway"] == "baseline"}
+    assert set(blend) == {"energy_wh", "mean_energy_wh"}
+    for r in blend.values():
+        assert {"hdi_low", "hdi_high", "mcse_p5", "mcse_median", "mcse_p95", "mcse_mean"} <= set(r)
+        assert r["outer_draws"] == 2000 and r["inner_draws"] == 2000
+    # the credible interval of the mean is far narrower than the spread of single queries
+    assert blend["mean_energy_wh"]["p95"] - blend["mean_energy_wh"]["p5"] < blend["energy_wh"]["p95"] - blend["energy_wh"]["p5"]
+    assert {r["pathway"] for r in records if r["series"] == "blend"} == {"baseline", "model", "serving", "hardware", "combined"}
+    samples = xr.open_dataset(out / "samples.nc", engine="h5netcdf")
+    assert samples["mean_energy_wh"].dims == ("series", "pathway", "outer") and samples.attrs["design"] == "two-level"
+    idata = az.from_netcdf(out / "inference.nc")
+    assert idata.prior["mean_energy_wh"].dims == ("chain", "draw", "series", "pathway")
+    assert idata.prior_predictive["energy_wh"].dims == ("chain", "draw", "model")
+    table = az.summary(idata, group="prior", var_names=["mean_energy_wh"], kind="stats")
+    assert table.loc["mean_energy_wh[blend, baseline]", "mean"] == pytest.approx(blend["mean_energy_wh"]["mean"], rel=1e-3)
