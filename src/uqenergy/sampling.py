@@ -19,11 +19,12 @@ import xarray as xr
 from .priors import PriorSet
 
 BLOCK_DRAWS = 2**16
+DEFAULT_CHUNK_DRAWS = 2**18  # draws per model held in memory at once unless a study sets chunk_draws
 
 
 def chunk_ranges(draws: int, chunk_draws: int | None, first: int = 0) -> list[tuple[int, int]]:
     """[start, stop) ranges from draw ``first`` to ``draws``, each a whole number of blocks long (about ``chunk_draws``)."""
-    per_chunk = BLOCK_DRAWS * max(1, -(-(chunk_draws or draws) // BLOCK_DRAWS))
+    per_chunk = BLOCK_DRAWS * max(1, -(-(chunk_draws or DEFAULT_CHUNK_DRAWS) // BLOCK_DRAWS))
     return [(start, min(start + per_chunk, draws)) for start in range(first, draws, per_chunk)]
 
 
