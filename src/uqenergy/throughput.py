@@ -118,7 +118,8 @@ def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: st
     """Per-model log-linear throughput fits as a Dataset with dims ``model`` and ``coef``.
 
     Residual SD is per model where it has degrees of freedom, else pooled over
-    the models that have them (a model with exactly 3 points, or a constant).
+    the models that have them (a model with exactly 3 points, or a constant);
+    such models get no coefficient covariance, only the pooled residual SD.
     """
     fits = []
     for model in models:
@@ -133,7 +134,11 @@ def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: st
     rss = np.array([f["rss"] for f in fits])
     pooled_sd = math.sqrt(rss.sum() / dof.sum()) if dof.sum() > 0 else 0.0
     residual_sd = np.where(dof > 0, np.sqrt(rss / np.maximum(dof, 1)), pooled_sd)
-    covariance = np.stack([residual_sd[i] ** 2 * f["xtx_inv"] for i, f in enumerate(fits)])
+    # An exactly determined fit (3 rows, 3 coefficients) cannot estimate its own coefficient
+    # covariance: pooled s^2 (X'X)^-1 there extrapolates to SDs of 3.5 in ln TPS at 300 tokens.
+    # Such models (and constants) carry the pooled residual SD alone.
+    covariance = np.stack([residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 else np.zeros((3, 3))
+                           for i, f in enumerate(fits)])
     return xr.Dataset(
         {
             "coefficients": (("model", "coef"), np.stack([f["coefficients"] for f in fits])),
