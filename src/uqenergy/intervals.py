@@ -30,6 +30,7 @@ import xarray as xr
 from scipy import stats
 
 from .errors import InputError, check_keys, require_number
+from .orderstats import SortedDraws, hdi_of_sorted, quantile_ranks
 
 with warnings.catch_warnings():  # arviz 0.23 announces its 1.0 rewrite on import
     warnings.simplefilter("ignore", FutureWarning)
@@ -62,14 +63,6 @@ def equal_tailed_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[flo
 def hdi_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[float, float]:
     """The highest-density (shortest) interval holding ``level`` of the draws: ``arviz.hdi``'s answer."""
     return hdi_of_sorted(np.sort(values, axis=None), level)
-
-
-def hdi_of_sorted(ordered: np.ndarray, level: float) -> tuple[float, float]:
-    """``arviz.hdi`` of already sorted draws (its algorithm, without sorting again): among the intervals
-    spanning floor(level n) consecutive draws, the narrowest."""
-    span = int(np.floor(level * ordered.size))
-    low = int(np.argmin(ordered[span:] - ordered[:ordered.size - span]))
-    return float(ordered[low]), float(ordered[low + span])
 
 
 def _rank_bounds(n: int, prob: float, ess: float) -> tuple[int, int]:
@@ -108,27 +101,42 @@ def cluster_quantile_ess(clusters: np.ndarray, quantile: float, prob: float) -> 
     return clusters.size if variance <= 0 else prob * (1 - prob) / variance
 
 
-def summarize(values: np.ndarray, hdi_level: float = DEFAULT_HDI_LEVEL) -> dict:
+def summarize(values: np.ndarray, hdi_level: float = DEFAULT_HDI_LEVEL, lengths: np.ndarray | None = None) -> dict:
     """The reported statistics of one distribution, each with its MCSE, and its HDI at ``hdi_level``.
 
     ``values`` is 1-D for independent draws, or 2-D (cluster, draw) for
     independent clusters of dependent draws, whose MCSEs come from the spread
-    between clusters. One sort serves every quantile and its MCSE.
+    between clusters. One sort serves every quantile and its MCSE. ``lengths``:
+    the segments the mean is summed over (default: blocks of the flat draws; see
+    :mod:`uqenergy.orderstats`).
     """
     values = np.asarray(values, dtype=float)
-    clusters = values.reshape(values.shape[0], -1) if values.ndim > 1 else None
-    ordered = np.sort(values, axis=None)
-    n = ordered.size
-    quantiles = np.quantile(ordered, list(QUANTILES.values()))
+    if values.ndim < 2:
+        return describe(SortedDraws(values, lengths), hdi_level)
+    clusters = values.reshape(values.shape[0], -1)
+    record = describe(SortedDraws(values, lengths), hdi_level, lambda q, prob: cluster_quantile_ess(clusters, q, prob))
+    return record | {"mcse_mean": cluster_mean_mcse(clusters)}
+
+
+def describe(draws, hdi_level: float = DEFAULT_HDI_LEVEL, ess=None) -> dict:
+    """:func:`summarize` of a distribution read through its order statistics (in memory or streamed,
+    :mod:`uqenergy.orderstats`). ``ess(quantile, prob)``: effective sample size of clustered draws
+    (default: the number of draws). Streamed draws raise ``Pending`` until a pass has fetched the values."""
+    n, probs = draws.count, list(QUANTILES.values())
+    below, above, weight = quantile_ranks(n, probs)
+    bounds = [] if ess is not None else [_rank_bounds(n, prob, n) for prob in probs]
+    draws.request(np.concatenate([below, above, np.ravel(bounds).astype(np.int64)]), hdi_level)
+    quantiles = draws.quantiles(probs)
+    if ess is not None:
+        bounds = [_rank_bounds(n, prob, ess(q, prob)) for prob, q in zip(probs, quantiles)]
+    edges = draws.values(np.ravel(bounds)).reshape(-1, 2)
     record = {name: float(q) for name, q in zip(QUANTILES, quantiles)}
-    record["mean"] = float(ordered.mean())
-    record["hdi_low"], record["hdi_high"] = hdi_of_sorted(ordered, hdi_level)
+    record["mean"] = draws.mean
+    record["hdi_low"], record["hdi_high"] = draws.hdi(hdi_level)
     record["hdi_level"] = hdi_level
-    for (name, prob), q in zip(QUANTILES.items(), quantiles):
-        ess = n if clusters is None else cluster_quantile_ess(clusters, q, prob)
-        lo, hi = _rank_bounds(n, prob, ess)
-        record[f"mcse_{name}"] = float((ordered[hi] - ordered[lo]) / 2)
-    record["mcse_mean"] = mean_mcse(ordered) if clusters is None else cluster_mean_mcse(clusters)
+    for name, (lo, hi) in zip(QUANTILES, edges):
+        record[f"mcse_{name}"] = float((hi - lo) / 2)
+    record["mcse_mean"] = draws.mean_mcse
     record["draws"] = int(n)
     return record
 

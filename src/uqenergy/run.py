@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import __version__, energy
-from .blends import pool, rank_by_median, trim_masks
+from . import __version__
+from .backend import Backend
 from .catalogue import prior_records
-from .intervals import summarize
 from .resources import file_sha256
-from .sampling import monte_carlo_inputs
+from .series import InMemory, pathway_divisors, series_records
 from .settings import expand_settings
+from .streaming import simulate_in_memory, streamed_summary, streams
 from .study import Study, load_study
 
 
@@ -31,60 +31,20 @@ class StudyResult:
 
 def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
     """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors, saved draws."""
-    fits = study.fits()
-    energy_parts, divisor_parts, saved = [], {p: [] for p in study.pathway_priors}, []
-    kept = 0
-    for inputs in monte_carlo_inputs(study.priors, study.factors, study.models, study.draws, study.seed, study.chunk_draws, first):
-        outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
-        energy_parts.append(outputs["energy_wh"].values)
-        for p in study.pathway_priors:
-            divisor_parts[p].append(inputs[p].values)
-        if kept < study.save_draws:
-            take = min(study.save_draws - kept, inputs.sizes["draw"])
-            saved.append(xr.merge([inputs, outputs]).isel(draw=slice(0, take)))
-            kept += take
-        if progress is not None:
-            progress(inputs.sizes["draw"] * len(study.models))
+    with Backend(study.scheduler) as backend:
+        chunks = simulate_in_memory(study, backend, progress, first)
     coords = {"model": study.models, "draw": np.arange(first, study.draws)}
-    energy_wh = xr.DataArray(np.concatenate(energy_parts, axis=-1), coords=coords, dims=("model", "draw"))
-    divisors = {p: xr.DataArray(np.concatenate(v, axis=-1), coords=coords, dims=("model", "draw"))
-                for p, v in divisor_parts.items()}
-    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal")
-
-
-def _record(study: Study, series: str, pathway: str, values: np.ndarray, quantity: str = "energy_wh") -> dict:
-    record = {"scenario": study.scenario, "series": series, "pathway": pathway, "quantity": quantity,
-              **summarize(values, study.intervals.hdi_level)}
-    return study.intervals.mark_tolerance(record)
-
-
-def _pathway_divisors(study: Study, divisors: dict[str, xr.DataArray]) -> dict[str, xr.DataArray]:
-    chosen = {p: divisors[f"pathway_{p}"] for p in study.pathways}
-    if study.combined:
-        combined = 1.0
-        for d in chosen.values():
-            combined = combined * d
-        chosen["combined"] = combined
-    return chosen
+    energy_wh = xr.DataArray(np.concatenate([c.energy_wh for c in chunks], axis=-1), coords=coords, dims=("model", "draw"))
+    divisors = {p: xr.DataArray(np.concatenate([c.drawn[p] for c in chunks], axis=-1), coords=coords, dims=("model", "draw"))
+                for p in study.pathway_priors}
+    saved = xr.concat([c.saved for c in chunks if c.saved is not None], dim="draw", data_vars="minimal")
+    return energy_wh, divisors, saved
 
 
 def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
-    pathways = _pathway_divisors(study, divisors)
-    records, members = [], {}
-    ranking = rank_by_median(energy_wh)
-    for model in study.models:
-        values = energy_wh.sel(model=model).values
-        records.append(_record(study, model, "baseline", values))
-        if model in study.pathway_targets:
-            records += [_record(study, model, p, values / d.sel(model=model).values) for p, d in pathways.items()]
-    for blend in study.blends:
-        members[blend.name] = blend.members or ranking[: blend.top]
-        masks = trim_masks(energy_wh, members[blend.name], blend.trim)
-        records.append(_record(study, blend.name, "baseline", pool(energy_wh, masks)))
-        if blend.name in study.pathway_targets:
-            records += [_record(study, blend.name, p, pool(energy_wh, masks, d)) for p, d in pathways.items()]
-    return records, members
+    drawn = {name: d.values for name, d in divisors.items()}
+    return series_records(study, InMemory(energy_wh.values, pathway_divisors(study, drawn)))
 
 
 def provenance(study: Study) -> dict:
@@ -113,7 +73,18 @@ def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, se
     if study.intervals.adaptive:
         from .adaptive import run_adaptively
         return run_adaptively(study, progress)
+    if streams(study):
+        return _run_streamed(study, progress)
     return finish(study, *simulate(study, progress))
+
+
+def _run_streamed(study: Study, progress=None) -> StudyResult:
+    """A run whose draws do not fit in memory: summaries in passes over the chunks (see :mod:`uqenergy.streaming`)."""
+    with Backend(study.scheduler) as backend:
+        summary, saved, passes = streamed_summary(study, backend, progress)
+    result = finish(study, None, {}, saved, summary)
+    result.samples.attrs["streamed_passes"] = passes
+    return result
 
 
 def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray], saved: xr.Dataset,
@@ -132,7 +103,8 @@ def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArr
 
 def _run_settings(study: Study, variants: list[tuple[str, Study]], progress=None) -> StudyResult:
     """Run each setting; records gain ``setting`` and the saved draws a ``setting`` dimension."""
-    parts = [(name, run_study(variant, progress=progress)) for name, variant in variants]
+    where = {"scheduler": study.scheduler, "memory_budget_mb": study.memory_budget_mb}  # may come from the command line
+    parts = [(name, run_study(replace(variant, **where), progress=progress)) for name, variant in variants]
     records = [{"scenario": r["scenario"], "setting": name, **r} for name, part in parts for r in part.records]
     samples = xr.concat([part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting",
                         combine_attrs="drop")

@@ -77,8 +77,14 @@ def monte_carlo_inputs(priors: PriorSet, factors: Sequence[str], models: Sequenc
                        seed: int, chunk_draws: int | None = None, first: int = 0) -> Iterator[xr.Dataset]:
     """Plain Monte Carlo input Datasets for draws [first, draws), one per chunk: sampled factors (model, draw),
     constants (model)."""
+    for start, stop in chunk_ranges(draws, chunk_draws, first):
+        yield monte_carlo_chunk(priors, factors, models, seed, start, stop)
+
+
+def monte_carlo_chunk(priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int,
+                      start: int, stop: int) -> xr.Dataset:
+    """Plain Monte Carlo inputs for draws [start, stop): sampled factors (model, draw), constants (model)."""
     sampled = [f for f in factors if not priors.is_fixed(f)]
     constants = constant_inputs(priors, [f for f in factors if priors.is_fixed(f)], models)
-    for start, stop in chunk_ranges(draws, chunk_draws, first):
-        values = monte_carlo_draws(priors, sampled, models, seed, start, stop)
-        yield _dataset(priors, sampled, models, values, start).assign(constants)
+    values = monte_carlo_draws(priors, sampled, models, seed, start, stop)
+    return _dataset(priors, sampled, models, values, start).assign(constants)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backend import LOCAL, parse_memory_budget, parse_scheduler
 from .errors import InputError, check_keys, require_number
 from .intervals import IntervalSettings, parse_intervals
 from .priors import PriorSet, load_prior_files
@@ -21,7 +22,7 @@ SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "setting
 STUDY_KEYS = frozenset({
     "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
-    "power_utilisation",
+    "power_utilisation", "scheduler", "memory_budget_mb",
 })
 BLEND_KEYS = frozenset({"top", "members", "trim"})
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
@@ -64,6 +65,8 @@ class Study:
     document: dict = field(repr=False, default_factory=dict)
     power_utilisation: str = "prior"
     intervals: IntervalSettings = field(default_factory=IntervalSettings)
+    scheduler: str = LOCAL  # where chunks run: see uqenergy.backend
+    memory_budget_mb: int | None = None  # above it a run streams its draws; None: automatic
 
     @property
     def pathway_priors(self) -> list[str]:
@@ -208,6 +211,8 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
         pathway_targets=targets, document=doc, power_utilisation=pu_mode,
         intervals=parse_intervals(doc.get("intervals", {}), path, blends),
+        scheduler=parse_scheduler(table.get("scheduler", LOCAL), path),
+        memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path),
     )
     study.fits()  # every model must have usable benchmark rows
     return study
