@@ -24,10 +24,10 @@ def _run(args) -> None:
     from .output import write_atomically, write_json, write_netcdf
     from .progress import draw_progress
     from .report import write_report
-    from .run import run_study
+    from .run import run_study, with_scheduler
     from .study import load_study
 
-    study = load_study(args.study, draws=args.draws, seed=args.seed)
+    study = with_scheduler(load_study(args.study, draws=args.draws, seed=args.seed), args.scheduler)
     outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
     with draw_progress(study.draws * len(study.models) * outer, quiet=args.quiet) as progress:
         result = run_study(study, progress=progress)
@@ -68,7 +68,7 @@ def _sobol(args) -> None:
     from .report import write_report
     from .sensitivity_study import run_sensitivity
 
-    result = run_sensitivity(args.study)
+    result = run_sensitivity(args.study, scheduler=args.scheduler)
     _warn(result.warnings, args)
 
     def fill(folder: Path) -> None:
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(run)
     run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
     run.add_argument("--seed", type=int, help="random seed (overrides the study)")
+    _scheduler_option(run)
     run.set_defaults(handler=_run)
 
     compare = sub.add_parser("compare", help="place published per-query estimates on our distributions")
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sobol = sub.add_parser("sobol", help="sensitivity indices of a study's energy; write sobol.json and a bar chart")
     sobol.add_argument("study", help="study file or bundled name, with an optional [sobol] section")
     _output_options(sobol)
+    _scheduler_option(sobol)
     sobol.set_defaults(handler=_sobol)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
@@ -187,6 +189,11 @@ def _output_options(parser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
     parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a uqenergy output")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _scheduler_option(parser) -> None:
+    parser.add_argument("--scheduler", help="where chunks run: local, threads, processes, synchronous (Dask) or a "
+                        "dask.distributed address tcp://HOST:PORT (overrides the study)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .backend import Backend
+from .backend import Backend, parse_scheduler
 from .catalogue import prior_records
 from .resources import file_sha256
 from .series import InMemory, pathway_divisors, series_records
@@ -31,14 +32,21 @@ class StudyResult:
 
 def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
     """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors, saved draws."""
+    # one shared coordinate, a range: a draw index per array would cost more memory than the draws
+    coords = xr.Coordinates({"model": study.models, "draw": pd.RangeIndex(first, study.draws)})
+    shape = (len(study.models), study.draws - first)
+    energy_wh = xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw"))
+    divisors = {p: xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw")) for p in study.pathway_priors}
+    saved = []
     with Backend(study.scheduler) as backend:
-        chunks = simulate_in_memory(study, backend, progress, first)
-    coords = {"model": study.models, "draw": np.arange(first, study.draws)}
-    energy_wh = xr.DataArray(np.concatenate([c.energy_wh for c in chunks], axis=-1), coords=coords, dims=("model", "draw"))
-    divisors = {p: xr.DataArray(np.concatenate([c.drawn[p] for c in chunks], axis=-1), coords=coords, dims=("model", "draw"))
-                for p in study.pathway_priors}
-    saved = xr.concat([c.saved for c in chunks if c.saved is not None], dim="draw", data_vars="minimal")
-    return energy_wh, divisors, saved
+        for chunk in simulate_in_memory(study, backend, progress, first):
+            where = slice(chunk.start - first, chunk.start - first + chunk.energy_wh.shape[-1])
+            energy_wh.values[:, where] = chunk.energy_wh
+            for p, d in divisors.items():
+                d.values[:, where] = chunk.drawn[p]
+            if chunk.saved is not None:
+                saved.append(chunk.saved)
+    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal")
 
 
 def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:
@@ -76,6 +84,11 @@ def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, se
     if streams(study):
         return _run_streamed(study, progress)
     return finish(study, *simulate(study, progress))
+
+
+def with_scheduler(study: Study, scheduler: str | None) -> Study:
+    """The study with its chunks run on ``scheduler`` (a command-line override), if given."""
+    return replace(study, scheduler=parse_scheduler(scheduler, study.path, "--scheduler")) if scheduler else study
 
 
 def _run_streamed(study: Study, progress=None) -> StudyResult:

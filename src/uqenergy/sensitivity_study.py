@@ -25,12 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from . import distributions, energy, sensitivity
+from .backend import LOCAL, Backend, parse_scheduler
 from .blends import rank_by_median
 from .errors import InputError, check_keys, require_number
 from .priors import PriorSet
@@ -47,6 +49,7 @@ DEFAULT_BASE_SAMPLES = {"sobol": tuple(2**p for p in range(10, 15)), "morris": t
                         "pawn": tuple(2**p for p in range(10, 15))}
 MIN_BASE_SAMPLES = {"sobol": 2**4, "morris": 4, "pawn": 100}
 MAX_BASE_SAMPLES = 2**20
+CHUNK_ROWS = 2**15  # design rows per chunk on a Dask scheduler
 SEED_KEY = 0x50B01  # spawn-key prefix that keeps sensitivity streams apart from the Monte Carlo blocks
 
 
@@ -230,8 +233,10 @@ def blend_members(study: Study, fits: xr.Dataset, name: str) -> list[str]:
     return rank_by_median(outputs["energy_wh"])[: blend.top]
 
 
-def analyse_study(study: Study, section: Section, setting: str | None = None) -> tuple[list[dict], list[dict]]:
-    """Index records and second-order pairs of every series of one (setting of a) study."""
+def analyse_study(study: Study, section: Section, setting: str | None = None,
+                  backend: Backend | None = None) -> tuple[list[dict], list[dict]]:
+    """Index records and second-order pairs of every series of one (setting of a) study; the design's rows
+    are evaluated in chunks on ``backend`` when it is not the local one."""
     fits = study.fits()
     candidates = series_candidates(study)
     records, pairs = [], []
@@ -241,6 +246,8 @@ def analyse_study(study: Study, section: Section, setting: str | None = None) ->
         groups = {g: kept for g, fs in section.groups.items() if (kept := [f for f in fs if f in factors])}
         seed = np.random.SeedSequence(study.seed, spawn_key=(SEED_KEY, candidates.index(name)))
         evaluate = series_evaluator(study, fits, members, factors, section.targets)
+        if backend is not None and backend.scheduler != LOCAL:
+            evaluate = partial(evaluate_in_chunks, backend, evaluate)
         indices = sensitivity.analyse(factors, groups, evaluate, section.options, seed)
         prefix = {"scenario": study.scenario, **({"setting": setting} if setting else {}), "series": name}
         records += [prefix | r for r in indices.records]
@@ -248,18 +255,32 @@ def analyse_study(study: Study, section: Section, setting: str | None = None) ->
     return records, pairs
 
 
-def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = None) -> SensitivityResult:
-    """Sensitivity indices of a study (a path, a bundled name or a loaded :class:`Study`), per setting."""
+def evaluate_in_chunks(backend: Backend, evaluate: sensitivity.Evaluate, unit: np.ndarray) -> dict[str, np.ndarray]:
+    """``evaluate(unit)`` by chunks of :data:`CHUNK_ROWS` rows on ``backend`` (rows are independent: same numbers)."""
+    parts = list(backend.map(_evaluate, evaluate, [unit[a:a + CHUNK_ROWS] for a in range(0, len(unit), CHUNK_ROWS)]))
+    return {target: np.concatenate([part[target] for part in parts]) for target in parts[0]}
+
+
+def _evaluate(evaluate: sensitivity.Evaluate, rows: np.ndarray) -> dict[str, np.ndarray]:
+    return evaluate(rows)
+
+
+def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = None,
+                    scheduler: str | None = None) -> SensitivityResult:
+    """Sensitivity indices of a study (a path, a bundled name or a loaded :class:`Study`), per setting;
+    ``scheduler`` (default the study's) says where the design is evaluated."""
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, seed=seed)
+    scheduler = parse_scheduler(scheduler, study.path, "--scheduler") if scheduler else study.scheduler
     method = read_section(study).options.method
     warnings = [f"{study.path}: blends.{b.name}: trimmed blends have no sensitivity indices (trimming depends on "
                 "the whole sample); analyse the untrimmed blend of the same models" for b in study.blends if b.trim]
     records, pairs = [], []
-    for setting, variant in expand_settings(study) or [(None, study)]:
-        more_records, more_pairs = analyse_study(variant, read_section(variant), setting)
-        records += more_records
-        pairs += more_pairs
-        warnings += [w for w in variant.priors.warnings if w not in warnings]
+    with Backend(scheduler) as backend:
+        for setting, variant in expand_settings(study) or [(None, study)]:
+            more_records, more_pairs = analyse_study(variant, read_section(variant), setting, backend)
+            records += more_records
+            pairs += more_pairs
+            warnings += [w for w in variant.priors.warnings if w not in warnings]
     return SensitivityResult(study, method, records, pairs, warnings)
 
 

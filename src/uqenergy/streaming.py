@@ -19,6 +19,7 @@ A study runs streamed when :func:`in_memory_bytes` exceeds its memory budget:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,15 +85,13 @@ def _whole_chunk(job: PassJob, bounds: tuple[int, int]) -> ChunkDraws:
     return chunk_draws(job.job, bounds, job.save_draws)
 
 
-def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> list[ChunkDraws]:
+def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:
     """Every chunk of draws [first, study.draws), in order; the first ``study.save_draws`` keep their Dataset."""
-    chunks = []
     job = PassJob(Job(study, study.fits()), (), first + study.save_draws)
     for chunk in backend.map(_whole_chunk, job, chunk_ranges(study.draws, study.chunk_draws, first)):
-        chunks.append(chunk)
         if progress is not None:
             progress(chunk.energy_wh.size)
-    return chunks
+        yield chunk
 
 
 def series_count(study: Study) -> int:
@@ -136,10 +135,10 @@ def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tup
 
 
 def in_memory_bytes(study: Study) -> int:
-    """Rough peak memory of an in-memory run: each model's energy and pathway inputs, its sorted baseline,
-    and the largest pooled series with its sorted copy and mask."""
+    """Rough peak memory of an in-memory run's draws: per model its energy, sorted baseline, pathway inputs
+    and their product; and the largest pooled series with its sorted copy and mask."""
     members = max([len(b.members or range(b.top)) for b in study.blends], default=1)
-    per_draw = len(study.models) * (2 + len(study.pathways)) + 3 * members
+    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members
     return 8 * study.draws * per_draw
 
 

@@ -38,13 +38,13 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
 from . import energy
+from .backend import Backend
 from .blends import rank_by_median
 from .errors import InputError
 from .intervals import mean_mcse, require_untrimmed, summarize
@@ -175,8 +175,9 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     Defaults: ``outer`` = the study's ``[intervals] outer_draws``, ``inner`` =
     its ``draws``, ``seed`` = its seed, ``keep_inner`` = enough inner draws per
     outer draw for ``pooled_draws`` per-query draws per model. ``outer_chunk``
-    (outer draws per chunk) and ``workers`` (threads) change speed and memory,
-    never the numbers.
+    (outer draws per chunk) and ``workers`` (threads of the local scheduler;
+    ``study.scheduler`` may put the chunks on Dask instead) change speed and
+    memory, never the numbers.
 
     Returns a Dataset with dims ``series`` (models, then blends), ``pathway``
     (``baseline``, the study's pathways, ``combined``), ``outer``, ``model``, ``kept``:
@@ -208,8 +209,8 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     per_chunk = outer_chunk or max(1, chunk_draws // inner)
     chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
     sums, kept = [], []
-    with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        for (start, stop), (total_wh, first_wh) in zip(chunks, pool.map(job.chunk, chunks)):
+    with Backend(study.scheduler, workers or os.cpu_count() or 1) as backend:
+        for (start, stop), (total_wh, first_wh) in zip(chunks, backend.map(_Inner.chunk, job, chunks)):
             sums.append(total_wh)
             kept.append(first_wh)
             if progress is not None:
