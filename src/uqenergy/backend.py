@@ -30,6 +30,7 @@ AUTO_BUDGET_MB = 1024
 LOCAL = "local"
 DASK_SCHEDULERS = ("threads", "processes", "synchronous")
 IN_FLIGHT_PER_WORKER = 2
+CONNECT_TIMEOUT_S = 10
 
 
 def parse_scheduler(value, file, key: str = "study.scheduler") -> str:
@@ -73,7 +74,7 @@ class Backend:
             from distributed import Client
 
             try:
-                self.client = Client(self.scheduler, set_as_default=False, timeout="10s")
+                self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
             except OSError as exc:
                 raise InputError(self.scheduler, "scheduler", f"cannot reach the dask scheduler: {exc}",
                                  "the address of a running dask.distributed scheduler") from None

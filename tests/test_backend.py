@@ -1,0 +1,121 @@
+"""Dask backend: every chunked design gives, for the same seed, exactly the records of the local backend."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import xarray as xr
+from conftest import SMALL_STUDY
+from test_sensitivity import SMALL_SOBOL_STUDY
+
+from uqenergy import backend, sensitivity_study
+from uqenergy.backend import Backend, parse_scheduler
+from uqenergy.errors import InputError
+from uqenergy.orderstats import Plan
+from uqenergy.run import run_study
+from uqenergy.sampling import BLOCK_DRAWS
+from uqenergy.sensitivity_study import run_sensitivity
+from uqenergy.series import model_series
+from uqenergy.streaming import Job, PassJob, pass_chunk
+from uqenergy.study import load_study
+from uqenergy.two_level import two_level, two_level_records
+
+distributed = pytest.importorskip("distributed")
+
+RUN_STUDY = SMALL_STUDY.replace("draws = 20000", f"draws = {2 * BLOCK_DRAWS + 500}\nchunk_draws = {BLOCK_DRAWS}")
+TWO_LEVEL_STUDY = SMALL_STUDY.replace("draws = 20000", "draws = 4000\nchunk_draws = 100000").replace(
+    'trim = [[5, 95], [10, 90]]', "members = [\"Llama 3.1 405B\", \"Llama 3.1 70B\"]").replace(
+    "[blends.blend-paper]\ntop = 2", "[blends.blend-paper]") + """
+[intervals]
+design = "two-level"
+outer_draws = 120
+"""
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backend")
+    paths = {}
+    for name, text in (("run", RUN_STUDY), ("two_level", TWO_LEVEL_STUDY), ("sobol", SMALL_SOBOL_STUDY)):
+        paths[name] = folder / f"{name}.toml"
+        paths[name].write_text(text)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def local(studies):
+    """Results on the local backend, to compare every scheduler with."""
+    run = load_study(studies["run"])
+    two = load_study(studies["two_level"])
+    return {"run": run_study(run), "streamed": run_study(replace(run, memory_budget_mb=1)),
+            "two_level": two_level_records(two, two_level(two, workers=1)), "sobol": run_sensitivity(studies["sobol"])}
+
+
+def assert_same_results(scheduler: str, studies, local) -> None:
+    run = replace(load_study(studies["run"]), scheduler=scheduler)
+    in_memory = run_study(run)
+    assert in_memory.records == local["run"].records
+    xr.testing.assert_identical(in_memory.samples, local["run"].samples)
+    streamed = run_study(replace(run, memory_budget_mb=1))
+    assert streamed.records == local["streamed"].records == local["run"].records
+    two = replace(load_study(studies["two_level"]), scheduler=scheduler)
+    assert two_level_records(two, two_level(two, outer_chunk=7)) == local["two_level"]
+    sobol = run_sensitivity(studies["sobol"], scheduler=scheduler)
+    assert sobol.records == local["sobol"].records
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "synchronous"])
+def test_dask_local_schedulers_match_the_local_backend(scheduler, studies, local, monkeypatch):
+    monkeypatch.setattr(sensitivity_study, "CHUNK_ROWS", 3000)  # several chunks per design evaluation
+    assert_same_results(scheduler, studies, local)
+
+
+def test_dask_distributed_cluster_matches_the_local_backend(studies, local, monkeypatch):
+    monkeypatch.setattr(sensitivity_study, "CHUNK_ROWS", 3000)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert_same_results(cluster.scheduler_address, studies, local)
+
+
+def test_chunk_jobs_pickle(studies):
+    study = load_study(studies["run"])
+    job = PassJob(Job(study, study.fits()), ((model_series(0), Plan(histogram=True)),), 10)
+    again = pickle.loads(pickle.dumps(job))
+    partials, _, size = pass_chunk(again, (0, BLOCK_DRAWS))
+    expected, _, _ = pass_chunk(job, (0, BLOCK_DRAWS))
+    assert size == BLOCK_DRAWS * len(study.models)
+    np.testing.assert_array_equal(partials[0].counts, expected[0].counts)
+
+
+def test_results_come_back_in_chunk_order():
+    with Backend("threads") as threads:
+        assert list(threads.map(pow, 2, range(40))) == [2**i for i in range(40)]
+    with Backend("local", workers=3) as pool:
+        assert list(pool.map(pow, 3, range(40))) == [3**i for i in range(40)]
+
+
+def test_unknown_scheduler_is_an_input_error(studies, cli, tmp_path):
+    for bad in ("thread", "", 3, None):
+        with pytest.raises(InputError, match="scheduler"):
+            parse_scheduler(bad, "study.toml")
+    text = RUN_STUDY.replace("seed = 7", 'seed = 7\nscheduler = "cluster"')
+    (tmp_path / "bad.toml").write_text(text)
+    code, _, err = cli("run", tmp_path / "bad.toml", "--out", tmp_path / "out")
+    assert code == 2 and "study.scheduler: unknown scheduler 'cluster'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("sobol", studies["sobol"], "--scheduler", "nowhere", "--out", tmp_path / "out")
+    assert code == 2 and "--scheduler: unknown scheduler 'nowhere'" in err
+
+
+def test_unreachable_cluster_is_an_input_error(studies, cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "CONNECT_TIMEOUT_S", 1)
+    code, _, err = cli("run", studies["run"], "--scheduler", "tcp://127.0.0.1:9", "--out", tmp_path / "out")
+    assert code == 2 and "cannot reach the dask scheduler" in err
+
+
+def test_cli_runs_on_dask_threads(studies, local, cli, tmp_path):
+    code, _, err = cli("run", studies["run"], "--scheduler", "threads", "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == local["run"].records
