@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from uqenergy.errors import InputError
 from uqenergy.intervals import describe, summarize
 from uqenergy.orderstats import (Moments, Pending, SortedDraws, StreamedDraws, interpolate, key_values,
                                  quantile_ranks, segment_lengths, sortable_keys)
+from uqenergy.output import write_json
 from uqenergy.run import run_study
 from uqenergy.sampling import BLOCK_DRAWS
 from uqenergy.study import load_study
@@ -125,6 +127,15 @@ def test_streamed_pass_keeps_at_most_its_budget():
         except Pending:
             pass
     assert describe(draws) == summarize(values)
+
+
+def test_non_finite_draws_make_a_record_the_output_refuses():
+    rng = np.random.default_rng(4)
+    for values in (np.full(1000, np.inf), np.where(rng.random(1000) < 0.01, np.nan, rng.random(1000))):
+        record = stream(values, BLOCK_DRAWS, 100, rng)(describe)
+        assert math.isnan(record["mean"])
+        with pytest.raises(InputError, match="is nan"):
+            write_json(Path("summary.json"), [record])
 
 
 SMALL_DRAWS = 3 * BLOCK_DRAWS + 1_000  # a partial last block

@@ -96,7 +96,8 @@ class Moments:
             total = float(np.sum(segment))
             moments.counts.append(length)
             moments.sums.append(total)
-            moments.squares.append(float(np.sum((segment - total / length) ** 2)))
+            with np.errstate(invalid="ignore"):  # inf - inf: the mean is then not finite anyway
+                moments.squares.append(float(np.sum((segment - total / length) ** 2)))
             start += length
         return moments
 
@@ -111,7 +112,7 @@ class Moments:
 
     @property
     def mean(self) -> float:
-        return math.fsum(self.sums) / self.count
+        return math.fsum(self.sums) / self.count if self.counts else math.nan
 
     @property
     def mean_mcse(self) -> float:
@@ -357,34 +358,39 @@ class StreamedDraws(_Draws):
         self.wanted.update(int(k) for k in self.lo[np.unique(bins)])
 
     def request(self, ranks=(), hdi_level: float | None = None) -> None:
-        if not self.ready:
+        if not self.ready or not self._count:
             return
         ranks = np.asarray(ranks, dtype=np.int64)
         bins = np.searchsorted(self.ends, ranks, side="right")
         self._need(bins[~self.known[bins]])
         if hdi_level is not None:
-            try:
-                self.hdi(hdi_level)
-            except Pending:
-                pass
+            self._need(self._hdi_candidates(hdi_level)[-1])
 
     def values(self, ranks) -> np.ndarray:
         self._ready()
         ranks = np.asarray(ranks, dtype=np.int64)
+        if not self._count:
+            return np.full(ranks.shape, math.nan)
         bins = np.searchsorted(self.ends, ranks, side="right")
         missing = bins[~self.known[bins]]
         if missing.size:
             self._need(missing)
             raise Pending
         out = np.empty(ranks.size)
-        for j in np.unique(bins).tolist():
-            chosen = bins == j
-            single = self.single[j]
-            out[chosen] = key_values(self.lo[j:j + 1])[0] if single else self.kept[int(self.lo[j])][ranks[chosen] - self.starts[j]]
+        order = np.argsort(bins, kind="stable")
+        groups, firsts = np.unique(bins[order], return_index=True)
+        for j, a, b in zip(groups.tolist(), firsts.tolist(), [*firsts[1:].tolist(), order.size]):
+            chosen = order[a:b]
+            if self.single[j]:
+                out[chosen] = key_values(self.lo[j:j + 1])[0]
+            else:
+                out[chosen] = self.kept[int(self.lo[j])][ranks[chosen] - self.starts[j]]
         return out
 
     def _rank(self, value: float, side: str) -> int:
         self._ready()
+        if not self._count:
+            return 0
         key = sortable_keys(np.array([value]))[0]
         j = int(np.searchsorted(self.lo, key, side="right")) - 1
         if j < 0:
@@ -414,11 +420,10 @@ class StreamedDraws(_Draws):
             low[j], high[j] = kept[0], kept[-1]
         return low, high
 
-    def hdi(self, level: float) -> tuple[float, float]:
-        """Exact ``arviz.hdi``: bin bounds rule out most start ranks; the draws of the bins that the
-        remaining candidates touch are kept and their widths computed exactly."""
-        self._ready()
-        n = self.count
+    def _hdi_candidates(self, level: float):
+        """Runs [cut, stop) of start ranks that bin bounds cannot rule out for the HDI, the bins holding
+        their low and high ends, the span, and the bins whose draws are still needed."""
+        n = self._count
         span = int(np.floor(level * n))
         starts_possible = n - span
         cuts = np.unique(np.concatenate([[0], self.starts, self.starts - span]))
@@ -429,9 +434,18 @@ class StreamedDraws(_Draws):
         low, high = self._bounds()
         least = np.maximum(low[high_bin] - high[low_bin], 0.0)
         most = high[high_bin] - low[low_bin]
-        candidate = least <= most.min()
-        cuts, stops, low_bin, high_bin = cuts[candidate], stops[candidate], low_bin[candidate], high_bin[candidate]
+        keep = least <= most.min()
+        cuts, stops, low_bin, high_bin = cuts[keep], stops[keep], low_bin[keep], high_bin[keep]
         missing = np.concatenate([low_bin[~self.known[low_bin]], high_bin[~self.known[high_bin]]])
+        return cuts, stops, low_bin, high_bin, span, missing
+
+    def hdi(self, level: float) -> tuple[float, float]:
+        """Exact ``arviz.hdi``: bin bounds rule out most start ranks; the draws of the bins that the
+        remaining candidates touch are kept and their widths computed exactly."""
+        self._ready()
+        if not self._count:
+            return math.nan, math.nan
+        cuts, stops, low_bin, high_bin, span, missing = self._hdi_candidates(level)
         if missing.size:
             self._need(missing)
             raise Pending
