@@ -127,6 +127,28 @@ def _compare(args) -> None:
         print(f"wrote {out}/", file=sys.stderr)
 
 
+def _fleet(args) -> None:
+    from .fleet import headline, load_fleet, run_fleet, work_draws
+    from .output import write_atomically, write_json, write_netcdf
+    from .progress import draw_progress
+    from .report import write_report
+
+    fleet = load_fleet(args.study, draws=args.draws, seed=args.seed)
+    with draw_progress(work_draws(fleet), quiet=args.quiet) as progress:
+        result = run_fleet(fleet, progress=progress)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / "fleet.json", result.records)
+        write_netcdf(folder / "samples.nc", result.samples)
+        write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        print("\n".join(headline(result.records)))
+        print(f"wrote {out}/fleet.json, samples.nc, report.md, report.html and figures/", file=sys.stderr)
+
+
 def _validate(args) -> None:
     from .validate import validate_file
 
@@ -170,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     sobol.add_argument("study", help="study file or bundled name, with an optional [sobol] section")
     _output_options(sobol)
     sobol.set_defaults(handler=_sobol)
+
+    fleet = sub.add_parser("fleet", help="fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json")
+    fleet.add_argument("study", help="fleet study file or bundled name (e.g. paper_fleet)")
+    _output_options(fleet)
+    fleet.add_argument("--draws", type=int, help="draws per model, and queries per state of knowledge (overrides the study)")
+    fleet.add_argument("--seed", type=int, help="random seed (overrides the study)")
+    fleet.set_defaults(handler=_fleet)
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")

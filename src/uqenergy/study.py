@@ -17,7 +17,7 @@ from .priors import PriorSet, load_prior_files
 from .resources import read_toml, resolve
 from .throughput import BenchmarkRow, fit_throughput, read_benchmarks
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals"})
+SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet"})
 STUDY_KEYS = frozenset({
     "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
@@ -28,7 +28,7 @@ PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
-OPTIONAL_PRIORS = ("throughput_scale",)  # sampled whenever the prior set defines them
+OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
 MAX_DRAWS = 10**9
 
 
