@@ -132,11 +132,10 @@ def _mixes(table, file, workloads: list[str]) -> dict[str, dict[str, float]]:
     return mixes
 
 
-def read_grids(study: Study) -> dict[str, tuple[Path, dict]]:
-    """The ``[grids.NAME]`` tables of the study's prior files (a later file's grid replaces an earlier one)."""
-    files = [resolve(name, "priors", study.path) for name in study.document["study"]["priors"]]
+def read_grids(prior_files: list[Path]) -> dict[str, tuple[Path, dict]]:
+    """The ``[grids.NAME]`` tables of prior files and what they extend (a later file's grid replaces an earlier one)."""
     grids = {}
-    for path, doc in layer_files(files):
+    for path, doc in layer_files(prior_files):
         for name, table in doc.get("grids", {}).items():
             if name == DEFAULT_GRID:
                 raise InputError(path, f"grids.{name}", "is a reserved name", "the environment priors themselves")
@@ -162,26 +161,26 @@ def _grid_overrides(name: str, path: Path, table) -> dict[str, dict]:
     return overrides
 
 
-def grid_priors(study: Study, names: list[str], file, key: str = "fleet.grids") -> dict[str, dict[str, Prior]]:
+def grid_priors(priors: PriorSet, defined: dict[str, tuple[Path, dict]], names: list[str], file,
+                key: str = "fleet.grids") -> dict[str, dict[str, Prior]]:
     """The environment priors under each named grid: the study's, with the grid's ``priors`` layered over them.
 
     ``a+b`` layers grid ``b`` over grid ``a`` (a facility's on-site water over a
     region's electricity); ``default`` is the environment priors themselves.
     """
-    study.priors.require(ENVIRONMENT_PRIORS, file, key)
-    defined = read_grids(study)
+    priors.require(ENVIRONMENT_PRIORS, file, key)
     grids = {}
     for name in names:
-        priors = {p: study.priors.get(p) for p in ENVIRONMENT_PRIORS}
+        layered = {p: priors.get(p) for p in ENVIRONMENT_PRIORS}
         for part in name.split("+") if name != DEFAULT_GRID else []:
             if part not in defined:
                 raise InputError(file, key, f"unknown grid {part!r}", "grids of the prior files, joined by + to "
                                  "layer a facility over a grid: " + ", ".join([DEFAULT_GRID, *defined]))
             path, table = defined[part]
             for prior, spec in _grid_overrides(part, path, table).items():
-                priors[prior] = build_prior(prior, merge_spec(priors[prior].spec, spec), path,
-                                            f"grids.{part}.priors.{prior}")
-        grids[name] = priors
+                layered[prior] = build_prior(prior, merge_spec(layered[prior].spec, spec), path,
+                                             f"grids.{part}.priors.{prior}")
+        grids[name] = layered
     return grids
 
 
@@ -237,7 +236,9 @@ def fleet_from_study(study: Study, *, draws: int | None = None, seed: int | None
     mixes = _mixes(table.get("mixes"), file, list(workloads))
     descriptions = {name: w.get("description", "") if isinstance(w, dict) else "" for name, w in workloads.items()}
     labels = ["baseline", *study.pathways, *(["combined"] if study.combined else []), "interventions"]
-    return Fleet(study, queries, series, outer, grid_priors(study, grid_names, file), mixes, descriptions, runs, labels)
+    prior_files = [resolve(name, "priors", file) for name in study.document["study"]["priors"]]
+    grids = grid_priors(study.priors, read_grids(prior_files), grid_names, file)
+    return Fleet(study, queries, series, outer, grids, mixes, descriptions, runs, labels)
 
 
 def load_fleet(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Fleet:
