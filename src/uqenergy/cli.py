@@ -219,8 +219,15 @@ def _output_options(parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (already printed on one line), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if hasattr(args, "out"):
+            from .output import check_output_dir
+
+            check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             args.handler(args)
