@@ -48,9 +48,9 @@ import numpy as np
 import xarray as xr
 
 from .compare import series_members
+from .catalogue import prior_records
 from .distributions import Z95
 from .errors import InputError, check_keys, require_number
-from .catalogue import prior_records
 from .priors import Prior, PriorSet, build_prior, layer_files, merge_spec
 from .resources import resolve
 from .run import provenance, simulate
@@ -256,10 +256,6 @@ def _divisor_labels(study: Study, labels: list[str]) -> dict[str, str]:
     return {label: label if label in own else "baseline" for label in labels if label != "interventions"}
 
 
-def _prior_values(study: Study, name: str, u: np.ndarray) -> np.ndarray:
-    return study.priors.get(name).ppf(u)
-
-
 def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray, np.ndarray, int]:
     """Mean (label,) and covariance (label, label) of the pooled per-query energy with overhead, in Wh, and n.
 
@@ -300,8 +296,8 @@ def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray,
                          "knowledge's PUE", "epistemic")
     for name in FLEET_PRIORS:
         _epistemic(study, name)
-    u = {name: outer_uniforms(name, fleet.outer_draws, study.seed) for name in FLEET_PRIORS}
-    overhead, interventions = (_prior_values(study, n, u[n]) for n in FLEET_PRIORS)
+    overhead, interventions = (study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed))
+                               for n in FLEET_PRIORS)
     weights = result["serves"].sel(series=fleet.series).values.astype(float)
     weights /= weights.sum()
     per_model = result["mean_energy_wh"].sel(series=study.models)  # (series = model, pathway, outer)
