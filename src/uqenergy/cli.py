@@ -127,6 +127,28 @@ def _compare(args) -> None:
         print(f"wrote {out}/", file=sys.stderr)
 
 
+def _fleet(args) -> None:
+    from .fleet import headline, load_fleet, run_fleet, work_draws
+    from .output import write_atomically, write_json, write_netcdf
+    from .progress import draw_progress
+    from .report import write_report
+
+    fleet = load_fleet(args.study, draws=args.draws, seed=args.seed)
+    with draw_progress(work_draws(fleet), quiet=args.quiet) as progress:
+        result = run_fleet(fleet, progress=progress)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / "fleet.json", result.records)
+        write_netcdf(folder / "samples.nc", result.samples)
+        write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        print("\n".join(headline(result.records)))
+        print(f"wrote {out}/fleet.json, samples.nc, report.md, report.html and figures/", file=sys.stderr)
+
+
 def _validate(args) -> None:
     from .validate import validate_file
 
@@ -173,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     _scheduler_option(sobol)
     sobol.set_defaults(handler=_sobol)
 
+    fleet = sub.add_parser("fleet", help="fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json")
+    fleet.add_argument("study", help="fleet study file or bundled name (e.g. paper_fleet)")
+    _output_options(fleet)
+    fleet.add_argument("--draws", type=int, help="draws per model, and queries per state of knowledge (overrides the study)")
+    fleet.add_argument("--seed", type=int, help="random seed (overrides the study)")
+    fleet.set_defaults(handler=_fleet)
+
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--quiet", action="store_true")
@@ -197,8 +226,15 @@ def _scheduler_option(parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (already printed on one line), --help, --version
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if hasattr(args, "out"):
+            from .output import check_output_dir
+
+            check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             args.handler(args)

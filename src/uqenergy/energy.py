@@ -51,18 +51,24 @@ def evaluate(inputs: xr.Dataset, throughput_fits: xr.Dataset, input_token_diviso
 
     Needs ``pue``, ``node_power_kw``, ``power_utilisation``, ``input_tokens`` and
     ``output_tokens``; uses ``throughput_z`` (fit uncertainty, in predictive SDs)
-    when present, and divides the benchmark throughput by ``throughput_scale``
-    when present (a deployment slower than the benchmarks, e.g. low concurrency).
+    when present, divides the benchmark throughput by ``throughput_scale``
+    when present (a deployment slower than the benchmarks, e.g. low concurrency),
+    and multiplies the output tokens by ``output_token_multiplier`` when present
+    (test-time scaling: a reasoning query generates that many times the tokens;
+    throughput and energy follow the longer answer).
     ``model`` is a dimension or a per-draw variable of model names.
     Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``. With
     ``power_utilisation = "proportional"`` PU follows the load
     (:func:`proportional_power_utilisation`) instead of its input, and is returned too.
     """
     fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.variables else throughput_fits
-    tps = tokens_per_s(fits, inputs["input_tokens"], inputs["output_tokens"], inputs.get("throughput_z"))
+    output_tokens = inputs["output_tokens"]
+    if "output_token_multiplier" in inputs:
+        output_tokens = output_tokens * inputs["output_token_multiplier"]
+    tps = tokens_per_s(fits, inputs["input_tokens"], output_tokens, inputs.get("throughput_z"))
     if "throughput_scale" in inputs:
         tps = tps / inputs["throughput_scale"]
-    tokens = effective_tokens(inputs["output_tokens"], inputs["input_tokens"], input_token_divisor)
+    tokens = effective_tokens(output_tokens, inputs["input_tokens"], input_token_divisor)
     proportional = power_utilisation == "proportional"
     pu = proportional_power_utilisation(tps, fits["tps_max"]) if proportional else inputs["power_utilisation"]
     energy = energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], pu, tokens, tps)

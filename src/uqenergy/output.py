@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,17 +21,28 @@ def _is_previous_output(path: Path) -> bool:
     return (path / MARKER).is_file() or not any(path.iterdir())
 
 
+def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
+    """Refuse, before any work, an output folder that could not be written or must not be replaced."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "--out", "exists and is not a folder", "a new or previous uqenergy output folder")
+    if out_dir.is_dir() and not force and not _is_previous_output(out_dir):
+        raise InputError(out_dir, "--out", "exists and is not a uqenergy output", "a new folder, a previous output, or --force")
+    ancestor = out_dir.resolve().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        raise InputError(out_dir, "--out", f"cannot write here: {ancestor} is not a writable folder", "a writable folder")
+    return out_dir
+
+
 def write_atomically(out_dir: str | Path, fill: Callable[[Path], None], *, force: bool = False) -> Path:
     """Fill a fresh temporary folder with ``fill`` and move it into place as ``out_dir``.
 
     An existing ``out_dir`` that is a previous uqenergy output (or empty) is
     replaced whole; any other existing folder is refused unless ``force``.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "--out", "exists and is not a folder", "a new or previous uqenergy output folder")
-    if out_dir.is_dir() and not force and not _is_previous_output(out_dir):
-        raise InputError(out_dir, "--out", "exists and is not a uqenergy output", "a new folder, a previous output, or --force")
+    out_dir = check_output_dir(out_dir, force=force)
     parent = out_dir.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -36,9 +36,9 @@ GRID_POINTS = 400
 #: Okabe-Ito colours, in the order series take them (yellow last: weak on white).
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 PATHWAY_COLORS = {"baseline": "#000000", "model": "#0072B2", "serving": "#E69F00", "hardware": "#009E73",
-                  "routing": "#CC79A7", "combined": "#D55E00"}
+                  "routing": "#CC79A7", "combined": "#D55E00", "interventions": "#56B4E9"}
 UNIT_WORDS = {"wh": "Wh", "kwh": "kWh", "mwh": "MWh", "gwh": "GWh", "twh": "TWh", "per": "/", "day": "day",
-              "year": "year", "query": "query"}
+              "year": "year", "query": "query", "ml": "mL", "l": "L", "m3": "m³", "g": "g", "t": "t"}
 
 
 def colors_for(names: Sequence[str], palette: Sequence[str] = OKABE_ITO) -> dict[str, str]:
@@ -55,7 +55,9 @@ def unit_of(quantity: str) -> str:
 
 
 def fmt(value: float) -> str:
-    """Three significant figures, plain notation for everyday magnitudes."""
+    """Three significant figures, plain notation for everyday magnitudes (thousands with separators)."""
+    if 1e3 <= abs(value) < 1e5:
+        return f"{float(f'{value:.3g}'):,.0f}"
     return f"{value:.3g}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.2e}"
 
 
@@ -111,9 +113,9 @@ def _log_energy_axis(ax, label: str, lo: float, hi: float) -> None:
     """A log x axis from ``lo`` to ``hi`` labelled 1-2-5 (decades only when it spans more than three)."""
     ax.set_xscale("log")
     ax.set_xlim(lo, hi)
-    subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) <= 3.2 else (1.0,)
+    subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) <= 3.2 and hi < 1e3 else (1.0,)  # long labels would collide
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,g}"))
     ax.xaxis.set_minor_locator(NullLocator())  # minor ticks on log axes cost much drawing time and add little
     ax.set_xlabel(label)
     ax.grid(axis="x", which="major", color="#dddddd", linewidth=0.8)
@@ -292,36 +294,89 @@ def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: s
     return _save(fig, path)
 
 
+FLEET_ROW_KEYS = ("setting", "mix", "pathway", "grid")  # what tells one fleet row from another (besides the method)
+
+
 def plot_fleet(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
                size: tuple[float, float] | None = None) -> Path:
     """Fleet totals per workload mix and pathway with their 90% intervals, one panel per quantity.
 
     ``records`` are fleet records (``scenario``, ``mix``, ``pathway``, ``quantity``,
-    ``method``, ``p5``, ``median``, ``p95``, ``mean``); the unit is read from the
-    quantity name (``energy_gwh_per_day`` -> GWh/day). Colours tell the methods apart.
+    ``method``, ``p5``, ``median``, ``p95``, ``mean``, optionally ``setting`` and
+    ``grid``); the unit is read from the quantity name (``energy_gwh_per_day`` ->
+    GWh/day). One row per (setting, mix, pathway, grid); the methods share the row,
+    side by side, told apart by colour.
     """
-    groups: dict[str, list[Mapping]] = {}
+    groups: dict[str, dict[tuple, list[Mapping]]] = {}
     for record in records:
-        groups.setdefault(record["quantity"], []).append(record)
-    size = size or (WIDTH_IN, 1.6 + 0.5 * len(records) + 0.6 * len(groups))
+        row = tuple(record[k] for k in FLEET_ROW_KEYS if k in record)
+        groups.setdefault(record["quantity"], {}).setdefault(row, []).append(record)
+    rows_total = sum(len(rows) for rows in groups.values())
+    size = size or (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups))
     colors = colors_for([r["method"] for r in records])
+    offsets = {m: 0.18 * ((len(colors) - 1) / 2 - i) for i, m in enumerate(colors)}
     note = "Thin line: 90% interval (P5-P95); dot: median; diamond: mean."
     key = [Patch(color=c, label=f"method: {m}") for m, c in colors.items()]
     fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
     for ax, (quantity, rows) in zip(axes, groups.items()):
         unit = unit_of(quantity)
         ys = np.arange(len(rows))[::-1].astype(float)
-        for y, record in zip(ys, rows):
-            color = colors[record["method"]]
-            _interval(ax, y, record, color)
-            ax.plot(record["mean"], y, "D", color=color, markersize=5, zorder=5)
-        lo, hi = _log_limits([r["p5"] for r in rows], [r["p95"] for r in rows])
+        every = [r for row in rows.values() for r in row]
+        for y, row in zip(ys, rows.values()):
+            for record in row:
+                color = colors[record["method"]]
+                _interval(ax, y + offsets[record["method"]], record, color, height=0.8)
+                ax.plot(record["mean"], y + offsets[record["method"]], "D", color=color, markersize=4.5, zorder=5)
+        lo, hi = _log_limits([r["p5"] for r in every], [r["p95"] for r in every])
         _log_energy_axis(ax, f"{quantity} ({unit}, log scale)", lo, hi)
         ax.set_ylim(-0.6, len(rows) - 0.4)
-        one_scenario = len({r["scenario"] for r in rows}) == 1
-        ax.set_title(quantity + (f" ({rows[0]['scenario']})" if one_scenario else ""), fontsize=10, loc="left")
-        _row_labels(ax, ys, [("" if one_scenario else f"{r['scenario']} · ") + f"{r['mix']} · {r['pathway']}" for r in rows],
-                    [f"median {fmt(r['median'])} {unit}\n90%: {fmt(r['p5'])}-{fmt(r['p95'])}" for r in rows])
+        ax.set_title(quantity, fontsize=10, loc="left")
+        _row_labels(ax, ys, [" · ".join(map(str, row)) for row in rows],
+                    ["\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
+                     for row in rows.values()])
+    return _save(fig, path)
+
+
+def plot_fleet_sweep(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
+                     size: tuple[float, float] | None = None) -> Path:
+    """Fleet totals across a study's settings (e.g. a token-multiplier sweep), one panel per (quantity, mix, grid).
+
+    ``records`` are fleet records with a ``setting``, placed left to right in
+    first-seen order (settings need not be numbers, so nothing joins them). One
+    colour per pathway, side by side at each setting: the ``honest`` 90% interval
+    as a bar with its median, the ``paper`` mean as a bar-wide tick.
+    """
+    settings = list(dict.fromkeys(r["setting"] for r in records))
+    panels: dict[tuple, list[Mapping]] = {}
+    for record in records:
+        panels.setdefault(tuple(record[k] for k in ("quantity", "mix", "grid") if k in record), []).append(record)
+    size = size or (WIDTH_IN, 1.8 + 2.2 * len(panels))
+    pathways = list(dict.fromkeys(r["pathway"] for r in records))
+    colors = {p: PATHWAY_COLORS.get(p, c) for p, c in colors_for(pathways, OKABE_ITO[4:]).items()}
+    offsets = {p: 0.22 * (i - (len(pathways) - 1) / 2) for i, p in enumerate(pathways)}
+    note = ("Bar: honest 90% credible interval (P5-P95), dot: its median; tick across the bar: paper method "
+            "(mean; its interval is Monte Carlo noise).")
+    key = [Patch(color=c, label=p) for p, c in colors.items()]
+    fig, axes = _figure(size, title, source, note, key, [1] * len(panels), sharex=False)
+    for ax, (panel, rows) in zip(axes, panels.items()):
+        for record in rows:
+            x = settings.index(record["setting"]) + offsets[record["pathway"]]
+            color = colors[record["pathway"]]
+            if record["method"] == "paper":
+                ax.hlines(record["mean"], x - 0.1, x + 0.1, color="#222222", linewidth=1.6, zorder=5)
+            else:
+                ax.vlines(x, record["p5"], record["p95"], color=color, linewidth=5, alpha=0.8)
+                ax.plot(x, record["median"], "o", color="white", markeredgecolor=color, markersize=5, zorder=4)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+        ax.set_xticks(np.arange(len(settings)), settings, fontsize=9)
+        ax.set_ylabel(f"{unit_of(panel[0])} (log scale)")
+        ax.set_title(" · ".join(panel), fontsize=10, loc="left")
+        ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+        ax.set_axisbelow(True)
+        for spine in ("top", "right"):
+            ax.spines[spine].set_visible(False)
+    axes[-1].set_xlabel("setting")
     return _save(fig, path)
 
 

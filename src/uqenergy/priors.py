@@ -18,7 +18,7 @@ import numpy as np
 from . import distributions
 from .distributions import Distribution
 from .errors import InputError, check_keys
-from .resources import read_toml, resolve
+from .resources import existing, read_toml
 
 KINDS = ("epistemic", "aleatory")
 METADATA_KEYS = frozenset({"unit", "bounds", "kind", "source", "note", "integer", "truncate"})
@@ -202,7 +202,7 @@ def layer_files(files: list[Path]) -> list[tuple[Path, dict]]:
         if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):
             raise InputError(path, "meta.extends", f"expected a list of names, got {extends!r}", "a list of prior file names or paths")
         for parent in extends:
-            visit(resolve(parent, "priors", path), (*stack, key))
+            visit(existing(parent, "priors", path, "meta.extends"), (*stack, key))
         seen.add(key)
         ordered.append((path, doc))
 

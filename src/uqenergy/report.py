@@ -227,9 +227,14 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         add(f"sobol-{_slug(series)}.png", f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) "
             "indices with confidence intervals.", plots.plot_sobol_indices, [r for r in sobol if r["series"] == series],
             title=f"Which input drives the spread of {series}: Sobol indices")
-    if out.results.get("fleet.json"):
-        add("fleet.png", "Fleet totals per workload mix and pathway, with 90% intervals.",
-            plots.plot_fleet, out.results["fleet.json"], title="Fleet energy")
+    if fleet := fleet_headline_records(out.results.get("fleet.json", [])):
+        if any("setting" in r for r in fleet):
+            add("fleet.png", "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
+                "credible band, paper method dashed (every record is in the table below).",
+                plots.plot_fleet_sweep, fleet, title="Fleet energy across settings")
+        else:
+            add("fleet.png", "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the "
+                "table below).", plots.plot_fleet, fleet, title="Fleet energy, water and carbon")
     if out.results.get("compare.json"):
         add("published-estimates.png", "Published per-query estimates placed on our distribution (log axis); "
             "hollow markers: figures not confirmed in their cited source.",
@@ -312,9 +317,31 @@ def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
     return lines
 
 
+FLEET_HEADLINE_PATHWAYS = ("baseline", "combined", "interventions")
+
+
+def fleet_headline_records(records: list[dict]) -> list[dict]:
+    """The fleet records a figure and the headlines hold: energy per day of the baseline and of the combined and
+    interventions scenarios; without settings also their reduction factors, and water and carbon at baseline."""
+    sweep = any("setting" in r for r in records)
+    return [r for r in records if r["pathway"] in FLEET_HEADLINE_PATHWAYS
+            and (r["quantity"] == "energy_gwh_per_day" or not sweep and (
+                r["quantity"] == "reduction_factor" or r["quantity"].endswith("_per_day") and r["pathway"] == "baseline"))]
+
+
 def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
-    return [f"{r['scenario']}, {r['mix']}, {r['pathway']} ({r['method']}): "
-            f"{_intervals(r, plots.unit_of(r['quantity']))}, mean {plots.fmt(r['mean'])}." for r in records]
+    """One line per record; with settings, one line per (mix, pathway, method) running through the settings."""
+    lines: dict[tuple, list[str]] = {}
+    for r in fleet_headline_records(records):
+        where = f"{r['scenario']}, {r['mix']}, {r['pathway']}{', grid ' + r['grid'] if 'grid' in r else ''}, " \
+                f"{r['quantity']} ({r['method']})"
+        unit = plots.unit_of(r["quantity"])
+        if "setting" in r:
+            lines.setdefault((where,), []).append(f"{r['setting']} {plots.fmt(r['median'])} "
+                                                  f"({plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})")
+        else:
+            lines[(where, len(lines))] = [f"{_intervals(r, unit)}, mean {plots.fmt(r['mean'])}"]
+    return [f"{key[0]}: {'; '.join(parts)}." for key, parts in lines.items()]
 
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:

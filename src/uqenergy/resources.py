@@ -28,6 +28,15 @@ def resolve(name: str | Path, kind: str, relative_to: Path | None = None, suffix
     return data_dir(kind) / f"{text}{suffix}"
 
 
+def existing(name: str | Path, kind: str, relative_to: Path, key: str, suffix: str = ".toml") -> Path:
+    """:func:`resolve`, and an :class:`InputError` naming ``relative_to`` and ``key`` if the file is missing."""
+    path = resolve(name, kind, relative_to, suffix)
+    if not path.is_file():
+        raise InputError(relative_to, key, f"{name!r}: no such file ({path})",
+                         "a bundled name (" + ", ".join(bundled(kind, suffix)) + ") or a path relative to this file")
+    return path
+
+
 def bundled(kind: str, suffix: str = ".toml") -> list[str]:
     """Names of the bundled files of ``kind``."""
     return sorted(p.stem for p in data_dir(kind).glob(f"*{suffix}"))

@@ -41,8 +41,11 @@ def _setting_table(index: int, table, file) -> tuple[str, dict, dict]:
     return name, study_keys, priors
 
 
-def expand_settings(study: Study) -> list[tuple[str, Study]]:
-    """The study under each of its settings, in file order; empty when it declares none."""
+def expand_settings(study: Study, extra_priors: tuple[dict, ...] = ()) -> list[tuple[str, Study]]:
+    """The study under each of its settings, in file order; empty when it declares none.
+
+    ``extra_priors`` are prior overrides layered over each setting's own (a fleet
+    workload's priors, which no setting changes)."""
     doc, file = study.document, study.path
     tables = doc.get("settings", [])
     if not isinstance(tables, list):
@@ -55,7 +58,7 @@ def expand_settings(study: Study) -> list[tuple[str, Study]]:
         seen.add(name)
         variant_doc = {k: v for k, v in doc.items() if k != "settings"} | {"study": doc["study"] | study_keys}
         try:
-            variant = study_from_document(file, variant_doc, draws=study.draws, seed=study.seed, extra_priors=(priors,))
+            variant = study_from_document(file, variant_doc, draws=study.draws, seed=study.seed, extra_priors=(priors, *extra_priors))
         except InputError as exc:
             where = f"settings.{name}" + (f": {exc.key}" if exc.key else "")
             raise InputError(exc.file, where, exc.problem, exc.allowed) from None

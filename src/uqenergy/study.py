@@ -15,10 +15,10 @@ from .backend import LOCAL, parse_memory_budget, parse_scheduler
 from .errors import InputError, check_keys, require_number
 from .intervals import IntervalSettings, parse_intervals
 from .priors import PriorSet, load_prior_files
-from .resources import read_toml, resolve
+from .resources import existing, read_toml, resolve
 from .throughput import BenchmarkRow, fit_throughput, read_benchmarks
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals"})
+SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet"})
 STUDY_KEYS = frozenset({
     "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
@@ -29,7 +29,7 @@ PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
-OPTIONAL_PRIORS = ("throughput_scale",)  # sampled whenever the prior set defines them
+OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
 MAX_DRAWS = 10**9
 
 
@@ -156,7 +156,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         raise InputError(path, "study", "missing [study] table", "a [study] table with name, scenario, priors, models")
     check_keys(table, STUDY_KEYS, path, "study.")
     prior_names = _string_list(table.get("priors"), path, "study.priors")
-    prior_files = [resolve(name, "priors", path) for name in prior_names]
+    prior_files = [existing(name, "priors", path, "study.priors") for name in prior_names]
     overrides = doc.get("priors", {})
     priors = load_prior_files(prior_files)
     if not isinstance(overrides, dict):
@@ -169,7 +169,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     if layers:
         priors = load_prior_files(prior_files, layers)
     priors.require(INPUT_PRIORS, path, "study.priors")
-    throughput_file = resolve(table.get("throughput", "throughput_h100"), "priors", path, suffix=".csv")
+    throughput_file = existing(table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv")
     benchmarks = read_benchmarks(throughput_file)
     models = _string_list(table.get("models"), path, "study.models")
     known = sorted({r.model for r in benchmarks})

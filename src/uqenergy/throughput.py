@@ -126,9 +126,10 @@ def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: st
         usable = [r for r in rows if r.model == model and r.quantization == quantization
                   and r.input_tokens is not None and r.output_tokens is not None]
         if not usable:
-            known = sorted({r.model for r in rows if r.quantization == quantization})
+            known = sorted({r.model for r in rows if r.quantization == quantization
+                            and r.input_tokens is not None and r.output_tokens is not None})
             raise InputError(file, f"model {model!r}", f"has no {quantization} rows with numeric lengths",
-                             "models in the table: " + ", ".join(known))
+                             "models that have: " + (", ".join(known) or "none"))
         fits.append(_fit_one(usable))
     dof = np.array([f["dof"] for f in fits])
     rss = np.array([f["rss"] for f in fits])

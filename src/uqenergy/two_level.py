@@ -68,6 +68,11 @@ def level_seed(seed: int, level: int) -> int:
     return int(np.random.SeedSequence([seed, level]).generate_state(1, np.uint64)[0])
 
 
+def outer_uniforms(name: str, outer: int, seed: int) -> np.ndarray:
+    """The uniforms of prior ``name``'s first ``outer`` states of knowledge: a stream keyed by the seed and the name."""
+    return np.random.default_rng([seed, OUTER, zlib.crc32(name.encode())]).random(outer)
+
+
 def outer_inputs(study: Study, epistemic: list[str], outer: int, seed: int) -> xr.Dataset:
     """Epistemic inputs, dims (model, outer): one uniform per factor and outer draw, shared by every model.
 
@@ -76,8 +81,7 @@ def outer_inputs(study: Study, epistemic: list[str], outer: int, seed: int) -> x
     states of knowledge of the priors they have in common (a fleet mixing two
     workloads needs that).
     """
-    uniforms = np.array([np.random.default_rng([seed, OUTER, zlib.crc32(name.encode())]).random(outer)
-                         for name in epistemic]).reshape(len(epistemic), 1, outer)
+    uniforms = np.array([outer_uniforms(name, outer, seed) for name in epistemic]).reshape(len(epistemic), 1, outer)
     uniforms = np.broadcast_to(uniforms, (len(epistemic), len(study.models), outer))
     return inputs_from_uniforms(study.priors, epistemic, study.models, uniforms).rename(draw="outer")
 

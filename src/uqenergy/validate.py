@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .compare import load_compare_study
 from .estimates import load_estimates
+from .fleet import grid_priors, load_fleet, read_grids
 from .priors import load_prior_files
 from .resources import read_toml, resolve
 from .sensitivity_study import read_section
@@ -31,6 +32,10 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         return f"compare study {study.name!r}, {len(study.estimates)} estimates{ratio}", []
     if "estimates" in doc:
         return f"estimates file, {len(load_estimates(path))} estimates", []
+    if "fleet" in doc:
+        fleet = load_fleet(path)
+        return (f"fleet study {fleet.study.name!r}, {len(fleet.runs)} workload runs, {len(fleet.mixes)} mixes, "
+                f"{len(fleet.grids)} grids"), fleet.study.priors.warnings
     if "study" in doc:
         study = load_study(path)
         variants = expand_settings(study)
@@ -39,4 +44,5 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         settings = f", {len(variants)} settings" if variants else ""
         return f"study {study.name!r}, {len(study.models)} models{settings}", study.priors.warnings
     priors = load_prior_files([path])
-    return f"prior file, {len(priors.base)} priors", priors.warnings
+    grids = grid_priors(priors, defined, list(defined), path, "grids") if (defined := read_grids([path])) else {}
+    return f"prior file, {len(priors.base)} priors" + (f", {len(grids)} grids" if grids else ""), priors.warnings
