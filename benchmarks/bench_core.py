@@ -1,6 +1,6 @@
 """Speed of the energy core and of a whole run, beside a bare numpy script doing the same job.
 
-Usage: python benchmarks/bench_core.py [DRAWS_PER_MODEL]   (default 2,000,000)
+Usage: python benchmarks/bench_core.py [DRAWS_PER_MODEL] [SCHEDULER]   (default 2,000,000, local)
 
 Goal (issue 2): a whole `uqenergy run studies/paper_traditional.toml --draws 2000000` costs at
 most 3x the bare script, and the run processes at least 1 M draws per second on one core.
@@ -77,16 +77,17 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def main_bench(draws: int) -> None:
+def main_bench(draws: int, scheduler: str = "local") -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"core: {core_draws_per_s(min(draws, 1_000_000)) / 1e6:.1f} M draws/s (energy.evaluate)")
     with tempfile.TemporaryDirectory() as tmp:
-        run_s = timed(main, ["run", "paper_traditional", "--draws", str(draws), "--out", f"{tmp}/out", "--quiet"])
+        run_s = timed(main, ["run", "paper_traditional", "--draws", str(draws), "--out", f"{tmp}/out", "--quiet",
+                             "--scheduler", scheduler])
     bare_s = timed(bare_numpy, draws)
     total = draws * len(MODELS)
-    print(f"whole run: {run_s:.2f} s for {total:,} draws = {total / run_s / 1e6:.2f} M draws/s end to end")
+    print(f"whole run ({scheduler}): {run_s:.2f} s for {total:,} draws = {total / run_s / 1e6:.2f} M draws/s end to end")
     print(f"bare numpy script: {bare_s:.2f} s; ratio run / bare = {run_s / bare_s:.2f} (goal <= 3)")
 
 
 if __name__ == "__main__":
-    main_bench(int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000)
+    main_bench(int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000, sys.argv[2] if len(sys.argv) > 2 else "local")
