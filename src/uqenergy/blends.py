@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from .orderstats import SortedDraws
+from .series import trim_window
+
 
 def rank_by_median(energy_wh: xr.DataArray) -> list[str]:
     """Models ordered by median energy, highest first."""
@@ -22,12 +25,12 @@ def rank_by_median(energy_wh: xr.DataArray) -> list[str]:
 
 
 def trim_mask(values: np.ndarray, trims: Sequence[Sequence[float]]) -> np.ndarray:
-    """Keep draws inside successive percentile windows, each taken on what the previous one kept."""
-    keep = np.ones(values.shape, dtype=bool)
-    for low_pct, high_pct in trims:
-        low, high = np.percentile(values[keep], [low_pct, high_pct])
-        keep &= (values >= low) & (values <= high)
-    return keep
+    """Keep draws inside successive percentile windows, each taken on what the previous one kept
+    (the windows of :func:`uqenergy.series.trim_window`, which the runs use)."""
+    window = trim_window(SortedDraws(values), trims)
+    if window is None:
+        return np.zeros(np.shape(values), dtype=bool)
+    return (values >= window[0]) & (values <= window[1])
 
 
 def trim_masks(energy_wh: xr.DataArray, members: Sequence[str], trims: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:

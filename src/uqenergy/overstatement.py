@@ -22,7 +22,7 @@ from .errors import InputError, check_keys, require_number
 from .intervals import summarize
 from .priors import PriorSet, load_prior_files
 from .resources import resolve
-from .sampling import BLOCK_DRAWS, chunk_ranges, inputs_from_uniforms
+from .sampling import chunk_ranges, inputs_from_uniforms, monte_carlo_uniforms
 from .study import INPUT_PRIORS, OPTIONAL_PRIORS, Study
 
 SECTION_KEYS = frozenset({"priors", "claimed_range", "claim_source"})
@@ -79,23 +79,11 @@ def _shared(name: str, *prior_sets: PriorSet) -> bool:
     return all(name in p.base and p.get(name).kind == "aleatory" for p in prior_sets)
 
 
-def block_uniforms(seed: int, n_factors: int, n_models: int, start: int, stop: int) -> np.ndarray:
-    """U(0, 1) numbers (factor, model, draw) for draws [start, stop): block ``b`` of stream ``m * n_factors + f``
-    comes from ``SeedSequence(seed, spawn_key=(b,))``, as in :mod:`uqenergy.sampling`, so chunking does not matter."""
-    out = np.empty((n_factors, n_models, stop - start))
-    for block in range(start // BLOCK_DRAWS, -(-stop // BLOCK_DRAWS)):
-        lo, hi = block * BLOCK_DRAWS - start, min((block + 1) * BLOCK_DRAWS, stop) - start
-        streams = np.random.SeedSequence(seed, spawn_key=(block,)).spawn(n_models * n_factors)
-        for i, stream in enumerate(streams):
-            out[i % n_factors, i // n_factors, lo:hi] = np.random.default_rng(stream).random(hi - lo)
-    return out
-
-
 def paired_inputs(study: Study, priors: PriorSet, start: int, stop: int) -> tuple[xr.Dataset, xr.Dataset]:
     """Production and non-production inputs for draws [start, stop): aleatory inputs shared, epistemic ones independent."""
     factors = _factors(study, priors)
     n = len(factors)
-    uniforms = block_uniforms(study.seed, 2 * n, len(study.models), start, stop)
+    uniforms = monte_carlo_uniforms(study.seed, 2 * n, len(study.models), start, stop)
     shared = np.array([_shared(name, study.priors, priors) for name in factors])
     other = np.where(shared[:, None, None], uniforms[:n], uniforms[n:])
     sides = []

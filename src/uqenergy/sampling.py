@@ -28,20 +28,33 @@ def chunk_ranges(draws: int, chunk_draws: int | None, first: int = 0) -> list[tu
     return [(start, min(start + per_chunk, draws)) for start in range(first, draws, per_chunk)]
 
 
+def _fill_blocks(out: np.ndarray, seed: int, start: int, draw) -> np.ndarray:
+    """Fill ``out`` (factor, model, draw) for draws [start, start + n) from the blocks that hold them;
+    ``draw(f, m, rng, size)`` gives a block's numbers for factor ``f`` and model ``m``."""
+    n_factors, n_models, n = out.shape
+    stop = start + n
+    for block in range(start // BLOCK_DRAWS, -(-stop // BLOCK_DRAWS)):
+        lo = block * BLOCK_DRAWS - start  # negative when the range starts inside this block
+        hi = min(lo + BLOCK_DRAWS, n)
+        skip = max(0, -lo)
+        streams = np.random.SeedSequence(seed, spawn_key=(block,)).spawn(n_models * n_factors)
+        for i, stream in enumerate(streams):
+            f, m = i % n_factors, i // n_factors
+            out[f, m, lo + skip:hi] = draw(f, m, np.random.default_rng(stream), hi - lo)[skip:]
+    return out
+
+
 def monte_carlo_draws(priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int,
                       start: int, stop: int) -> np.ndarray:
     """Independent draws (factor, model, draw) for draws [start, stop), cut from the blocks that hold them."""
-    out = np.empty((len(factors), len(models), stop - start))
-    for block in range(start // BLOCK_DRAWS, -(-stop // BLOCK_DRAWS)):
-        lo = block * BLOCK_DRAWS - start  # negative when the range starts inside this block
-        hi = min(lo + BLOCK_DRAWS, stop - start)
-        skip = max(0, -lo)
-        streams = np.random.SeedSequence(seed, spawn_key=(block,)).spawn(len(models) * len(factors))
-        for i, stream in enumerate(streams):
-            f, m = i % len(factors), i // len(factors)
-            values = priors.get(factors[f], models[m]).sample(np.random.default_rng(stream), hi - lo)
-            out[f, m, lo + skip:hi] = values[skip:]
-    return out
+    return _fill_blocks(np.empty((len(factors), len(models), stop - start)), seed, start,
+                        lambda f, m, rng, size: priors.get(factors[f], models[m]).sample(rng, size))
+
+
+def monte_carlo_uniforms(seed: int, n_factors: int, n_models: int, start: int, stop: int) -> np.ndarray:
+    """U(0, 1) numbers (factor, model, draw) for draws [start, stop) from the same block streams."""
+    return _fill_blocks(np.empty((n_factors, n_models, stop - start)), seed, start,
+                        lambda f, m, rng, size: rng.random(size))
 
 
 def constant_inputs(priors: PriorSet, names: Sequence[str], models: Sequence[str]) -> dict:
