@@ -169,38 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run a study and write summary.json, samples.nc and a report")
-    run.add_argument("study", nargs="?", default=DEFAULT_STUDY, help=f"study file or bundled name (default {DEFAULT_STUDY})")
-    _output_options(run)
-    run.add_argument("--draws", type=int, help="draws per model (overrides the study)")
-    run.add_argument("--seed", type=int, help="random seed (overrides the study)")
-    _scheduler_option(run)
-    run.set_defaults(handler=_run)
-
-    compare = sub.add_parser("compare", help="place published per-query estimates on our distributions")
-    compare.add_argument("study", help="compare study file or bundled name (e.g. public_estimates)")
-    _output_options(compare)
-    compare.add_argument("--draws", type=int, help="draws per model (overrides the compare study)")
-    compare.add_argument("--seed", type=int, help="random seed (overrides the compare study)")
-    compare.set_defaults(handler=_compare)
-
+    _study_command(sub, "run", _run, "run a study and write summary.json, samples.nc and a report",
+                   f"study file or bundled name (default {DEFAULT_STUDY})", default=DEFAULT_STUDY,
+                   draws="draws per model (overrides the study)", scheduler=True)
+    _study_command(sub, "compare", _compare, "place published per-query estimates on our distributions",
+                   "compare study file or bundled name (e.g. public_estimates)",
+                   draws="draws per model (overrides the compare study)")
     report = sub.add_parser("report", help="rebuild report.md, report.html and figures of an output folder")
     report.add_argument("folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})")
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_report)
-
-    sobol = sub.add_parser("sobol", help="sensitivity indices of a study's energy; write sobol.json and a bar chart")
-    sobol.add_argument("study", help="study file or bundled name, with an optional [sobol] section")
-    _output_options(sobol)
-    _scheduler_option(sobol)
-    sobol.set_defaults(handler=_sobol)
-
-    fleet = sub.add_parser("fleet", help="fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json")
-    fleet.add_argument("study", help="fleet study file or bundled name (e.g. paper_fleet)")
-    _output_options(fleet)
-    fleet.add_argument("--draws", type=int, help="draws per model, and queries per state of knowledge (overrides the study)")
-    fleet.add_argument("--seed", type=int, help="random seed (overrides the study)")
-    fleet.set_defaults(handler=_fleet)
+    _study_command(sub, "sobol", _sobol, "sensitivity indices of a study's energy; write sobol.json and a bar chart",
+                   "study file or bundled name, with an optional [sobol] section", scheduler=True)
+    _study_command(sub, "fleet", _fleet, "fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json",
+                   "fleet study file or bundled name (e.g. paper_fleet)",
+                   draws="draws per model, and queries per state of knowledge (overrides the study)")
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")
@@ -212,6 +195,20 @@ def build_parser() -> argparse.ArgumentParser:
     priors.add_argument("name", nargs="?", default="joule2026")
     priors.set_defaults(handler=_priors)
     return parser
+
+
+def _study_command(sub, name: str, handler, help_text: str, study_help: str, *, default: str | None = None,
+                   draws: str | None = None, scheduler: bool = False) -> None:
+    """A subcommand that runs a study into an output folder."""
+    command = sub.add_parser(name, help=help_text)
+    command.add_argument("study", help=study_help, **({"nargs": "?", "default": default} if default else {}))
+    _output_options(command)
+    if draws:
+        command.add_argument("--draws", type=int, help=draws)
+        command.add_argument("--seed", type=int, help="random seed (overrides the study)")
+    if scheduler:
+        _scheduler_option(command)
+    command.set_defaults(handler=handler)
 
 
 def _output_options(parser) -> None:
