@@ -28,12 +28,12 @@ import xarray as xr
 
 from .audit import decompose, stated_factors, substituted_energy_wh
 from .blends import pool, rank_by_median, trim_masks
-from .errors import InputError, check_keys
+from .errors import InputError, check_keys, require_names, require_seed, require_text
 from .estimates import PublicEstimate, load_estimates
 from .output import write_json
 from .overstatement import (Overstatement, non_production_priors, parse_overstatement, ratio_draws,
                             ratio_record)
-from .resources import read_toml, resolve
+from .resources import existing, read_toml, resolve
 from .run import simulate
 from .study import Study, load_study, positive_int
 
@@ -70,20 +70,12 @@ class CompareResult:
 
 
 def _scenario_studies(names, file, draws: int | None, seed: int | None) -> list[Study]:
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InputError(file, "compare.studies", f"expected a list of studies, got {names!r}",
-                         "e.g. studies = [\"paper_traditional\", \"paper_test_time\"]")
-    studies = [load_study(resolve(name, "studies", file), draws=draws, seed=seed) for name in names]
+    names = require_names(names, file, "compare.studies")
+    studies = [load_study(existing(name, "studies", file, "compare.studies"), draws=draws, seed=seed) for name in names]
     scenarios = [s.scenario for s in studies]
     if len(set(scenarios)) != len(scenarios):
         raise InputError(file, "compare.studies", "two studies share a scenario", "one study per scenario")
     return studies
-
-
-def _seed(value, file, key: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
-    return value
 
 
 def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:
@@ -99,7 +91,8 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
         raise InputError(path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both")
     draws = positive_int(draws, path, "--draws") if draws is not None else (
         positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
-    seed = _seed(seed, path, "--seed") if seed is not None else _seed(table.get("seed"), path, "compare.seed")
+    if seed is not None or "seed" in table:
+        seed = require_seed(seed, path, "--seed") if seed is not None else require_seed(table["seed"], path, "compare.seed")
     studies = _scenario_studies(table.get("studies"), path, draws, seed)
     series = table.get("series", DEFAULT_SERIES)
     for study in studies:
@@ -108,7 +101,7 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
                              "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))
     if not isinstance(table.get("estimates", ""), str):
         raise InputError(path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", "e.g. \"public_estimates\"")
-    estimates = load_estimates(resolve(table["estimates"], "priors", path)) if "estimates" in table else []
+    estimates = load_estimates(existing(table["estimates"], "priors", path, "compare.estimates")) if "estimates" in table else []
     scenarios = {s.scenario for s in studies}
     for estimate in estimates:
         if estimate.query_type not in scenarios:
@@ -117,10 +110,10 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
     overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
     for study in studies if overstatement else []:
         non_production_priors(study, overstatement, path)  # fail early on a bad prior file
-    name, description = table.get("name", path.stem), table.get("description", "")
-    for key, text in (("compare.name", name), ("compare.description", description or "-")):
-        if not isinstance(text, str) or not text:
-            raise InputError(path, key, f"expected text, got {text!r}", "a non-empty string")
+    name = require_text(table.get("name", path.stem), path, "compare.name")
+    description = table.get("description", "")
+    if description:
+        require_text(description, path, "compare.description")
     return CompareStudy(path, name, description, estimates, studies, series, overstatement)
 
 

@@ -43,3 +43,30 @@ def check_keys(table: dict, allowed: set[str] | frozenset[str], file, prefix: st
     for key in table:
         if key not in allowed:
             raise InputError(file, f"{prefix}{key}", "unknown key", "allowed: " + ", ".join(sorted(allowed)))
+
+
+def require_text(value, file, key: str) -> str:
+    """``value`` as non-empty text, or :class:`InputError` naming ``key``."""
+    if not isinstance(value, str) or not value:
+        raise InputError(file, key, f"expected text, got {value!r}", "a non-empty string")
+    return value
+
+
+def require_seed(value, file, key: str) -> int:
+    """``value`` as a random seed (an integer >= 0), or :class:`InputError` naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
+    return value
+
+
+def require_names(value, file, key: str, *, allowed=None, allow_empty: bool = False) -> list[str]:
+    """A list of distinct names (each one of ``allowed`` if given), or :class:`InputError` naming ``key``."""
+    if not isinstance(value, list) or not (value or allow_empty) or not all(isinstance(v, str) for v in value):
+        what = "a list of distinct names" if allow_empty else "a non-empty list of distinct names"
+        raise InputError(file, key, f"expected a list of names, got {value!r}", what)
+    if len(set(value)) != len(value):
+        raise InputError(file, key, "has duplicate names", "distinct names")
+    for name in value if allowed is not None else ():
+        if name not in allowed:
+            raise InputError(file, key, f"unknown name {name!r}", "one of " + ", ".join(allowed))
+    return value

@@ -50,7 +50,7 @@ import xarray as xr
 from .compare import series_members
 from .catalogue import prior_records
 from .distributions import Z95
-from .errors import InputError, check_keys, require_number
+from .errors import InputError, check_keys, require_names, require_number
 from .priors import Prior, PriorSet, build_prior, layer_files, merge_spec
 from .resources import resolve
 from .run import provenance, simulate
@@ -107,12 +107,6 @@ def _table(value, file, key: str, allowed: str) -> dict:
     return value
 
 
-def _names(value, file, key: str, allowed: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
-        raise InputError(file, key, f"expected a list of distinct names, got {value!r}", allowed)
-    return value
-
-
 def _mixes(table, file, workloads: list[str]) -> dict[str, dict[str, float]]:
     """Each mix's shares: known workloads, each in [0, 1], summing to 1."""
     mixes = {}
@@ -136,6 +130,8 @@ def read_grids(prior_files: list[Path]) -> dict[str, tuple[Path, dict]]:
     """The ``[grids.NAME]`` tables of prior files and what they extend (a later file's grid replaces an earlier one)."""
     grids = {}
     for path, doc in layer_files(prior_files):
+        if not isinstance(doc.get("grids", {}), dict):
+            raise InputError(path, "grids", "expected a table", "[grids.NAME] tables")
         for name, table in doc.get("grids", {}).items():
             if name == DEFAULT_GRID:
                 raise InputError(path, f"grids.{name}", "is a reserved name", "the environment priors themselves")
@@ -193,11 +189,8 @@ def _workload_study(study: Study, name: str, table, draws: int | None, seed: int
     overrides = table.get("priors", {})
     if not isinstance(overrides, dict):
         raise InputError(file, f"{key}.priors", "expected a table", f"[{key}.priors.NAME] tables")
-    pathways = _names(table.get("pathways", study.pathways), file, f"{key}.pathways", "pathways of the study")
-    for p in pathways:
-        if p not in study.pathways:
-            raise InputError(file, f"{key}.pathways", f"unknown pathway {p!r}",
-                             "pathways of this study: " + (", ".join(study.pathways) or "none"))
+    pathways = require_names(table.get("pathways", study.pathways), file, f"{key}.pathways",
+                             allowed=study.pathways, allow_empty=True)
     doc = dict(study.document)
     doc["pathways"] = {k: v for k, v in doc.get("pathways", {}).items() if k != "names"} | (
         {"names": pathways} if pathways else {})
@@ -217,7 +210,9 @@ def fleet_from_study(study: Study, *, draws: int | None = None, seed: int | None
     if not isinstance(table, dict):
         raise InputError(file, "fleet", "missing [fleet] table", "a [fleet] table with workloads and mixes")
     check_keys(table, FLEET_KEYS, file, "fleet.")
-    queries = require_number(table.get("queries_per_day", 1e9), file, "fleet.queries_per_day", positive=True)
+    if "queries_per_day" not in table:
+        raise InputError(file, "fleet.queries_per_day", "missing", "queries per day, e.g. 1e9 as in Oviedo et al. (2026)")
+    queries = require_number(table["queries_per_day"], file, "fleet.queries_per_day", positive=True)
     series = table.get("series", DEFAULT_SERIES)
     untrimmed = [b.name for b in study.blends if not b.trim]
     if series not in study.models and series not in untrimmed:
@@ -225,8 +220,8 @@ def fleet_from_study(study: Study, *, draws: int | None = None, seed: int | None
                          "one of " + ", ".join([*study.models, *untrimmed]))
     outer = positive_int(table.get("outer_draws", DEFAULT_OUTER_DRAWS), file, "fleet.outer_draws")
     has_environment = all(p in study.priors.base for p in ENVIRONMENT_PRIORS)
-    grid_names = _names(table.get("grids", [DEFAULT_GRID] if has_environment else []), file, "fleet.grids",
-                        "names of [grids.NAME] tables in the prior files, or default")
+    grid_names = require_names(table.get("grids", [DEFAULT_GRID] if has_environment else []), file, "fleet.grids",
+                               allow_empty=True)
     study.priors.require(FLEET_PRIORS, file, "study.priors")
     workloads = _table(table.get("workloads"), file, "fleet.workloads", "[fleet.workloads.NAME] tables")
     runs = {}

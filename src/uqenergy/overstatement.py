@@ -18,10 +18,10 @@ import numpy as np
 import xarray as xr
 
 from . import energy
-from .errors import InputError, check_keys, require_number
+from .errors import InputError, check_keys, require_names, require_number
 from .intervals import summarize
 from .priors import PriorSet, load_prior_files
-from .resources import resolve
+from .resources import existing
 from .sampling import chunk_ranges, inputs_from_uniforms, monte_carlo_uniforms
 from .study import INPUT_PRIORS, OPTIONAL_PRIORS, Study
 
@@ -44,10 +44,7 @@ def parse_overstatement(table, file) -> Overstatement:
     if not isinstance(table, dict):
         raise InputError(file, "overstatement", "expected a table", "[overstatement] with priors, claimed_range, claim_source")
     check_keys(table, SECTION_KEYS, file, "overstatement.")
-    names = table.get("priors")
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InputError(file, "overstatement.priors", f"expected a list of prior files, got {names!r}",
-                         "e.g. priors = [\"non_production\"]")
+    names = require_names(table.get("priors"), file, "overstatement.priors")
     claimed = table.get("claimed_range")
     if not (isinstance(claimed, list) and len(claimed) == 2):
         raise InputError(file, "overstatement.claimed_range", f"expected [low, high], got {claimed!r}", "two ratios, e.g. [4, 20]")
@@ -57,7 +54,7 @@ def parse_overstatement(table, file) -> Overstatement:
     source = table.get("claim_source")
     if not isinstance(source, str) or not source.strip():
         raise InputError(file, "overstatement.claim_source", "missing or empty", "a citation for the claimed range")
-    files = tuple(resolve(name, "priors", Path(file)) for name in names)
+    files = tuple(existing(name, "priors", Path(file), "overstatement.priors") for name in names)
     return Overstatement(files, low, high, source)
 
 

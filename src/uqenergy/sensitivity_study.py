@@ -34,7 +34,7 @@ import xarray as xr
 from . import distributions, energy, sensitivity
 from .backend import LOCAL, Backend, parse_scheduler
 from .blends import rank_by_median
-from .errors import InputError, check_keys, require_number
+from .errors import InputError, check_keys, require_names, require_number
 from .priors import PriorSet
 from .sampling import BLOCK_DRAWS, monte_carlo_inputs
 from .settings import expand_settings
@@ -76,15 +76,6 @@ class SensitivityResult:
 
 def _fixed(priors: PriorSet, name: str, models: Sequence[str]) -> bool:
     return all(priors.get(name, m).distribution.name == "fixed" for m in models)
-
-
-def _names(value, file, key: str, allowed: Sequence[str]) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value) or len(set(value)) != len(value):
-        raise InputError(file, key, f"expected a list of distinct names, got {value!r}", "e.g. " + repr(list(allowed[:2])))
-    for v in value:
-        if v not in allowed:
-            raise InputError(file, key, f"unknown name {v!r}", "one of " + ", ".join(allowed))
-    return tuple(value)
 
 
 def _base_samples(value, method: str, file) -> tuple[int, ...]:
@@ -133,10 +124,10 @@ def read_section(study: Study) -> Section:
         tolerance=_bounded(table, "tolerance", 0.05, 0.0, 1.0, file), second_order=second, resamples=resamples,
         conf_level=_bounded(table, "conf_level", 0.95, 0.0, 0.999, file),
     )
-    targets = _names(table.get("targets", list(TARGETS)), file, "sobol.targets", TARGETS)
+    targets = tuple(require_names(table.get("targets", list(TARGETS)), file, "sobol.targets", allowed=TARGETS))
     candidates = series_candidates(study)
     trimmed = [b.name for b in study.blends if b.trim]
-    series = _names(table["series"], file, "sobol.series", candidates + trimmed) if "series" in table else None
+    series = tuple(require_names(table["series"], file, "sobol.series", allowed=candidates + trimmed)) if "series" in table else None
     for name in series or ():
         if name in trimmed:
             raise InputError(file, "sobol.series", f"{name!r} is a trimmed blend",
@@ -154,7 +145,7 @@ def _groups(table, study: Study, series: Sequence[str], method: str) -> dict[str
     allowed = [*study.factors, MODEL_FACTOR]
     groups, owner = {}, {}
     for name, members in table.items():
-        groups[name] = _names(members, file, f"sobol.groups.{name}", allowed)
+        groups[name] = tuple(require_names(members, file, f"sobol.groups.{name}", allowed=allowed))
         for factor in groups[name]:
             if factor in owner:
                 raise InputError(file, f"sobol.groups.{name}", f"{factor!r} is already in group {owner[factor]!r}",

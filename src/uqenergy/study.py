@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backend import LOCAL, parse_memory_budget, parse_scheduler
-from .errors import InputError, check_keys, require_number
+from .errors import InputError, check_keys, require_names, require_number, require_seed, require_text
 from .intervals import IntervalSettings, parse_intervals
 from .priors import PriorSet, load_prior_files
 from .resources import existing, read_toml, resolve
@@ -94,27 +94,6 @@ def positive_int(value, file, key: str, maximum: int = MAX_DRAWS) -> int:
     return value
 
 
-def _seed(value, file, key: str = "study.seed") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
-    return value
-
-
-def _text(table: dict, key: str, file, prefix: str, default: str | None = None) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise InputError(file, f"{prefix}{key}", f"expected text, got {value!r}", "a non-empty string")
-    return value
-
-
-def _string_list(value, file, key: str) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise InputError(file, key, f"expected a list of names, got {value!r}", "a non-empty list of strings")
-    if len(set(value)) != len(value):
-        raise InputError(file, key, "has duplicate names", "distinct names")
-    return value
-
-
 def _blend(name: str, table, file, models: list[str]) -> Blend:
     key = f"blends.{name}"
     if not isinstance(table, dict):
@@ -123,7 +102,7 @@ def _blend(name: str, table, file, models: list[str]) -> Blend:
     if ("top" in table) == ("members" in table):
         raise InputError(file, key, "needs exactly one of top and members", "top = N or members = [model names]")
     top = positive_int(table["top"], file, f"{key}.top", len(models)) if "top" in table else None
-    members = _string_list(table["members"], file, f"{key}.members") if "members" in table else []
+    members = require_names(table["members"], file, f"{key}.members") if "members" in table else []
     for m in members:
         if m not in models:
             raise InputError(file, f"{key}.members", f"unknown model {m!r}", "models of this study: " + ", ".join(models))
@@ -155,7 +134,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     if not isinstance(table, dict):
         raise InputError(path, "study", "missing [study] table", "a [study] table with name, scenario, priors, models")
     check_keys(table, STUDY_KEYS, path, "study.")
-    prior_names = _string_list(table.get("priors"), path, "study.priors")
+    prior_names = require_names(table.get("priors"), path, "study.priors")
     prior_files = [existing(name, "priors", path, "study.priors") for name in prior_names]
     overrides = doc.get("priors", {})
     priors = load_prior_files(prior_files)
@@ -171,7 +150,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     priors.require(INPUT_PRIORS, path, "study.priors")
     throughput_file = existing(table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv")
     benchmarks = read_benchmarks(throughput_file)
-    models = _string_list(table.get("models"), path, "study.models")
+    models = require_names(table.get("models"), path, "study.models")
     known = sorted({r.model for r in benchmarks})
     for m in models:
         if m not in known:
@@ -182,12 +161,12 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     divisor = require_number(table.get("input_token_divisor", 30), path, "study.input_token_divisor", positive=True)
     pathways_table = doc.get("pathways", {})
     check_keys(pathways_table, PATHWAY_KEYS, path, "pathways.")
-    pathways = _string_list(pathways_table["names"], path, "pathways.names") if "names" in pathways_table else []
+    pathways = require_names(pathways_table["names"], path, "pathways.names") if "names" in pathways_table else []
     priors.require([f"pathway_{p}" for p in pathways], path, "pathways.names")
     blends_table = doc.get("blends", {})
     blends = [_blend(name, t, path, models) for name, t in blends_table.items()]
     targets = pathways_table.get("apply_to", [b.name for b in blends])
-    targets = _string_list(targets, path, "pathways.apply_to") if targets else []
+    targets = require_names(targets, path, "pathways.apply_to") if targets else []
     for t in targets:
         if t not in models and t not in blends_table:
             raise InputError(path, "pathways.apply_to", f"unknown series {t!r}", "a model or blend of this study")
@@ -200,11 +179,12 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         if not isinstance(flag, bool):
             raise InputError(path, flag_key, f"expected true or false, got {flag!r}", "a boolean")
     study = Study(
-        path=path, name=_text(table, "name", path, "study."), scenario=_text(table, "scenario", path, "study."),
+        path=path, name=require_text(table.get("name"), path, "study.name"),
+        scenario=require_text(table.get("scenario"), path, "study.scenario"),
         description=table.get("description", ""), priors=priors, throughput_file=throughput_file,
-        quantization=_text(table, "quantization", path, "study.", "FP8"), benchmarks=benchmarks, models=models,
+        quantization=require_text(table.get("quantization", "FP8"), path, "study.quantization"), benchmarks=benchmarks, models=models,
         draws=positive_int(draws if draws is not None else table.get("draws", 100_000), path, "study.draws" if draws is None else "--draws"),
-        seed=_seed(seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"),
+        seed=require_seed(seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"),
         chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
         save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
