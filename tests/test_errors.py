@@ -11,6 +11,8 @@ import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
 
+from uqenergy.output import MARKER
+
 PRIOR = """[priors.pue]
 dist = "lognormal"
 p5 = 1.05
@@ -34,7 +36,9 @@ throughput = "table.csv"
 models = ["Llama 3.1 70B"]
 draws = 100
 """
-BASE = {"study": ("study.toml", SMALL_STUDY), "prior": ("prior.toml", PRIOR), "csv": ("table.csv", TABLE)}
+RESULT = '[{"scenario": "t", "series": "m", "pathway": "baseline", "p5": 0.1, "median": 0.3, "p95": 1.0, "draws": 10}]'
+BASE = {"study": ("study.toml", SMALL_STUDY), "prior": ("prior.toml", PRIOR), "csv": ("table.csv", TABLE),
+        "result": ("result/summary.json", RESULT)}
 
 CASES = [
  # study file
@@ -94,6 +98,7 @@ CASES = [
  ("prior-missing-extends", "prior", ("prepend", '[meta]\nextends = ["nowhere.toml"]\n'), "meta.extends: 'nowhere.toml': no such file"),
  ("prior-model-override-type", "prior", ("append", '[priors.pue.models]\n"DeepSeek-R1" = 3\n'), "priors.pue.models: expected tables per model"),
  ("prior-categorical-weights", "prior", ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = [1.1, 1.2]\nweights = [1]'), "priors.pue.weights: must have one weight per value"),
+ ("prior-meta-not-table", "prior", ("prepend", "meta = 3\n"), "meta: expected a table, got 3"),
  ("prior-flag-type", "prior", ("sub", "p95 = 1.6", 'p95 = 1.6\ntruncate = "yes"'), "priors.pue.truncate: expected true or false"),
  # benchmark tables
  ("table-empty", "csv", ("replace", ""), "has no header and no rows"),
@@ -111,6 +116,9 @@ CASES = [
  ("cli-draws-text", "cli", ["run", "{study}", "--draws", "lots"], "argument --draws: invalid int value: 'lots'"),
  ("cli-seed-negative", "cli", ["run", "{study}", "--seed", "-3"], "--seed: -3 is not a non-negative integer"),
  ("cli-scheduler-unknown", "cli", ["run", "{study}", "--scheduler", "gpu"], "--scheduler: unknown scheduler 'gpu'"),
+ ("cli-scheduler-bad-address", "cli", ["run", "{study}", "--scheduler", "foo://bar:1"], "--scheduler: unknown scheduler 'foo://bar:1'"),
+ ("result-text-in-number", "result", ("sub", '"median": 0.3', '"median": "x"'), "record 0: median: 'x' is not allowed (a finite number)"),
+ ("result-list-as-label", "result", ("sub", '"scenario": "t"', '"scenario": ["t"]'), "record 0: scenario: ['t'] is not allowed (text)"),
  ("cli-out-is-file", "cli", ["run", "{study}", "--out", "{tmp}/afile"], "--out: exists and is not a folder"),
  ("cli-out-foreign-folder", "cli", ["run", "{study}", "--out", "{tmp}/mine"], "--out: exists and is not a uqenergy output"),
  ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
@@ -145,11 +153,15 @@ def test_catalogue_row(row, cli, tmp_path):
     else:
         kind, _, command = kind.partition(":")
         file_name, text = BASE[kind]
+        (tmp_path / file_name).parent.mkdir(exist_ok=True)
         (tmp_path / file_name).write_text(_edit(text, edit))
         if kind == "csv":
             study.write_text(TABLE_STUDY)
-        args = ["validate", tmp_path / file_name] if kind == "prior" else [command or "run", study]
-        args += ["--out", tmp_path / "out"] if args[0] != "validate" else []
+        if kind == "result":  # a finished output folder whose JSON was edited by hand
+            (tmp_path / "result" / MARKER).write_text("")
+        args = {"prior": ["validate", tmp_path / file_name], "result": ["report", tmp_path / "result"]}.get(
+            kind, [command or "run", study])
+        args += ["--out", tmp_path / "out"] if args[0] not in ("validate", "report") else []
     code, out, err = cli(*args)
     assert code == 2, (out, err)
     assert err.startswith("uqenergy: error: ") and err.count("\n") == 1 and "Traceback" not in err, err

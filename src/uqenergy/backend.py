@@ -29,13 +29,14 @@ from .errors import InputError
 AUTO_BUDGET_MB = 1024
 LOCAL = "local"
 DASK_SCHEDULERS = ("threads", "processes", "synchronous")
+ADDRESS_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")  # what dask.distributed can connect to
 IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10
 
 
 def parse_scheduler(value, file, key: str = "study.scheduler") -> str:
     """Validate a scheduler name or a ``dask.distributed`` scheduler address."""
-    if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or "://" in value):
+    if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or value.partition("://")[0] in ADDRESS_SCHEMES):
         return value
     raise InputError(file, key, f"unknown scheduler {value!r}",
                      f"{LOCAL}, {', '.join(DASK_SCHEDULERS)} or a dask.distributed address like tcp://host:8786")
@@ -75,7 +76,7 @@ class Backend:
 
             try:
                 self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # unreachable, or a malformed host or port
                 raise InputError(self.scheduler, "scheduler", f"cannot reach the dask scheduler: {exc}",
                                  "the address of a running dask.distributed scheduler") from None
         return self

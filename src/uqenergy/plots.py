@@ -233,7 +233,7 @@ def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, s
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record in zip(ys, rows):
             _interval(ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
-        right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline"
+        right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline" or r["median"] <= 0
                                                    else f"\n÷{baseline / r['median']:.2g} vs baseline")
                  for r in rows]
         ax.set_ylim(-0.6, len(rows) - 0.4)

@@ -197,6 +197,8 @@ def layer_files(files: list[Path]) -> list[tuple[Path, dict]]:
         doc = read_toml(path)
         check_keys(doc, {"meta", "priors", "grids"}, path)
         meta = doc.get("meta", {})
+        if not isinstance(meta, dict):
+            raise InputError(path, "meta", f"expected a table, got {meta!r}", "a [meta] table")
         check_keys(meta, META_KEYS, path, "meta.")
         extends = meta.get("extends", [])
         if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):

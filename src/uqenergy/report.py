@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ RESULT_FILES = {
     "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",
                      "ratio_p95", "verdict"),
 }
+TEXT_KEYS = frozenset({"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method",
+                       "estimate_id", "verdict"})
+FLAG_KEYS = frozenset({"converged"})
+POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
@@ -89,7 +94,20 @@ class Image:
     caption: str
 
 
-def _read_records(path: Path) -> list[dict]:
+def _check_value(value, key: str) -> str | None:
+    """What is wrong with a record's value for ``key``, or None."""
+    if key in TEXT_KEYS:
+        return None if isinstance(value, str) else "text"
+    if key in FLAG_KEYS:
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "a finite number"
+    return "a positive number" if key in POSITIVE_KEYS and value <= 0 else None
+
+
+def _read_records(path: Path, required: tuple[str, ...] | None = None) -> list[dict]:
+    """A JSON list of flat records, each with the ``required`` keys (default: those of its result file) well typed."""
+    required = RESULT_FILES[path.name] if required is None else required
     try:
         records = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -97,10 +115,12 @@ def _read_records(path: Path) -> list[dict]:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(path, None, "is not a list of records", "a JSON list of flat records")
     for i, record in enumerate(records):
-        missing = [key for key in RESULT_FILES[path.name] if key not in record]
+        missing = [key for key in required if key not in record]
         if missing:
-            raise InputError(path, f"record {i}", "lacks " + ", ".join(missing),
-                             "records with " + ", ".join(RESULT_FILES[path.name]))
+            raise InputError(path, f"record {i}", "lacks " + ", ".join(missing), "records with " + ", ".join(required))
+        for key in required:
+            if (allowed := _check_value(record[key], key)) is not None:
+                raise InputError(path, f"record {i}: {key}", f"{record[key]!r} is not allowed", allowed)
     return records
 
 
@@ -246,7 +266,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
 def _unverified_estimates(folder: Path) -> set[str]:
     """Ids of estimates marked ``verified = false`` in the folder's estimates.json, if it has one."""
     path = folder / "estimates.json"
-    return {e["estimate_id"] for e in json.loads(path.read_text()) if not e.get("verified", True)} if path.is_file() else set()
+    return {e["estimate_id"] for e in _read_records(path, ("estimate_id",)) if not e.get("verified", True)} \
+        if path.is_file() else set()
 
 
 def _cell(value) -> str:
@@ -473,6 +494,7 @@ def rerender(folder: str | Path) -> Path:
     folder = Path(folder)
     if not (folder / MARKER).is_file():
         raise InputError(folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare")
+    read_output(folder)  # bad records are reported against the folder itself, before anything is copied
 
     def fill(staging: Path) -> None:
         for item in folder.iterdir():
