@@ -43,7 +43,7 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
         if growth <= 1 or done >= study.draws:
             break
         target = next_draws(done, growth, settings.batch_draws, study.draws)
-    saved = xr.concat([p[2] for p in parts], dim="draw", data_vars="minimal").isel(draw=slice(0, study.save_draws))
+    saved = xr.concat([p[2] for p in parts if p[2] is not None], dim="draw", data_vars="minimal")
     result = finish(replace(study, draws=done), energy_wh, divisors, saved, (records, members))
     result.samples.attrs |= {
         "adaptive_tolerance": _describe_tolerance(settings), "adaptive_max_draws": study.draws,

@@ -96,6 +96,9 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
     studies = _scenario_studies(table.get("studies"), path, draws, seed)
     series = table.get("series", DEFAULT_SERIES)
     for study in studies:
+        if study.power_utilisation != "prior":  # the audit and the overstatement ratio substitute PU as an input
+            raise InputError(path, "compare.studies", f"study {study.name!r} computes PU from load",
+                             "studies whose power utilisation is a prior (power_utilisation = \"prior\")")
         if series not in study.models and series not in [b.name for b in study.blends]:
             raise InputError(path, "compare.series", f"study {study.name!r} has no series {series!r}",
                              "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))

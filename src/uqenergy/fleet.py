@@ -54,6 +54,7 @@ from .errors import InputError, check_keys, require_names, require_number
 from .priors import Prior, PriorSet, build_prior, layer_files, merge_spec
 from .resources import resolve
 from .run import provenance, simulate
+from .series import pathway_divisors
 from .settings import expand_settings
 from .study import Study, load_study, positive_int, study_from_document
 from .two_level import level_seed, outer_uniforms, two_level
@@ -262,9 +263,7 @@ def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray
     energy_wh, divisors, _ = simulate(replace(study, save_draws=1, throughput_uncertainty=False), progress)
     members, _ = series_members(study, energy_wh, fleet.series)
     pooled = energy_wh.sel(model=members).values.ravel()
-    pooled_divisors = {p: divisors[f"pathway_{p}"].sel(model=members).values.ravel() for p in study.pathways}
-    if study.combined:
-        pooled_divisors["combined"] = np.prod(list(pooled_divisors.values()), axis=0)
+    pooled_divisors = pathway_divisors(study, {name: d.sel(model=members).values.ravel() for name, d in divisors.items()})
     fleet_draws = {}
     for name in FLEET_PRIORS:
         rng = np.random.default_rng([level_seed(study.seed, PAPER_LEVEL), zlib.crc32(name.encode())])

@@ -30,8 +30,9 @@ class StudyResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset]:
-    """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors, saved draws."""
+def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset | None]:
+    """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors and the
+    saved draws (those among the study's first ``save_draws``; None if the range holds none of them)."""
     # one shared coordinate, a range: a draw index per array would cost more memory than the draws
     coords = xr.Coordinates({"model": study.models, "draw": pd.RangeIndex(first, study.draws)})
     shape = (len(study.models), study.draws - first)
@@ -46,7 +47,7 @@ def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray,
                 d.values[:, where] = chunk.drawn[p]
             if chunk.saved is not None:
                 saved.append(chunk.saved)
-    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal")
+    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal") if saved else None
 
 
 def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:

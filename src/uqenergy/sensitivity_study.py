@@ -197,12 +197,14 @@ def series_evaluator(study: Study, fits: xr.Dataset, members: Sequence[str], fac
         columns = dict(zip(factors, unit.T))
         choice = choice_law.ppf(columns[MODEL_FACTOR]) if MODEL_FACTOR in columns else np.zeros(len(unit), dtype=int)
         inputs = unit_inputs(study.priors, study.factors, members, choice, columns)
-        results = {}
-        if "energy_wh" in targets:
-            results["energy_wh"] = pathway_energy_wh(inputs)
-        if "log_energy_wh" in targets:
-            floored = inputs.assign(output_tokens=np.maximum(inputs["output_tokens"], LOG_MIN_OUTPUT_TOKENS))
-            energy_wh = pathway_energy_wh(floored)
+        energy_wh = pathway_energy_wh(inputs)
+        results = {"energy_wh": energy_wh} if "energy_wh" in targets else {}
+        if "log_energy_wh" in targets:  # re-evaluated only where output tokens are below the floor
+            short = np.flatnonzero(inputs["output_tokens"].values < LOG_MIN_OUTPUT_TOKENS)
+            if short.size:
+                floored = inputs.isel(draw=short).assign(output_tokens=("draw", np.full(short.size, LOG_MIN_OUTPUT_TOKENS)))
+                energy_wh = energy_wh.copy()
+                energy_wh[short] = pathway_energy_wh(floored)
             if not np.all(energy_wh > 0):
                 raise InputError(study.path, "sobol.targets", "log_energy_wh needs positive energy, but some draws "
                                  "give zero or negative energy", "priors with positive support, or target energy_wh only")

@@ -87,7 +87,7 @@ def _whole_chunk(job: PassJob, bounds: tuple[int, int]) -> ChunkDraws:
 
 def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:
     """Every chunk of draws [first, study.draws), in order; the first ``study.save_draws`` keep their Dataset."""
-    job = PassJob(Job(study, study.fits()), (), first + study.save_draws)
+    job = PassJob(Job(study, study.fits()), (), study.save_draws)
     for chunk in backend.map(_whole_chunk, job, chunk_ranges(study.draws, study.chunk_draws, first)):
         if progress is not None:
             progress(chunk.energy_wh.size)

@@ -50,6 +50,7 @@ from .errors import InputError
 from .intervals import mean_mcse, require_untrimmed, summarize
 from .run import StudyResult, provenance
 from .sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
+from .series import pathway_divisors, pathway_names
 from .study import Study
 
 OUTER, INNER = 0, 1  # levels, also an entropy word of each level's streams
@@ -155,20 +156,17 @@ class _Inner:
 
 
 def _pathways(study: Study) -> list[str]:
-    return ["baseline", *study.pathways, *(["combined"] if study.combined else [])]
+    return ["baseline", *pathway_names(study)]
 
 
 def _divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
-    """Each pathway's divisor (model, outer); ``baseline`` divides by one."""
-    divisors = {"baseline": np.ones((len(study.models), theta.sizes["outer"]))}
-    for p in study.pathways:
-        if f"pathway_{p}" not in theta:
-            raise InputError(study.path, f"priors.pathway_{p}.kind", "is aleatory; a two-level design applies "
+    """Each pathway's divisor (model, outer), as in one-level runs; ``baseline`` divides by one."""
+    for name in study.pathway_priors:
+        if name not in theta:
+            raise InputError(study.path, f"priors.{name}.kind", "is aleatory; a two-level design applies "
                              "pathways to each state of knowledge", "epistemic")
-        divisors[p] = theta[f"pathway_{p}"].values
-    if study.combined:
-        divisors["combined"] = np.prod([divisors[p] for p in study.pathways], axis=0)
-    return divisors
+    drawn = {name: theta[name].values for name in study.pathway_priors}
+    return {"baseline": np.ones((len(study.models), theta.sizes["outer"]))} | pathway_divisors(study, drawn)
 
 
 def two_level(study: Study, outer: int | None = None, inner: int | None = None, seed: int | None = None, *,
