@@ -286,9 +286,8 @@ def test_bad_fleet_input_is_a_one_line_error(cli, write, tmp_path, case):
 
 def test_fleet_priors_must_be_epistemic_for_the_honest_method(write):
     text = FLEET.replace("[fleet]", '[priors.fleet_overhead]\nkind = "aleatory"\n\n[fleet]')
-    fleet = load_fleet(write("aleatory.toml", text))
-    with pytest.raises(InputError, match="priors.fleet_overhead.kind"):
-        run_fleet(fleet)
+    with pytest.raises(InputError, match="priors.fleet_overhead.kind"):  # found before anything runs
+        run_fleet(load_fleet(write("aleatory.toml", text)))
 
 
 def test_cli_writes_fleet_json_samples_and_report(cli, write, tmp_path):

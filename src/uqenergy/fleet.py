@@ -234,6 +234,9 @@ def fleet_from_study(study: Study, *, draws: int | None = None, seed: int | None
     labels = ["baseline", *study.pathways, *(["combined"] if study.combined else []), "interventions"]
     prior_files = [resolve(name, "priors", file) for name in study.document["study"]["priors"]]
     grids = grid_priors(study.priors, read_grids(prior_files), grid_names, file)
+    for prior in [*(v.priors.get(n) for v in runs.values() for n in (*FLEET_PRIORS, "pue")),
+                  *(p for grid in grids.values() for p in grid.values())]:
+        _epistemic(prior, file)
     return Fleet(study, queries, series, outer, grids, mixes, descriptions, runs, labels)
 
 
@@ -276,20 +279,16 @@ def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray
     return values.mean(axis=1), np.atleast_2d(np.cov(values)), pooled.size
 
 
-def _epistemic(study: Study, name: str) -> None:
-    if study.priors.get(name).kind != "epistemic":
-        raise InputError(study.path, f"priors.{name}.kind", "is aleatory; the honest fleet total draws fleet-level "
+def _epistemic(prior: Prior, file) -> None:
+    """Fleet-level priors (and PUE, which IT energy for water needs) are drawn once per state of knowledge."""
+    if prior.kind != "epistemic":
+        raise InputError(file, f"priors.{prior.name}.kind", "is aleatory; the honest fleet total draws fleet-level "
                          "priors once per state of knowledge", "epistemic")
 
 
 def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Mean facility and IT energy per query with overhead, (label, outer) each, in Wh, per state of knowledge."""
     result = two_level(study, outer=fleet.outer_draws, inner=study.draws, keep_inner=1, progress=progress)
-    if "pue" not in result:
-        raise InputError(study.path, "priors.pue.kind", "is aleatory; IT energy (for water) needs each state of "
-                         "knowledge's PUE", "epistemic")
-    for name in FLEET_PRIORS:
-        _epistemic(study, name)
     overhead, interventions = (study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed))
                                for n in FLEET_PRIORS)
     weights = result["serves"].sel(series=fleet.series).values.astype(float)
@@ -400,10 +399,6 @@ def fleet_records(fleet: Fleet, paper: dict, honest: dict) -> list[dict]:
 
 def environment_draws(fleet: Fleet) -> dict[str, dict[str, np.ndarray]]:
     """Each grid's environment priors at the fleet's states of knowledge (outer draws)."""
-    for prior in (p for grid in fleet.grids.values() for p in grid.values()):
-        if prior.kind != "epistemic":
-            raise InputError(fleet.study.path, f"priors.{prior.name}.kind", "is aleatory; the honest fleet total "
-                             "draws fleet-level priors once per state of knowledge", "epistemic")
     return {grid: {name: prior.ppf(outer_uniforms(name, fleet.outer_draws, fleet.study.seed))
                    for name, prior in priors.items()} for grid, priors in fleet.grids.items()}
 
