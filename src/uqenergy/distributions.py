@@ -37,6 +37,11 @@ PARAMETER_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
 OPTIONAL_PARAMETERS: dict[str, tuple[str, ...]] = {"beta": ("loc", "scale"), "categorical": ("weights",)}
 
 
+def parameters_of(dist: str) -> frozenset[str]:
+    """Every parameter a distribution accepts: its parameter sets and its optional parameters."""
+    return frozenset({n for ns in PARAMETER_SETS.get(dist, ()) for n in ns} | set(OPTIONAL_PARAMETERS.get(dist, ())))
+
+
 def lognormal_from_p5_p95(p5: float, p95: float) -> tuple[float, float]:
     """(mu, sigma) of the log-normal whose 5th and 95th percentiles are ``p5`` and ``p95``."""
     sigma = (np.log(p95) - np.log(p5)) / (2 * Z95)
@@ -140,7 +145,7 @@ class _Truncated:
         return float(np.mean(self.ppf(u)))
 
 
-def _numbers(spec: dict, names: tuple[str, ...], file, key: str, dist: str) -> list[float]:
+def _numbers(spec: dict, names: tuple[str, ...], file, key: str) -> list[float]:
     return [require_number(spec[n], file, f"{key}.{n}") for n in names]
 
 
@@ -179,7 +184,7 @@ def from_spec(spec: dict, file=None, key: str = "prior") -> Distribution:
         raise InputError(file, f"{key}.{extra[0]}", f"conflicts with {'+'.join(names)}", "give one parameter set")
     if dist == "categorical":
         return _categorical(spec, file, key)
-    values = dict(zip(names, _numbers(spec, names, file, key, dist)))
+    values = dict(zip(names, _numbers(spec, names, file, key)))
     if dist == "lognormal":
         if "p5" in values:
             _positive(values, file, key)

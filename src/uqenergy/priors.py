@@ -22,11 +22,7 @@ from .resources import existing, read_toml
 
 KINDS = ("epistemic", "aleatory")
 METADATA_KEYS = frozenset({"unit", "bounds", "kind", "source", "note", "integer", "truncate"})
-DISTRIBUTION_KEYS = frozenset(
-    {"dist"}
-    | {n for sets in distributions.PARAMETER_SETS.values() for ns in sets for n in ns}
-    | {n for ns in distributions.OPTIONAL_PARAMETERS.values() for n in ns}
-)
+DISTRIBUTION_KEYS = frozenset({"dist"}).union(*map(distributions.parameters_of, distributions.PARAMETER_SETS))
 PRIOR_KEYS = METADATA_KEYS | DISTRIBUTION_KEYS | {"models"}
 META_KEYS = frozenset({"name", "description", "extends"})
 
@@ -123,8 +119,7 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
             raise InputError(file, f"{key}.{required}", "missing", _REQUIRED_HELP[required])
     dist_name = spec["dist"]
     law = distributions.from_spec(spec, file, key)
-    allowed = {n for ns in distributions.PARAMETER_SETS.get(dist_name, ()) for n in ns}
-    allowed |= set(distributions.OPTIONAL_PARAMETERS.get(dist_name, ()))
+    allowed = distributions.parameters_of(dist_name)
     for k in spec:
         if k in DISTRIBUTION_KEYS and k != "dist" and k not in allowed:
             raise InputError(file, f"{key}.{k}", f"not a parameter of {dist_name}", "allowed: " + ", ".join(sorted(allowed)))
