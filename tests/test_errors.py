@@ -117,6 +117,7 @@ CASES = [
  ("cli-seed-negative", "cli", ["run", "{study}", "--seed", "-3"], "--seed: -3 is not a non-negative integer"),
  ("cli-scheduler-unknown", "cli", ["run", "{study}", "--scheduler", "gpu"], "--scheduler: unknown scheduler 'gpu'"),
  ("cli-scheduler-bad-address", "cli", ["run", "{study}", "--scheduler", "foo://bar:1"], "--scheduler: unknown scheduler 'foo://bar:1'"),
+ ("cli-scheduler-bad-port", "cli", ["run", "{study}", "--scheduler", "tcp://localhost:notaport"], "--scheduler: unknown scheduler 'tcp://localhost:notaport'"),
  ("result-text-in-number", "result", ("sub", '"median": 0.3', '"median": "x"'), "record 0: median: 'x' is not allowed (a finite number)"),
  ("result-list-as-label", "result", ("sub", '"scenario": "t"', '"scenario": ["t"]'), "record 0: scenario: ['t'] is not allowed (text)"),
  ("cli-out-is-file", "cli", ["run", "{study}", "--out", "{tmp}/afile"], "--out: exists and is not a folder"),

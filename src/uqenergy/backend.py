@@ -34,9 +34,18 @@ IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10
 
 
+def _is_address(value: str) -> bool:
+    """``scheme://...`` with a scheme dask.distributed knows; host:port schemes need a numeric port."""
+    scheme, _, rest = value.partition("://")
+    if scheme not in ADDRESS_SCHEMES or not rest:
+        return False
+    host, _, port = rest.rpartition(":")
+    return scheme in ("inproc", "ucx") or (bool(host) and port.isdigit())
+
+
 def parse_scheduler(value, file, key: str = "study.scheduler") -> str:
     """Validate a scheduler name or a ``dask.distributed`` scheduler address."""
-    if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or value.partition("://")[0] in ADDRESS_SCHEMES):
+    if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or _is_address(value)):
         return value
     raise InputError(file, key, f"unknown scheduler {value!r}",
                      f"{LOCAL}, {', '.join(DASK_SCHEDULERS)} or a dask.distributed address like tcp://host:8786")
