@@ -16,9 +16,10 @@ import time
 
 import numpy as np
 
-from uqenergy import energy
+from uqenergy.engine import energy
 from uqenergy.cli import main
-from uqenergy.study import load_study
+from uqenergy.config.study import load_study
+from uqenergy.engine.throughput import study_fits
 
 MODELS = {  # (b0, b1, b2, tps_max, node kW) of the paper's fits, for the bare script
     "DeepSeek-R1": (10.5593, -0.53939, -0.0048776, 1300.0, 12.8),
@@ -61,11 +62,11 @@ def bare_numpy(draws: int) -> None:
 
 
 def core_draws_per_s(draws: int) -> float:
-    from uqenergy.sampling import monte_carlo_inputs
+    from uqenergy.engine.sampling import monte_carlo_inputs
 
     study = load_study("paper_traditional", draws=draws)
     inputs = next(monte_carlo_inputs(study.priors, study.factors, study.models, draws, 1))
-    fits = study.fits()
+    fits = study_fits(study)
     start = time.perf_counter()
     energy.evaluate(inputs, fits)
     return inputs.sizes["draw"] * len(study.models) / (time.perf_counter() - start)

@@ -16,8 +16,8 @@ import platform  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from uqenergy.sensitivity_study import dominant, run_sensitivity  # noqa: E402
-from uqenergy.study import load_study  # noqa: E402
+from uqenergy.analyses.sensitivity_study import dominant, run_sensitivity  # noqa: E402
+from uqenergy.config.study import load_study  # noqa: E402
 
 STUDY = Path(__file__).with_name("sobol_11_factors.toml")
 

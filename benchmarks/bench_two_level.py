@@ -15,8 +15,8 @@ import sys
 import time
 from datetime import date
 
-from uqenergy.study import load_study
-from uqenergy.two_level import two_level, two_level_records
+from uqenergy.config.study import load_study
+from uqenergy.analyses.two_level import two_level, two_level_records
 
 
 def main_bench(outer: int, inner: int, workers: int | None) -> None:

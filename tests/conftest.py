@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from uqenergy.cli import main
-from uqenergy.resources import data_dir
+from uqenergy.config.files import data_dir
 
 PRIORS_DIR = data_dir("priors")
 STUDIES_DIR = data_dir("studies")

@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from uqenergy.adaptive import next_draws
-from uqenergy.intervals import FIGURES, QUANTILES, IntervalSettings
-from uqenergy.run import run_study
-from uqenergy.study import load_study
+from uqenergy.analyses.adaptive import next_draws
+from uqenergy.config.intervals import FIGURES, QUANTILES, IntervalSettings
+from uqenergy.analyses.run import run_study
+from uqenergy.config.study import load_study
 
 from test_intervals import NEMOTRON, PRIORS, closed_form_energy
 

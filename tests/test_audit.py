@@ -11,9 +11,10 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy.audit import UNEXPLAINED, decompose, shapley_values, stated_factors, substituted_energy_wh
-from uqenergy.resources import data_dir
-from uqenergy.throughput import fit_throughput, read_benchmarks
+from uqenergy.analyses.audit import UNEXPLAINED, decompose, shapley_values, stated_factors, substituted_energy_wh
+from uqenergy.config.files import data_dir
+from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.engine.throughput import fit_throughput
 
 MODEL = "Llama 3.1 405B"
 

@@ -12,17 +12,21 @@ import xarray as xr
 from conftest import SMALL_STUDY
 from test_sensitivity import SMALL_SOBOL_STUDY
 
-from uqenergy import backend, sensitivity_study
-from uqenergy.backend import Backend, parse_scheduler
-from uqenergy.errors import InputError
-from uqenergy.orderstats import Plan
-from uqenergy.run import run_study
-from uqenergy.sampling import BLOCK_DRAWS
-from uqenergy.sensitivity_study import run_sensitivity
-from uqenergy.series import model_series
-from uqenergy.streaming import Job, PassJob, pass_chunk
-from uqenergy.study import load_study
-from uqenergy.two_level import two_level, two_level_records
+from uqenergy.engine import backend
+from uqenergy.analyses import sensitivity_study
+from uqenergy.config.scheduler import parse_scheduler
+from uqenergy.engine.backend import Backend
+from uqenergy.config.errors import InputError
+from uqenergy.engine.orderstats import Plan
+from uqenergy.analyses.run import run_study
+from uqenergy.engine.sampling import BLOCK_DRAWS
+from uqenergy.analyses.sensitivity_study import run_sensitivity
+from uqenergy.analyses.series import model_series
+from uqenergy.analyses.streaming import PassJob, pass_chunk
+from uqenergy.engine.simulate import Job
+from uqenergy.config.study import load_study
+from uqenergy.analyses.two_level import two_level, two_level_records
+from uqenergy.engine.throughput import study_fits
 
 distributed = pytest.importorskip("distributed")
 
@@ -82,7 +86,7 @@ def test_dask_distributed_cluster_matches_the_local_backend(studies, local, monk
 
 def test_chunk_jobs_pickle(studies):
     study = load_study(studies["run"])
-    job = PassJob(Job(study, study.fits()), ((model_series(0), Plan(histogram=True)),), 10)
+    job = PassJob(Job(study, study_fits(study), 10), ((model_series(0), Plan(histogram=True)),))
     again = pickle.loads(pickle.dumps(job))
     partials, _, size = pass_chunk(again, (0, BLOCK_DRAWS))
     expected, _, _ = pass_chunk(job, (0, BLOCK_DRAWS))

@@ -5,7 +5,7 @@ import sys
 import pytest
 import xarray as xr
 
-from uqenergy.output import MARKER
+from uqenergy.outputs.files import MARKER
 
 RECORD_KEYS = {"scenario", "series", "pathway", "quantity", "p5", "p25", "median", "p75", "p95", "mean",
                "mcse_median", "draws"}

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from uqenergy.compare import load_compare_study, place, run_compare
-from uqenergy.errors import InputError
-from uqenergy.resources import data_dir
+from uqenergy.analyses.compare import load_compare_study, place, run_compare
+from uqenergy.config.errors import InputError
+from uqenergy.config.files import data_dir
 
 PRIORS = data_dir("priors")
 RECORD_FIELDS = {"estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from uqenergy.distributions import Z95, from_spec, lognormal_from_p5_p95
-from uqenergy.errors import InputError
+from uqenergy.config.distributions import Z95, from_spec, lognormal_from_p5_p95
+from uqenergy.config.errors import InputError
 
 U = np.linspace(0.001, 0.999, 999)
 

@@ -4,9 +4,10 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uqenergy import energy
-from uqenergy.resources import resolve
-from uqenergy.throughput import fit_throughput, read_benchmarks
+from uqenergy.engine import energy
+from uqenergy.config.files import resolve
+from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.engine.throughput import fit_throughput
 
 FITS = fit_throughput(read_benchmarks(resolve("throughput_h100", "priors", suffix=".csv")),
                       ["DeepSeek-R1", "Llama 3.1 405B", "Llama 3.1 70B", "Mixtral 8x22B", "Llama-3.1 Nemotron Ultra 253B"])

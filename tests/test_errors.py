@@ -11,7 +11,7 @@ import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
 
-from uqenergy.output import MARKER
+from uqenergy.outputs.files import MARKER
 
 PRIOR = """[priors.pue]
 dist = "lognormal"

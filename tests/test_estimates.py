@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from uqenergy.errors import InputError
-from uqenergy.estimates import BOUNDARIES, KINDS, QUERY_TYPES, load_estimates
+from uqenergy.config.errors import InputError
+from uqenergy.config.estimates import BOUNDARIES, KINDS, QUERY_TYPES, load_estimates
 
 VALID = """
 [meta]

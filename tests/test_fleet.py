@@ -11,15 +11,16 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy import energy
-from uqenergy.distributions import Z95
-from uqenergy.errors import InputError
-from uqenergy.fleet import (FLEET_PRIORS, honest_quantities, load_fleet, paper_moments, paper_quantities,
+from uqenergy.engine import energy
+from uqenergy.config.distributions import Z95
+from uqenergy.config.errors import InputError
+from uqenergy.analyses.fleet import (FLEET_PRIORS, honest_quantities, load_fleet, paper_moments, paper_quantities,
                             run_fleet)
-from uqenergy.resources import data_dir
-from uqenergy.sampling import monte_carlo_inputs
-from uqenergy.study import load_study
-from uqenergy.two_level import outer_uniforms
+from uqenergy.config.files import data_dir
+from uqenergy.engine.sampling import monte_carlo_inputs
+from uqenergy.config.study import load_study
+from uqenergy.analyses.two_level import outer_uniforms
+from uqenergy.engine.throughput import study_fits
 
 PRIORS_DIR = data_dir("priors")
 NEMOTRON = "Llama-3.1 Nemotron Ultra 253B"  # constant throughput: energy per query is linear in output tokens
@@ -118,7 +119,7 @@ def test_paper_interval_is_the_bootstrap_of_the_mean():
 def test_output_token_multiplier_scales_the_tokens_the_core_sees():
     study = load_study("paper_traditional", draws=1000)
     inputs = next(monte_carlo_inputs(study.priors, study.factors, study.models, 1000, 1))
-    fits = study.fits()
+    fits = study_fits(study)
     scaled = energy.evaluate(inputs.assign(output_token_multiplier=7.5), fits)
     direct = energy.evaluate(inputs.assign(output_tokens=inputs["output_tokens"] * 7.5), fits)
     xr.testing.assert_allclose(scaled["energy_wh"], direct["energy_wh"])
@@ -132,7 +133,7 @@ def test_honest_total_is_the_closed_form_epistemic_lognormal(small):
     pue, pu = (study.priors.get(n).distribution.frozen for n in ("pue", "power_utilisation"))
     mu = math.log(pue.kwds["scale"] * pu.kwds["scale"])
     sigma = math.hypot(pue.kwds["s"], pu.kwds["s"])
-    tps = float(study.fits()["tps_max"].sel(model=NEMOTRON))
+    tps = float(study_fits(study)["tps_max"].sel(model=NEMOTRON))
     mean_tokens = 300 / math.log(2)
     scale = 2e9 * 1.325632 * 10.2 * mean_tokens / tps / 3600 * 1000 / 1e9  # GWh/day per unit PUE x PU
     draws = 2e9 / 1e9 * result.samples["energy_wh_per_query"].sel(mix="traditional", pathway="baseline").values[0]

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from uqenergy.cli import main
-from uqenergy.errors import InputError
-from uqenergy.priors import load_prior_files
-from uqenergy.resources import resolve
+from uqenergy.config.errors import InputError
+from uqenergy.config.priors import load_prior_files
+from uqenergy.config.files import resolve
 
 JOULE = resolve("joule2026", "priors")
 BASE_PRIORS = tomllib.loads(JOULE.read_text())["priors"]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from uqenergy.intervals import (
+from uqenergy.analyses.intervals import (
     FIGURES, QUANTILES, equal_tailed_interval, figure_table, hdi_interval, inference_data, quantile_mcse, summarize,
 )
-from uqenergy.run import run_study
-from uqenergy.study import load_study
+from uqenergy.analyses.run import run_study
+from uqenergy.config.study import load_study
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

@@ -10,12 +10,13 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy import energy
-from uqenergy.compare import load_compare_study, run_compare
-from uqenergy.distributions import Z95
-from uqenergy.overstatement import non_production_priors, paired_inputs
-from uqenergy.resources import data_dir
-from uqenergy.study import load_study
+from uqenergy.engine import energy
+from uqenergy.analyses.compare import load_compare_study, run_compare
+from uqenergy.config.distributions import Z95
+from uqenergy.analyses.overstatement import non_production_priors, paired_inputs
+from uqenergy.config.files import data_dir
+from uqenergy.config.study import load_study
+from uqenergy.engine.throughput import study_fits
 
 PRIORS = data_dir("priors")
 
@@ -53,7 +54,7 @@ def test_throughput_scale_divides_throughput(write):
     study = load_study(write("one_model.toml", STUDY))
     inputs = xr.Dataset({"pue": 1.2, "node_power_kw": 10.2, "power_utilisation": 0.7, "input_tokens": 500.0,
                          "output_tokens": 300.0})
-    fits = study.fits().isel(model=0)
+    fits = study_fits(study).isel(model=0)
     plain = energy.evaluate(inputs, fits)
     slower = energy.evaluate(inputs.assign(throughput_scale=4.0), fits)
     assert float(slower["tokens_per_s"]) == pytest.approx(float(plain["tokens_per_s"]) / 4.0, rel=1e-12)

@@ -9,7 +9,7 @@ import matplotlib.image as mimage
 import numpy as np
 import pytest
 
-from uqenergy import plots
+from uqenergy.outputs import plots
 
 SOURCE = "Source: test · seed 1"
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from uqenergy.errors import InputError
-from uqenergy.priors import load_prior_files
-from uqenergy.resources import resolve
+from uqenergy.config.errors import InputError
+from uqenergy.config.priors import load_prior_files
+from uqenergy.config.files import resolve
 
 JOULE = resolve("joule2026", "priors")
 V1 = resolve("arxiv_v1", "priors")

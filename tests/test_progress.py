@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import SMALL_STUDY
 
-from uqenergy import progress
+from uqenergy.outputs import progress
 from uqenergy.cli import main
 
 

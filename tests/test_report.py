@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from conftest import SMALL_STUDY
 
-from uqenergy import report
+from uqenergy.outputs import report
 from uqenergy.cli import main
-from uqenergy.errors import InputError
-from uqenergy.output import MARKER
-from uqenergy.study import load_study
+from uqenergy.config.errors import InputError
+from uqenergy.outputs.files import MARKER
+from uqenergy.config.study import load_study
 from test_plots import COMPARE, FLEET, SOBOL
 
 

@@ -8,10 +8,10 @@ standard errors (plus half a unit of the published rounding).
 import numpy as np
 import pytest
 
-from uqenergy.blends import pool, rank_by_median, trim_masks
-from uqenergy.intervals import mean_mcse, quantile_mcse
-from uqenergy.run import simulate
-from uqenergy.study import load_study
+from uqenergy.analyses.blends import pool, rank_by_median, trim_masks
+from uqenergy.analyses.intervals import mean_mcse, quantile_mcse
+from uqenergy.engine.simulate import simulate
+from uqenergy.config.study import load_study
 
 REFERENCE_DRAWS = 10_000
 OUR_DRAWS = 400_000

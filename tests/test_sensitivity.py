@@ -12,13 +12,14 @@ from SALib.analyze import sobol as salib_sobol
 from SALib.sample import sobol as salib_sample
 from SALib.test_functions import Ishigami
 
-from uqenergy import distributions
-from uqenergy.errors import InputError
-from uqenergy.sensitivity import Options, _child, _Saltelli, analyse, pawn_median_ks
-from uqenergy.sensitivity_study import (
+from uqenergy.config import distributions
+from uqenergy.config.errors import InputError
+from uqenergy.analyses.sensitivity import Options, _child, _Saltelli, analyse, pawn_median_ks
+from uqenergy.analyses.sensitivity_study import (
     MODEL_FACTOR, read_section, run_sensitivity, series_evaluator, series_factors, unit_inputs,
 )
-from uqenergy.study import load_study
+from uqenergy.config.study import load_study
+from uqenergy.engine.throughput import study_fits
 
 from conftest import PRIORS_DIR, SMALL_STUDY
 
@@ -272,7 +273,7 @@ def test_per_model_priors_follow_the_chosen_model(write):
     """A blend draw served by model m gets m's priors (DeepSeek-R1 runs on a 12.8 kW node) and the
     same energy as that model's own series at the same unit coordinates."""
     study = load_study(write("small.toml", SMALL_SOBOL_STUDY))
-    fits, members = study.fits(), ["DeepSeek-R1", "Llama 3.1 405B"]
+    fits, members = study_fits(study), ["DeepSeek-R1", "Llama 3.1 405B"]
     factors = series_factors(study, members)
     unit = np.random.default_rng(0).random((400, len(factors)))
     blend = series_evaluator(study, fits, members, factors, ["energy_wh"])(unit)["energy_wh"]
@@ -292,7 +293,7 @@ def test_zero_token_draws_have_zero_energy_and_a_finite_log(write):
     unit = np.full((2, len(factors)), 0.5)
     unit[0, factors.index("output_tokens")] = 1e-4  # rounds to 0 output tokens
     unit[1, factors.index("output_tokens")] = 0.0023  # rounds to 1 output token
-    out = series_evaluator(study, study.fits(), ["Llama 3.1 70B"], factors, ["energy_wh", "log_energy_wh"])(unit)
+    out = series_evaluator(study, study_fits(study), ["Llama 3.1 70B"], factors, ["energy_wh", "log_energy_wh"])(unit)
     assert out["energy_wh"][0] == 0 and out["energy_wh"][1] > 0
     assert np.isfinite(out["log_energy_wh"]).all()
     assert out["log_energy_wh"][0] == pytest.approx(np.log(out["energy_wh"][1]))  # floored at one token

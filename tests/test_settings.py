@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from uqenergy import energy
-from uqenergy.errors import InputError
-from uqenergy.resources import data_dir
-from uqenergy.run import run_study
-from uqenergy.settings import expand_settings
-from uqenergy.study import load_study
+from uqenergy.engine import energy
+from uqenergy.config.errors import InputError
+from uqenergy.config.files import data_dir
+from uqenergy.analyses.run import run_study
+from uqenergy.config.settings import expand_settings
+from uqenergy.config.study import load_study
+from uqenergy.engine.throughput import study_fits
 
 PRIORS_DIR = data_dir("priors")
 
@@ -96,7 +97,7 @@ def test_proportional_power_utilisation(tmp_path):
     path.write_text(PROPORTIONAL)
     result = run_study(path)
     s = result.samples.sel(setting="proportional")
-    fits = load_study(path).fits()
+    fits = study_fits(load_study(path))
     pu = s["power_utilisation"]
     assert float(pu.min()) >= 0.24 and float(pu.max()) <= 0.80 + 1e-12
     assert np.allclose(pu, 0.24 + 0.56 * s["tokens_per_s"] / fits["tps_max"])
@@ -137,7 +138,7 @@ def test_unknown_power_utilisation_mode(write):
 def test_evaluate_selects_each_draws_model():
     """A per-draw ``model`` variable selects each draw's throughput fit, as a model dimension does."""
     study = load_study("paper_traditional")
-    fits = study.fits()
+    fits = study_fits(study)
     models = np.array(study.models)[[0, 1, 2, 3, 4, 0]]
     values = {"pue": 1.2, "node_power_kw": 10.2, "power_utilisation": 0.6, "input_tokens": 500.0}
     per_draw = xr.Dataset({k: ("draw", np.full(6, v)) for k, v in values.items()}

@@ -11,16 +11,17 @@ import pytest
 import xarray as xr
 from conftest import SMALL_STUDY
 
-from uqenergy import streaming
+from uqenergy.analyses import streaming
+from uqenergy.engine import simulate
 from uqenergy.cli import main
-from uqenergy.errors import InputError
-from uqenergy.intervals import describe, summarize
-from uqenergy.orderstats import (Moments, Pending, SortedDraws, StreamedDraws, interpolate, key_values,
+from uqenergy.config.errors import InputError
+from uqenergy.analyses.intervals import describe, summarize
+from uqenergy.engine.orderstats import (Moments, Pending, SortedDraws, StreamedDraws, interpolate, key_values,
                                  quantile_ranks, segment_lengths, sortable_keys)
-from uqenergy.output import write_json
-from uqenergy.run import run_study
-from uqenergy.sampling import BLOCK_DRAWS
-from uqenergy.study import load_study
+from uqenergy.outputs.files import write_json
+from uqenergy.analyses.run import run_study
+from uqenergy.engine.sampling import BLOCK_DRAWS
+from uqenergy.config.study import load_study
 
 
 def stream(values: np.ndarray, chunk: int, budget: int, rng: np.random.Generator):
@@ -153,9 +154,9 @@ def small(tmp_path_factory):
 @pytest.mark.parametrize("chunk_draws", [BLOCK_DRAWS, 2 * BLOCK_DRAWS])
 def test_streamed_run_equals_in_memory_run(small, chunk_draws):
     study, in_memory = small
-    assert not streaming.streams(study)
+    assert not simulate.streams(study)
     forced = replace(study, memory_budget_mb=1, chunk_draws=chunk_draws)
-    assert streaming.streams(forced)
+    assert simulate.streams(forced)
     streamed = run_study(forced)
     assert streamed.records == in_memory.records
     assert streamed.samples.attrs["streamed_passes"] >= 4  # models, trim windows, blends
@@ -172,8 +173,8 @@ def test_streamed_run_splits_bins_when_little_may_be_kept(small, monkeypatch):
 def test_in_memory_estimate_and_budget_choose_the_path(small):
     study, _ = small
     big = replace(study, draws=10**8)
-    assert streaming.in_memory_bytes(big) > 2**30 and streaming.streams(big)
-    assert not streaming.streams(replace(big, memory_budget_mb=100_000))
+    assert simulate.in_memory_bytes(big) > 2**30 and simulate.streams(big)
+    assert not simulate.streams(replace(big, memory_budget_mb=100_000))
 
 
 def test_memory_budget_key_is_validated(write):

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from uqenergy.errors import InputError
-from uqenergy.resources import resolve
-from uqenergy.throughput import COLUMNS, fit_throughput, read_benchmarks, tokens_per_s
+from uqenergy.config.errors import InputError
+from uqenergy.config.files import resolve
+from uqenergy.config.benchmarks import COLUMNS, read_benchmarks
+from uqenergy.engine.throughput import fit_throughput, tokens_per_s
 
 HEADER = ",".join(COLUMNS)
 TABLE = resolve("throughput_h100", "priors", suffix=".csv")

@@ -9,10 +9,10 @@ import pytest
 import xarray as xr
 from scipy import optimize, stats
 
-from uqenergy import two_level as tl
-from uqenergy.intervals import QUANTILES
-from uqenergy.run import run_study
-from uqenergy.study import load_study
+from uqenergy.analyses import two_level as tl
+from uqenergy.config.intervals import QUANTILES
+from uqenergy.analyses.run import run_study
+from uqenergy.config.study import load_study
 
 from test_intervals import NEMOTRON, PRIORS
 

@@ -7,8 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError
+from uqenergy._version import __version__
+from uqenergy.config.errors import InputError
 
 DEFAULT_STUDY = "paper_traditional"
 DEFAULT_OUT = "uqenergy-out"
@@ -20,12 +20,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run(args) -> None:
-    from .intervals import inference_data
-    from .output import write_atomically, write_json, write_netcdf
-    from .progress import draw_progress
-    from .report import write_report
-    from .run import run_study, with_scheduler
-    from .study import load_study
+    from uqenergy.analyses.intervals import inference_data
+    from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
+    from uqenergy.outputs.progress import draw_progress
+    from uqenergy.outputs.report import write_report
+    from uqenergy.analyses.run import run_study, with_scheduler
+    from uqenergy.config.study import load_study
 
     study = with_scheduler(load_study(args.study, draws=args.draws, seed=args.seed), args.scheduler)
     outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
@@ -47,7 +47,7 @@ def _run(args) -> None:
 
 
 def _report(args) -> None:
-    from .report import rerender
+    from uqenergy.outputs.report import rerender
 
     out = rerender(args.folder)
     if not args.quiet:
@@ -64,9 +64,9 @@ def _print_headline(records) -> None:
 
 
 def _sobol(args) -> None:
-    from .output import write_atomically, write_json
-    from .report import write_report
-    from .sensitivity_study import run_sensitivity
+    from uqenergy.outputs.files import write_atomically, write_json
+    from uqenergy.outputs.report import write_report
+    from uqenergy.analyses.sensitivity_study import run_sensitivity
 
     result = run_sensitivity(args.study, scheduler=args.scheduler)
     _warn(result.warnings, args)
@@ -86,8 +86,8 @@ def _sobol(args) -> None:
 
 
 def _print_dominant(records, method: str) -> None:
-    from .sensitivity import GROUP_PREFIX, MAIN_INDEX
-    from .sensitivity_study import dominant
+    from uqenergy.analyses.sensitivity import GROUP_PREFIX, MAIN_INDEX
+    from uqenergy.analyses.sensitivity_study import dominant
 
     index = MAIN_INDEX[method]
     for factor, group in dominant(records, method):
@@ -110,15 +110,19 @@ def _warn(messages, args) -> None:
 
 
 def _compare(args) -> None:
-    from .compare import format_table, run_compare, write_compare
-    from .output import write_atomically
-    from .report import write_report
+    from uqenergy.analyses.compare import format_table, run_compare
+    from uqenergy.outputs.files import write_atomically, write_json
+    from uqenergy.outputs.report import write_report
 
     result = run_compare(args.study, draws=args.draws, seed=args.seed)
     _warn(result.warnings, args)
 
     def fill(folder: Path) -> None:
-        write_compare(folder, result)
+        if result.records:
+            write_json(folder / "compare.json", result.records)
+            write_json(folder / "estimates.json", result.estimates)
+        if result.overstatement:
+            write_json(folder / "summary.json", result.overstatement)
         write_report(folder)
 
     out = write_atomically(args.out, fill, force=args.force)
@@ -128,10 +132,10 @@ def _compare(args) -> None:
 
 
 def _fleet(args) -> None:
-    from .fleet import headline, load_fleet, run_fleet, work_draws
-    from .output import write_atomically, write_json, write_netcdf
-    from .progress import draw_progress
-    from .report import write_report
+    from uqenergy.analyses.fleet import headline, load_fleet, run_fleet, work_draws
+    from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
+    from uqenergy.outputs.progress import draw_progress
+    from uqenergy.outputs.report import write_report
 
     fleet = load_fleet(args.study, draws=args.draws, seed=args.seed)
     with draw_progress(work_draws(fleet), quiet=args.quiet) as progress:
@@ -150,7 +154,7 @@ def _fleet(args) -> None:
 
 
 def _validate(args) -> None:
-    from .validate import validate_file
+    from uqenergy.analyses.validate import validate_file
 
     for name in args.files:
         kind, messages = validate_file(name)
@@ -159,7 +163,7 @@ def _validate(args) -> None:
 
 
 def _priors(args) -> None:
-    from .catalogue import list_prior_sets, show
+    from uqenergy.config.catalogue import list_prior_sets, show
 
     print(list_prior_sets() if args.action == "list" else show(args.name))
 
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         if hasattr(args, "out"):
-            from .output import check_output_dir
+            from uqenergy.outputs.files import check_output_dir
 
             check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():

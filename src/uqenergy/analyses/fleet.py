@@ -1,0 +1,497 @@
+"""Fleet totals: queries per day x energy per query x overheads, for mixes of workloads, with water and carbon.
+
+A fleet study is a per-query study (``[study]``, ``[blends]``, ``[pathways]``,
+``[priors]``, ``[[settings]]``) with a ``[fleet]`` section:
+
+- ``queries_per_day``, ``series`` (the untrimmed blend or model serving the
+  queries, default ``blend``), ``outer_draws`` (states of knowledge of the
+  honest method) and ``grids`` (named water/carbon settings of the prior files);
+- ``[fleet.workloads.NAME]``: one kind of query, the study under the
+  workload's own ``priors`` (which win over the study's and its settings') and
+  ``pathways`` (the study's by default). A reasoning workload is the
+  traditional output lengths times ``output_token_multiplier`` (Oviedo et al.'s
+  long regime, median 5,000 tokens, is a multiplier of 5,000 / 300);
+- ``[fleet.mixes]``: NAME = {workload = share, ...}, shares in [0, 1] summing to 1.
+
+Fleet energy (Oviedo et al., Joule 2026, fleet scripts) is
+``queries_per_day x mean energy per query x fleet_overhead``. Scenarios:
+``baseline``, and ``improved`` by each efficiency pathway, by all of them
+(``combined``) or by the paper's fleet-wide ``interventions`` multiplier
+(``fleet_interventions``). A workload without a pathway is not improved by it.
+
+Two methods:
+
+- ``paper``: the mean of the pooled per-query draws of a one-level run, each
+  draw divided by its own improvement multiplier, mixed as share-weighted means.
+  Its interval is the Monte Carlo noise of that mean, as the paper's bootstrap:
+  the bootstrap's normal limit, mean +- z * sd / sqrt(n), workloads independent;
+- ``honest``: the mean energy per query under each state of knowledge of a
+  two-level run (:func:`uqenergy.analyses.two_level.two_level`), fleet priors drawn per
+  state of knowledge from the same name-keyed streams, so every workload and
+  setting shares them; a mix is the share-weighted mean of the same state's
+  means, never a blend of quantiles.
+
+Water and carbon (honest method; Li et al., arXiv:2304.03271): water =
+E_IT x WUE + E_facility x water intensity of electricity, E_IT = E_facility / PUE
+with each state of knowledge's PUE; carbon = E_facility x grid carbon intensity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from uqenergy.analyses.compare import series_members
+from uqenergy.config.catalogue import prior_records
+from uqenergy.config.distributions import Z95
+from uqenergy.config.errors import InputError, check_keys, require_names, require_number
+from uqenergy.config.priors import Prior, PriorSet, build_prior, layer_files, merge_spec
+from uqenergy.config.files import resolve
+from uqenergy.analyses.results import provenance
+from uqenergy.engine.simulate import simulate
+from uqenergy.analyses.series import pathway_divisors
+from uqenergy.config.settings import expand_settings
+from uqenergy.config.errors import positive_int
+from uqenergy.config.study import Study, load_study, study_from_document
+from uqenergy.analyses.two_level import level_seed, outer_uniforms, two_level
+
+FLEET_KEYS = frozenset({"queries_per_day", "series", "outer_draws", "grids", "workloads", "mixes"})
+WORKLOAD_KEYS = frozenset({"description", "pathways", "priors"})
+GRID_KEYS = frozenset({"description", "priors"})
+FLEET_PRIORS = ("fleet_overhead", "fleet_interventions")
+ENVIRONMENT_PRIORS = ("water_use_effectiveness_l_per_kwh", "water_intensity_electricity_l_per_kwh",
+                      "grid_carbon_intensity_g_per_kwh")
+DEFAULT_GRID = "default"  # the environment priors as the prior files define them, no grid override
+DEFAULT_SERIES = "blend"
+DEFAULT_OUTER_DRAWS = 1_000
+PAPER_LEVEL = 2  # entropy word of the paper method's fleet-prior streams (two_level uses 0 and 1)
+SHARE_TOLERANCE = 1e-9
+WH_PER_GWH = 1e9
+ML_PER_M3 = 1e6
+G_PER_T = 1e6
+
+
+@dataclass
+class Fleet:
+    """A parsed fleet study: the per-query study, the fleet section, and one study per (setting, workload)."""
+
+    study: Study
+    queries_per_day: float
+    series: str
+    outer_draws: int
+    grids: dict[str, dict[str, Prior]]  # grid -> environment priors with the grid's overrides
+    mixes: dict[str, dict[str, float]]  # mix -> workload -> share
+    descriptions: dict[str, str]  # workload -> description
+    runs: dict[tuple[str | None, str], Study]  # (setting or None, workload) -> study
+    labels: list[str] = field(default_factory=list)  # baseline, the study's pathways, combined, interventions
+
+    @property
+    def settings(self) -> list[str | None]:
+        return list(dict.fromkeys(s for s, _ in self.runs))
+
+
+@dataclass
+class FleetResult:
+    fleet: Fleet
+    records: list[dict]
+    samples: xr.Dataset
+    warnings: list[str]
+
+
+def _table(value, file, key: str, allowed: str) -> dict:
+    if not isinstance(value, dict) or not value:
+        raise InputError(file, key, "expected a non-empty table", allowed)
+    return value
+
+
+def _mixes(table, file, workloads: list[str]) -> dict[str, dict[str, float]]:
+    """Each mix's shares: known workloads, each in [0, 1], summing to 1."""
+    mixes = {}
+    for name, shares in _table(table, file, "fleet.mixes", "[fleet.mixes] NAME = {workload = share, ...}").items():
+        key = f"fleet.mixes.{name}"
+        shares = _table(shares, file, key, "{workload = share, ...} with shares summing to 1")
+        for workload, share in shares.items():
+            if workload not in workloads:
+                raise InputError(file, f"{key}.{workload}", "unknown workload", "workloads: " + ", ".join(workloads))
+            share = require_number(share, file, f"{key}.{workload}")
+            if not 0 <= share <= 1:
+                raise InputError(file, f"{key}.{workload}", f"share {share:g} is outside [0, 1]", "a share from 0 to 1")
+        total = math.fsum(shares.values())
+        if abs(total - 1) > SHARE_TOLERANCE:
+            raise InputError(file, key, f"shares sum to {total:g}", "shares summing to 1")
+        mixes[name] = {w: float(s) for w, s in shares.items()}
+    return mixes
+
+
+def read_grids(prior_files: list[Path]) -> dict[str, tuple[Path, dict]]:
+    """The ``[grids.NAME]`` tables of prior files and what they extend (a later file's grid replaces an earlier one)."""
+    grids = {}
+    for path, doc in layer_files(prior_files):
+        if not isinstance(doc.get("grids", {}), dict):
+            raise InputError(path, "grids", "expected a table", "[grids.NAME] tables")
+        for name, table in doc.get("grids", {}).items():
+            if name == DEFAULT_GRID:
+                raise InputError(path, f"grids.{name}", "is a reserved name", "the environment priors themselves")
+            grids[name] = (path, table)
+    return grids
+
+
+def _grid_overrides(name: str, path: Path, table) -> dict[str, dict]:
+    """A grid's prior overrides, checked: environment priors only, each a table."""
+    where = f"grids.{name}"
+    if not isinstance(table, dict):
+        raise InputError(path, where, "expected a table", f"[{where}] with description and priors")
+    check_keys(table, GRID_KEYS, path, f"{where}.")
+    overrides = table.get("priors", {})
+    if not isinstance(overrides, dict):
+        raise InputError(path, f"{where}.priors", "expected a table", f"[{where}.priors.NAME] tables")
+    for prior, spec in overrides.items():
+        if prior not in ENVIRONMENT_PRIORS:
+            raise InputError(path, f"{where}.priors.{prior}", "a grid overrides environment priors only",
+                             ", ".join(ENVIRONMENT_PRIORS))
+        if not isinstance(spec, dict):
+            raise InputError(path, f"{where}.priors.{prior}", "expected a table", "a prior table")
+    return overrides
+
+
+def grid_priors(priors: PriorSet, defined: dict[str, tuple[Path, dict]], names: list[str], file,
+                key: str = "fleet.grids") -> dict[str, dict[str, Prior]]:
+    """The environment priors under each named grid: the study's, with the grid's ``priors`` layered over them.
+
+    ``a+b`` layers grid ``b`` over grid ``a`` (a facility's on-site water over a
+    region's electricity); ``default`` is the environment priors themselves.
+    """
+    priors.require(ENVIRONMENT_PRIORS, file, key)
+    grids = {}
+    for name in names:
+        layered = {p: priors.get(p) for p in ENVIRONMENT_PRIORS}
+        for part in name.split("+") if name != DEFAULT_GRID else []:
+            if part not in defined:
+                raise InputError(file, key, f"unknown grid {part!r}", "grids of the prior files, joined by + to "
+                                 "layer a facility over a grid: " + ", ".join([DEFAULT_GRID, *defined]))
+            path, table = defined[part]
+            for prior, spec in _grid_overrides(part, path, table).items():
+                layered[prior] = build_prior(prior, merge_spec(layered[prior].spec, spec), path,
+                                             f"grids.{part}.priors.{prior}")
+        grids[name] = layered
+    return grids
+
+
+def _workload_study(study: Study, name: str, table, draws: int | None, seed: int | None) -> list[tuple[str | None, Study]]:
+    """The study as this workload, under each setting (or once, without settings)."""
+    key, file = f"fleet.workloads.{name}", study.path
+    if not isinstance(table, dict):
+        raise InputError(file, key, "expected a table", "a table with description, pathways and priors")
+    check_keys(table, WORKLOAD_KEYS, file, f"{key}.")
+    overrides = table.get("priors", {})
+    if not isinstance(overrides, dict):
+        raise InputError(file, f"{key}.priors", "expected a table", f"[{key}.priors.NAME] tables")
+    pathways = require_names(table.get("pathways", study.pathways), file, f"{key}.pathways",
+                             allowed=study.pathways, allow_empty=True)
+    doc = dict(study.document)
+    doc["pathways"] = {k: v for k, v in doc.get("pathways", {}).items() if k != "names"} | (
+        {"names": pathways} if pathways else {})
+    try:
+        workload = study_from_document(file, doc, draws=draws, seed=seed, extra_priors=(overrides,))
+    except InputError as exc:
+        raise InputError(exc.file, f"{key}: {exc.key}" if exc.key else key, exc.problem, exc.allowed) from None
+    untrimmed = [b for b in workload.blends if not b.trim]
+    variants = expand_settings(workload, extra_priors=(overrides,)) or [(None, workload)]
+    return [(setting, replace(variant, blends=untrimmed)) for setting, variant in variants]
+
+
+def fleet_from_study(study: Study, *, draws: int | None = None, seed: int | None = None) -> Fleet:
+    """Validate the ``[fleet]`` section of a loaded study."""
+    file = study.path
+    table = study.document.get("fleet")
+    if not isinstance(table, dict):
+        raise InputError(file, "fleet", "missing [fleet] table", "a [fleet] table with workloads and mixes")
+    check_keys(table, FLEET_KEYS, file, "fleet.")
+    if "queries_per_day" not in table:
+        raise InputError(file, "fleet.queries_per_day", "missing", "queries per day, e.g. 1e9 as in Oviedo et al. (2026)")
+    queries = require_number(table["queries_per_day"], file, "fleet.queries_per_day", positive=True)
+    series = table.get("series", DEFAULT_SERIES)
+    untrimmed = [b.name for b in study.blends if not b.trim]
+    if series not in study.models and series not in untrimmed:
+        raise InputError(file, "fleet.series", f"{series!r} is not a model or untrimmed blend of the study",
+                         "one of " + ", ".join([*study.models, *untrimmed]))
+    outer = positive_int(table.get("outer_draws", DEFAULT_OUTER_DRAWS), file, "fleet.outer_draws")
+    has_environment = all(p in study.priors.base for p in ENVIRONMENT_PRIORS)
+    grid_names = require_names(table.get("grids", [DEFAULT_GRID] if has_environment else []), file, "fleet.grids",
+                               allow_empty=True)
+    study.priors.require(FLEET_PRIORS, file, "study.priors")
+    workloads = _table(table.get("workloads"), file, "fleet.workloads", "[fleet.workloads.NAME] tables")
+    runs = {}
+    for name, workload in workloads.items():
+        for setting, variant in _workload_study(study, name, workload, draws, seed):
+            runs[(setting, name)] = variant
+    mixes = _mixes(table.get("mixes"), file, list(workloads))
+    descriptions = {name: w.get("description", "") if isinstance(w, dict) else "" for name, w in workloads.items()}
+    labels = ["baseline", *study.pathways, *(["combined"] if study.combined else []), "interventions"]
+    prior_files = [resolve(name, "priors", file) for name in study.document["study"]["priors"]]
+    grids = grid_priors(study.priors, read_grids(prior_files), grid_names, file)
+    for prior in [*(v.priors.get(n) for v in runs.values() for n in (*FLEET_PRIORS, "pue")),
+                  *(p for grid in grids.values() for p in grid.values())]:
+        _epistemic(prior, file)
+    return Fleet(study, queries, series, outer, grids, mixes, descriptions, runs, labels)
+
+
+def load_fleet(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Fleet:
+    """Parse and validate a fleet study (a path or a bundled study name)."""
+    study = load_study(path, draws=draws, seed=seed)
+    return fleet_from_study(study, draws=draws, seed=seed)
+
+
+# --- the two methods, per workload --------------------------------------------------------------------------
+
+
+def _divisor_labels(study: Study, labels: list[str]) -> dict[str, str]:
+    """For each fleet label, the workload's pathway that gives it (``baseline`` when the workload lacks it)."""
+    own = {"baseline", *study.pathways, *(["combined"] if study.combined else [])}
+    return {label: label if label in own else "baseline" for label in labels if label != "interventions"}
+
+
+def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean (label,) and covariance (label, label) of the pooled per-query energy with overhead, in Wh, and n.
+
+    One-level draws of the study with the paper's deterministic throughput fit,
+    pooled over the series' members untrimmed; each draw divided by its own
+    pathway or interventions multiplier, and multiplied by its own overhead draw
+    (the paper: one fixed factor).
+    """
+    energy_wh, divisors, _ = simulate(replace(study, save_draws=1, throughput_uncertainty=False), progress)
+    members, _ = series_members(study, energy_wh, fleet.series)
+    pooled = energy_wh.sel(model=members).values.ravel()
+    pooled_divisors = pathway_divisors(study, {name: d.sel(model=members).values.ravel() for name, d in divisors.items()})
+    fleet_draws = {}
+    for name in FLEET_PRIORS:
+        rng = np.random.default_rng([level_seed(study.seed, PAPER_LEVEL), zlib.crc32(name.encode())])
+        fleet_draws[name] = study.priors.get(name).sample(rng, pooled.size)
+    with_overhead = pooled * fleet_draws["fleet_overhead"]
+    rows = [with_overhead / pooled_divisors[p] if p != "baseline" else with_overhead
+            for p in _divisor_labels(study, fleet.labels).values()]
+    rows.append(with_overhead / fleet_draws["fleet_interventions"])
+    values = np.vstack(rows)
+    return values.mean(axis=1), np.atleast_2d(np.cov(values)), pooled.size
+
+
+def _epistemic(prior: Prior, file) -> None:
+    """Fleet-level priors (and PUE, which IT energy for water needs) are drawn once per state of knowledge."""
+    if prior.kind != "epistemic":
+        raise InputError(file, f"priors.{prior.name}.kind", "is aleatory; the honest fleet total draws fleet-level "
+                         "priors once per state of knowledge", "epistemic")
+
+
+def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean facility and IT energy per query with overhead, (label, outer) each, in Wh, per state of knowledge."""
+    result = two_level(study, outer=fleet.outer_draws, inner=study.draws, keep_inner=1, progress=progress)
+    overhead, interventions = (study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed))
+                               for n in FLEET_PRIORS)
+    weights = result["serves"].sel(series=fleet.series).values.astype(float)
+    weights /= weights.sum()
+    per_model = result["mean_energy_wh"].sel(series=study.models)  # (series = model, pathway, outer)
+    facility, it = [], []
+    for pathway in _divisor_labels(study, fleet.labels).values():
+        model_wh = per_model.sel(pathway=pathway).values  # (model, outer)
+        facility.append(weights @ model_wh)
+        it.append(weights @ (model_wh / result["pue"].values))
+    facility.append(facility[0] / interventions)
+    it.append(it[0] / interventions)
+    return np.vstack(facility) * overhead, np.vstack(it) * overhead
+
+
+# --- mixes, quantities and records ----------------------------------------------------------------------------
+
+
+def _run_key(study: Study) -> str:
+    """What determines a workload run: equal keys give equal results (settings often leave a workload alone)."""
+    priors = [(n, m, study.priors.get(n, m).spec) for n in [*study.factors, *FLEET_PRIORS] for m in study.models]
+    knobs = (study.models, [(b.name, b.top, b.members) for b in study.blends], study.pathways, study.draws,
+             study.seed, study.input_token_divisor, study.power_utilisation, study.throughput_uncertainty,
+             study.quantization, str(study.throughput_file))
+    return json.dumps([priors, knobs], default=str, sort_keys=True)
+
+
+def _paper_summary(mean: float, variance: float) -> dict:
+    """The paper's interval: Monte Carlo noise of a mean (its bootstrap's normal limit)."""
+    mean, half = float(mean), Z95 * math.sqrt(max(float(variance), 0.0))
+    return {"p5": mean - half, "median": mean, "p95": mean + half, "mean": mean}
+
+
+def _summary(values: np.ndarray) -> dict:
+    p5, median, p95 = np.quantile(values, [0.05, 0.5, 0.95])
+    return {"p5": float(p5), "median": float(median), "p95": float(p95), "mean": float(np.mean(values))}
+
+
+def paper_quantities(fleet: Fleet, mix: str, moments: dict) -> dict[str, list[dict]]:
+    """Per quantity, one summary per label: the mix's share-weighted means and their Monte Carlo noise.
+
+    Workloads are independent runs, so the variance of the mixed mean is the
+    share-squared sum of theirs; a reduction factor (baseline / improved mean)
+    takes its noise from the delta method, with the covariance of the two means.
+    """
+    shares = fleet.mixes[mix]
+    mean = sum(s * moments[w][0] for w, s in shares.items())
+    cov = sum(s * s * moments[w][1] / moments[w][2] for w, s in shares.items())
+    per_query = [_paper_summary(mean[i], cov[i, i]) for i in range(len(fleet.labels))]
+    scale = fleet.queries_per_day / WH_PER_GWH
+    relative = cov[0, 0] / mean[0] ** 2 + np.diag(cov) / mean**2 - 2 * cov[0] / (mean[0] * mean)
+    ratio = mean[0] / mean
+    return {"energy_gwh_per_day": [{k: v * scale for k, v in stats.items()} for stats in per_query],
+            "energy_wh_per_query": per_query,
+            "reduction_factor": [_paper_summary(r, r * r * v) for r, v in zip(ratio, relative)]}
+
+
+def honest_quantities(fleet: Fleet, mix: str, draws: dict, environment: dict) -> dict[tuple[str, str | None], np.ndarray]:
+    """(quantity, grid) -> (label, outer) draws of one mix: the share-weighted mean of each state of knowledge.
+
+    Water per query = E_IT x WUE + E_facility x water intensity (Wh x L/kWh = mL);
+    carbon = E_facility x carbon intensity.
+    """
+    shares = fleet.mixes[mix]
+    facility_wh = sum(s * draws[w][0] for w, s in shares.items())
+    it_wh = sum(s * draws[w][1] for w, s in shares.items())
+    n = fleet.queries_per_day
+    out = {("energy_gwh_per_day", None): facility_wh * n / WH_PER_GWH, ("energy_wh_per_query", None): facility_wh,
+           ("reduction_factor", None): facility_wh[:1] / facility_wh}
+    for grid, env in environment.items():
+        water_ml = it_wh * env["water_use_effectiveness_l_per_kwh"] + facility_wh * env["water_intensity_electricity_l_per_kwh"]
+        co2e_g = facility_wh * env["grid_carbon_intensity_g_per_kwh"] / 1000
+        out |= {("water_ml_per_query", grid): water_ml, ("co2e_g_per_query", grid): co2e_g,
+                ("water_m3_per_day", grid): water_ml * n / ML_PER_M3, ("co2e_t_per_day", grid): co2e_g * n / G_PER_T}
+    return out
+
+
+QUANTITY_ORDER = ("energy_gwh_per_day", "water_m3_per_day", "co2e_t_per_day", "reduction_factor",
+                  "energy_wh_per_query", "water_ml_per_query", "co2e_g_per_query")
+
+
+def fleet_records(fleet: Fleet, paper: dict, honest: dict) -> list[dict]:
+    """Flat records in reading order: quantity, setting, mix, pathway, grid, method.
+
+    ``paper[(setting, mix)]`` and ``honest[(setting, mix)]`` are what
+    :func:`paper_quantities` and :func:`honest_quantities` return.
+    """
+    grids = {grid for quantities in honest.values() for _, grid in quantities}
+    records = []
+    for quantity in QUANTITY_ORDER:
+        for setting in fleet.settings:
+            for mix in fleet.mixes:
+                for i, label in enumerate(fleet.labels):
+                    if quantity == "reduction_factor" and label == "baseline":
+                        continue
+                    head = {"scenario": "baseline" if label == "baseline" else "improved",
+                            **({"setting": setting} if setting is not None else {}), "mix": mix, "pathway": label,
+                            "quantity": quantity}
+                    if quantity in paper[(setting, mix)]:
+                        records.append(head | {"method": "paper", **paper[(setting, mix)][quantity][i]})
+                    for grid in [g for g in fleet.grids if g in grids] + [None]:
+                        if (quantity, grid) in honest[(setting, mix)]:
+                            where = {"grid": grid} if grid is not None else {}
+                            records.append(head | where | {"method": "honest",
+                                                           **_summary(honest[(setting, mix)][(quantity, grid)][i])})
+    return records
+
+
+def environment_draws(fleet: Fleet) -> dict[str, dict[str, np.ndarray]]:
+    """Each grid's environment priors at the fleet's states of knowledge (outer draws)."""
+    return {grid: {name: prior.ppf(outer_uniforms(name, fleet.outer_draws, fleet.study.seed))
+                   for name, prior in priors.items()} for grid, priors in fleet.grids.items()}
+
+
+def work_draws(fleet: Fleet) -> int:
+    """Per-query energies a run evaluates or draws (for a progress bar): both methods, each distinct workload run."""
+    unique = {_run_key(s): s for s in fleet.runs.values()}.values()
+    return sum(s.draws * len(s.models) * (1 + fleet.outer_draws) for s in unique)
+
+
+def run_fleet(path_or_fleet: str | Path | Fleet, *, draws: int | None = None, seed: int | None = None,
+              progress=None) -> FleetResult:
+    """Run both methods on every (setting, workload) and summarise every (setting, mix, scenario, pathway)."""
+    fleet = path_or_fleet if isinstance(path_or_fleet, Fleet) else load_fleet(path_or_fleet, draws=draws, seed=seed)
+    cache: dict[str, tuple] = {}
+    results = {}
+    for (setting, workload), study in fleet.runs.items():
+        key = _run_key(study)
+        if key not in cache:
+            cache[key] = (paper_moments(study, fleet, progress), honest_draws(study, fleet, progress))
+        results[(setting, workload)] = cache[key]
+    environment = environment_draws(fleet)
+    paper, honest = {}, {}
+    for setting in fleet.settings:
+        for mix, shares in fleet.mixes.items():
+            paper[(setting, mix)] = paper_quantities(fleet, mix, {w: results[(setting, w)][0] for w in shares})
+            honest[(setting, mix)] = honest_quantities(fleet, mix, {w: results[(setting, w)][1] for w in shares},
+                                                       environment)
+    studies = list({_run_key(s): s for s in fleet.runs.values()}.values())
+    warnings = list(dict.fromkeys(w for s in studies for w in s.priors.warnings))
+    return FleetResult(fleet, fleet_records(fleet, paper, honest), fleet_samples(fleet, honest), warnings)
+
+
+def fleet_samples(fleet: Fleet, honest: dict) -> xr.Dataset:
+    """The honest method's states of knowledge per query: dims (setting, mix, pathway, [grid,] outer), with provenance."""
+    settings, mixes, grids = [s or "" for s in fleet.settings], list(fleet.mixes), list(fleet.grids)
+
+    def stack(quantity: str, grid_dim: bool) -> np.ndarray:
+        return np.array([[np.stack([honest[(s, m)][(quantity, g)] for g in grids], axis=1) if grid_dim
+                          else honest[(s, m)][(quantity, None)] for m in mixes] for s in fleet.settings])
+
+    dims = ("setting", "mix", "pathway", "outer")
+    env_dims = ("setting", "mix", "pathway", "grid", "outer")
+    variables = {"energy_wh_per_query": (dims, stack("energy_wh_per_query", False), {
+        "units": "Wh", "long_name": "mean facility energy per query with fleet overhead, per state of knowledge"})}
+    if grids:
+        variables |= {
+            "water_ml_per_query": (env_dims, stack("water_ml_per_query", True), {"units": "mL", "long_name": "mean water per query"}),
+            "co2e_g_per_query": (env_dims, stack("co2e_g_per_query", True), {"units": "gCO2e", "long_name": "mean emissions per query"}),
+        }
+    study = fleet.study
+    attrs = provenance(study) | {
+        "priors": json.dumps(used_priors(fleet)),
+        "design": "fleet", "queries_per_day": fleet.queries_per_day, "series": fleet.series,
+        "outer_draws": fleet.outer_draws, "inner_draws": study.draws,
+        "mixes": json.dumps(fleet.mixes), "workloads": json.dumps(fleet.descriptions),
+        "note": "samples.nc keeps the honest method's states of knowledge (outer draws) of the mean per query; "
+                "per-day totals are these times queries_per_day",
+    }
+    coords = {"setting": settings, "mix": mixes, "pathway": fleet.labels, "outer": np.arange(fleet.outer_draws)}
+    return xr.Dataset(variables, coords=coords | ({"grid": grids} if grids else {})).assign_attrs(attrs)
+
+
+def used_priors(fleet: Fleet) -> list[dict]:
+    """Prior records of the fleet study, then each prior a workload, setting or grid changes, tagged with it."""
+    study = fleet.study
+    names = [*study.factors, *FLEET_PRIORS]
+    records = prior_records(study.priors, [*names, *(p for p in ENVIRONMENT_PRIORS if p in study.priors.base)],
+                            study.models)
+    base = {(r["prior"], r["model"]): r for r in records}
+    for (setting, workload), variant in fleet.runs.items():
+        tag = f"workload {workload}" + (f", setting {setting}" if setting is not None else "")
+        records += [r | {"prior": f"{r['prior']} [{tag}]"} for r in prior_records(variant.priors, names, variant.models)
+                    if base.get((r["prior"], r["model"]), {}).get("distribution") != r["distribution"]]
+    for grid, priors in fleet.grids.items():
+        records += [r | {"prior": f"{name} [grid {grid}]"} for name, prior in priors.items()
+                    for r in prior_records(PriorSet({name: prior}, {}, []), [name], []) if prior is not study.priors.get(name)]
+    return records
+
+
+def headline(records: list[dict]) -> list[str]:
+    """One line per (setting, mix, scenario/pathway) of the energy per day: paper beside honest."""
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        if r["quantity"] == "energy_gwh_per_day" and r["pathway"] in ("baseline", "combined", "interventions"):
+            rows.setdefault((r.get("setting"), r["mix"], r["pathway"]), {})[r["method"]] = r
+    lines = []
+    for (setting, mix, pathway), methods in rows.items():
+        where = f"{setting} · " if setting is not None else ""
+        paper, honest = methods["paper"], methods["honest"]
+        lines.append(f"{where}{mix:<12} {pathway:<13} paper {paper['mean']:.3g} GWh/day "
+                     f"(MC noise {paper['p5']:.3g}-{paper['p95']:.3g}); honest median {honest['median']:.3g}, "
+                     f"mean {honest['mean']:.3g} (90% {honest['p5']:.3g}-{honest['p95']:.3g})")
+    return lines

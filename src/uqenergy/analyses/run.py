@@ -1,0 +1,89 @@
+"""Study -> Monte Carlo design -> result: the one entry point of every per-query study.
+
+A study's design is chosen from its file: named ``[[settings]]`` run the study
+once per setting; ``[intervals] design = "two-level"`` separates states of
+knowledge from query-to-query variation; a tolerance makes the sample size
+adaptive; otherwise plain Monte Carlo, held in memory or streamed in passes when
+the draws exceed the memory budget. :data:`DESIGNS` maps each name to its runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import xarray as xr
+
+from uqenergy.analyses.adaptive import run_adaptively
+from uqenergy.analyses.results import StudyResult, provenance
+from uqenergy.analyses.streaming import streamed_summary
+from uqenergy.analyses.summaries import finish
+from uqenergy.analyses.two_level import run_two_level
+from uqenergy.config.scheduler import parse_scheduler
+from uqenergy.config.settings import expand_settings
+from uqenergy.config.study import Study, load_study
+from uqenergy.engine.backend import Backend
+from uqenergy.engine.simulate import simulate, streams
+
+Runner = Callable[..., StudyResult]
+
+
+def design_of(study: Study) -> str:
+    """The name of the design that runs ``study`` (a key of :data:`DESIGNS`)."""
+    if study.document.get("settings"):
+        return "settings"
+    if study.intervals.two_level:
+        return "two-level"
+    if study.intervals.adaptive:
+        return "adaptive"
+    return "streamed" if streams(study) else "in-memory"
+
+
+def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, seed: int | None = None,
+              progress=None) -> StudyResult:
+    """Run a study (a path, a bundled name or a loaded :class:`Study`) and summarise it."""
+    study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, draws=draws, seed=seed)
+    return DESIGNS[design_of(study)](study, progress)
+
+
+def _run_in_memory(study: Study, progress=None) -> StudyResult:
+    return finish(study, *simulate(study, progress))
+
+
+def with_scheduler(study: Study, scheduler: str | None) -> Study:
+    """The study with its chunks run on ``scheduler`` (a command-line override), if given."""
+    return replace(study, scheduler=parse_scheduler(scheduler, study.path, "--scheduler")) if scheduler else study
+
+
+def _run_streamed(study: Study, progress=None) -> StudyResult:
+    """A run whose draws do not fit in memory: summaries in passes over the chunks (see :mod:`uqenergy.analyses.streaming`)."""
+    with Backend(study.scheduler) as backend:
+        summary, saved, passes = streamed_summary(study, backend, progress)
+    result = finish(study, None, {}, saved, summary)
+    result.samples.attrs["streamed_passes"] = passes
+    return result
+
+
+def _run_settings(study: Study, progress=None) -> StudyResult:
+    """Run each setting; records gain ``setting`` and the saved draws a ``setting`` dimension."""
+    variants = expand_settings(study)
+    where = {"scheduler": study.scheduler, "memory_budget_mb": study.memory_budget_mb}  # may come from the command line
+    parts = [(name, run_study(replace(variant, **where), progress=progress)) for name, variant in variants]
+    records = [{"scenario": r["scenario"], "setting": name, **r} for name, part in parts for r in part.records]
+    samples = xr.concat([part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting",
+                        combine_attrs="drop")
+    warnings = list(dict.fromkeys(w for _, part in parts for w in part.warnings))
+    first = {k: v for k, v in parts[0][1].samples.attrs.items() if not k.startswith("blend_members_")}
+    samples.attrs = first | provenance(study) | {
+        "settings": ", ".join(name for name, _ in parts), "prior_warnings": "\n".join(warnings),
+        **{f"setting_{name}_{key}": value for name, part in parts for key, value in part.samples.attrs.items()
+           if key.startswith("blend_members_")},
+    }
+    return StudyResult(study, samples, records, warnings)
+
+
+DESIGNS: dict[str, Runner] = {
+    "settings": _run_settings, "two-level": run_two_level, "adaptive": run_adaptively,
+    "streamed": _run_streamed, "in-memory": _run_in_memory,
+}

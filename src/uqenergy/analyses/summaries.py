@@ -1,0 +1,31 @@
+"""Records of a one-level run: every model, blend and pathway summarised from its draws, with provenance."""
+
+from __future__ import annotations
+
+import json
+
+import xarray as xr
+
+from uqenergy.analyses.results import StudyResult, provenance
+from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
+from uqenergy.config.study import Study
+
+
+def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:
+    """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
+    drawn = {name: d.values for name, d in divisors.items()}
+    return series_records(study, InMemory(energy_wh.values, pathway_divisors(study, drawn)))
+
+
+def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray], saved: xr.Dataset,
+           summary: tuple[list[dict], dict] | None = None) -> StudyResult:
+    """Summarise simulated draws (unless ``summary`` already holds records and blend members) into a result."""
+    records, members = summary or summary_records(study, energy_wh, divisors)
+    saved.attrs = provenance(study) | {
+        "saved_draws": saved.sizes["draw"],
+        "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
+        "prior_warnings": "\n".join(study.priors.warnings),
+        **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},
+        **{f"blend_trim_{b.name}": json.dumps(b.trim) for b in study.blends},
+    }
+    return StudyResult(study, saved, records, list(study.priors.warnings))

@@ -1,0 +1,61 @@
+"""``uqenergy priors``: what the bundled prior sets hold, with units, bounds and sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uqenergy.config.priors import Prior, PriorSet, load_prior_files
+from uqenergy.config.files import bundled, read_toml, resolve
+
+
+def list_prior_sets() -> str:
+    lines = []
+    for name in bundled("priors"):
+        doc = read_toml(resolve(name, "priors"))
+        if "priors" not in doc:
+            continue
+        meta = doc.get("meta", {})
+        lines.append(f"{name}: {meta.get('description', '')}")
+        lines += [f"    {prior}" for prior in doc["priors"]]
+    return "\n".join(lines)
+
+
+def _describe(prior: Prior, model: str | None = None) -> str:
+    outside = prior.mass_outside_bounds()
+    return "\n".join([
+        f"{prior.name}{f' [{model}]' if model else ''}: {prior.describe()}",
+        f"    bounds {list(prior.bounds)}, {prior.kind}"
+        + (f", {100 * outside:.2g}% of its mass outside the bounds" if outside > 1e-9 else ""),
+        f"    source: {prior.source}",
+        *([f"    note: {prior.note}"] if prior.note else []),
+    ])
+
+
+def prior_records(priors: PriorSet, names, models) -> list[dict]:
+    """Flat records of the priors ``names`` as used for ``models``: the base prior, then each model override."""
+    records = []
+    for name in names:
+        used = [("all", priors.get(name))] + [(m, p) for m, p in priors.by_model.get(name, {}).items() if m in models]
+        records += [{
+            "prior": name, "model": model, "distribution": prior.describe(), "unit": prior.unit,
+            "bounds": str(list(prior.bounds)), "kind": prior.kind, "mass_outside_bounds": prior.mass_outside_bounds(),
+            "source": prior.source, "file": Path(prior.file).name,
+        } for model, prior in used]
+    return records
+
+
+def show(name: str) -> str:
+    """A prior set (bundled name or file) in full, or one prior of the default set by name."""
+    path = resolve(name, "priors")
+    if path.exists() or name.endswith(".toml"):
+        priors = load_prior_files([path])
+        selected = priors.names()
+    else:
+        priors = load_prior_files([resolve("joule2026", "priors")])
+        priors.require([name], resolve("joule2026", "priors"), "priors show")
+        selected = [name]
+    blocks = []
+    for prior_name in selected:
+        blocks.append(_describe(priors.get(prior_name)))
+        blocks += [_describe(p, m) for m, p in priors.by_model.get(prior_name, {}).items()]
+    return "\n".join(blocks)

@@ -1,0 +1,157 @@
+"""Published per-query energy figures: read and validate the estimates file, keeping every source.
+
+An estimates file (``priors/public_estimates.toml``) is TOML with an optional
+``[meta]`` table and one ``[estimates.ID]`` table per published figure: its
+value in Wh, what it is (``kind``), what it covers (``boundary``), which of our
+scenarios it speaks to (``query_type``), a citation and URL, whether the figure
+was seen in the cited source (``verified``), and the assumptions the source
+states (``[estimates.ID.assumptions]``), which the assumption audit substitutes
+into our energy core.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from uqenergy.config.errors import InputError, check_keys, require_number
+from uqenergy.config.files import read_toml, resolve
+
+KINDS = ("measurement", "disclosure", "estimate")
+#: accelerator: AI chips only; server: whole IT node(s), no facility overhead; datacenter: with PUE.
+BOUNDARIES = ("accelerator", "server", "datacenter")
+QUERY_TYPES = ("traditional", "test-time")
+REQUIRED_KEYS = ("value_wh", "kind", "boundary", "subject", "query_type", "date", "citation", "url", "verified")
+TEXT_KEYS = ("kind", "boundary", "subject", "model", "query_type", "date", "citation", "url", "note")
+ESTIMATE_KEYS = frozenset(REQUIRED_KEYS + TEXT_KEYS + ("value_low_wh", "value_high_wh", "assumptions"))
+META_KEYS = frozenset({"description", "checked"})
+#: Stated assumptions: name -> (lowest allowed, highest allowed, what is allowed).
+NUMERIC_ASSUMPTIONS = {
+    "input_tokens": (0.0, None, "a number of tokens >= 0"),
+    "output_tokens": (0.0, None, "a number of tokens > 0"),
+    "pue": (1.0, None, "a PUE >= 1"),
+    "power_utilisation": (0.0, 1.0, "a fraction in (0, 1]"),
+    "node_power_kw": (0.0, None, "a power > 0 in kW"),
+    "tokens_per_s": (0.0, None, "a node throughput > 0 in tokens/s"),
+    "batch_size": (0.0, None, "a batch size > 0"),
+}
+TEXT_ASSUMPTIONS = ("hardware",)
+DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class PublicEstimate:
+    """One published per-query figure with its source and stated assumptions."""
+
+    id: str
+    value_wh: float
+    kind: str
+    boundary: str
+    subject: str
+    model: str
+    query_type: str
+    date: str
+    citation: str
+    url: str
+    verified: bool
+    note: str = ""
+    value_low_wh: float | None = None
+    value_high_wh: float | None = None
+    assumptions: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def record(self) -> dict:
+        """The estimate's metadata as a flat record (``estimates.json``)."""
+        return {
+            "estimate_id": self.id, "value_wh": self.value_wh, "value_low_wh": self.value_low_wh,
+            "value_high_wh": self.value_high_wh, "kind": self.kind, "boundary": self.boundary,
+            "subject": self.subject, "model": self.model, "query_type": self.query_type, "date": self.date,
+            "citation": self.citation, "url": self.url, "verified": self.verified, "note": self.note,
+        }
+
+
+def _choice(table: dict, key: str, choices: tuple[str, ...], file, prefix: str) -> str:
+    value = table[key]
+    if value not in choices:
+        raise InputError(file, f"{prefix}{key}", f"unknown {key} {value!r}", "one of " + ", ".join(choices))
+    return value
+
+
+def _assumptions(table, file, prefix: str, boundary: str) -> dict:
+    if not isinstance(table, dict):
+        raise InputError(file, prefix.rstrip("."), "expected a table", "[estimates.ID.assumptions]")
+    check_keys(table, frozenset(NUMERIC_ASSUMPTIONS) | frozenset(TEXT_ASSUMPTIONS), file, prefix)
+    parsed = {}
+    for key, value in table.items():
+        if key in TEXT_ASSUMPTIONS:
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(file, f"{prefix}{key}", f"expected text, got {value!r}", "a non-empty string")
+            parsed[key] = value
+            continue
+        low, high, allowed = NUMERIC_ASSUMPTIONS[key]
+        number = require_number(value, file, f"{prefix}{key}")
+        strict = key not in ("input_tokens", "pue")
+        if number < low or (strict and number == low) or (high is not None and number > high):
+            raise InputError(file, f"{prefix}{key}", f"{number:g} is out of range", allowed)
+        parsed[key] = number
+    if "pue" in parsed and boundary != "datacenter":
+        raise InputError(file, f"{prefix}pue", f"a PUE is stated but the boundary is {boundary!r}",
+                         "a PUE only for boundary = 'datacenter'")
+    return parsed
+
+
+def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
+    """Validate one ``[estimates.ID]`` table."""
+    prefix = f"estimates.{estimate_id}."
+    if not isinstance(table, dict):
+        raise InputError(file, prefix.rstrip("."), "expected a table", "[estimates.ID] with value_wh, kind, boundary, ...")
+    check_keys(table, ESTIMATE_KEYS, file, prefix)
+    for key in REQUIRED_KEYS:
+        if key not in table:
+            raise InputError(file, f"{prefix}{key}", "missing", "every estimate needs " + ", ".join(REQUIRED_KEYS))
+    for key in TEXT_KEYS:
+        if key in table and not isinstance(table[key], str):
+            raise InputError(file, f"{prefix}{key}", f"expected text, got {table[key]!r}", "a string")
+    for key in ("subject", "citation"):
+        if not table[key].strip():
+            raise InputError(file, f"{prefix}{key}", "is empty", "a non-empty string")
+    if not DATE.match(table["date"]):
+        raise InputError(file, f"{prefix}date", f"{table['date']!r} is not a date", "YYYY, YYYY-MM or YYYY-MM-DD")
+    if not table["url"].startswith(("https://", "http://")):
+        raise InputError(file, f"{prefix}url", f"{table['url']!r} is not a web address", "an http(s) URL or https://doi.org/...")
+    if not isinstance(table["verified"], bool):
+        raise InputError(file, f"{prefix}verified", f"expected true or false, got {table['verified']!r}", "a boolean")
+    value = require_number(table["value_wh"], file, f"{prefix}value_wh", positive=True)
+    if ("value_low_wh" in table) != ("value_high_wh" in table):
+        raise InputError(file, f"{prefix}value_low_wh", "only one end of the range is given", "both value_low_wh and value_high_wh, or neither")
+    low = high = None
+    if "value_low_wh" in table:
+        low = require_number(table["value_low_wh"], file, f"{prefix}value_low_wh", positive=True)
+        high = require_number(table["value_high_wh"], file, f"{prefix}value_high_wh", positive=True)
+        if not low <= value <= high:
+            raise InputError(file, f"{prefix}value_wh", f"{value:g} is outside its range [{low:g}, {high:g}]",
+                             "value_low_wh <= value_wh <= value_high_wh")
+    boundary = _choice(table, "boundary", BOUNDARIES, file, prefix)
+    return PublicEstimate(
+        id=estimate_id, value_wh=value, kind=_choice(table, "kind", KINDS, file, prefix), boundary=boundary,
+        subject=table["subject"], model=table.get("model", ""),
+        query_type=_choice(table, "query_type", QUERY_TYPES, file, prefix), date=table["date"],
+        citation=table["citation"], url=table["url"], verified=table["verified"], note=table.get("note", ""),
+        value_low_wh=low, value_high_wh=high,
+        assumptions=_assumptions(table.get("assumptions", {}), file, f"{prefix}assumptions.", boundary),
+    )
+
+
+def load_estimates(path: str | Path) -> list[PublicEstimate]:
+    """Read and validate an estimates file (a path or a bundled name such as ``public_estimates``)."""
+    path = resolve(path, "priors")
+    doc = read_toml(path)
+    check_keys(doc, {"meta", "estimates"}, path)
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise InputError(path, "meta", "expected a table", "[meta] with description, checked")
+    check_keys(meta, META_KEYS, path, "meta.")
+    tables = doc.get("estimates")
+    if not isinstance(tables, dict) or not tables:
+        raise InputError(path, "estimates", "no estimates", "one or more [estimates.ID] tables")
+    return [parse_estimate(estimate_id, table, path) for estimate_id, table in tables.items()]

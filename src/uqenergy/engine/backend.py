@@ -1,0 +1,109 @@
+"""Where chunks run (in this process, or on Dask: its threads or processes, or a ``dask.distributed``
+cluster), and how much memory a run may hold.
+
+A chunked design hands :meth:`Backend.map` a pure, picklable function of a
+shared job and one chunk (a range of draws); chunks are reproducible from their
+block seeds, so a result does not depend on where or in which order they ran.
+Results come back in chunk order, with only a few chunks in flight at a time,
+so memory stays bounded by the chunk size.
+
+Schedulers (``[study] scheduler`` or ``--scheduler``):
+
+- ``local`` (default): this process, one chunk after another (the two-level
+  design uses a pool of threads);
+- ``threads``, ``processes``, ``synchronous``: Dask's local schedulers, through ``dask.delayed``;
+- an address such as ``tcp://10.0.0.5:8786``: a running ``dask.distributed``
+  scheduler, through ``Client.submit``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from uqenergy.config.errors import InputError
+from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
+
+IN_FLIGHT_PER_WORKER = 2
+CONNECT_TIMEOUT_S = 10
+
+
+def memory_budget_bytes(budget_mb: int | None) -> int:
+    """A run's memory budget in bytes: ``budget_mb``, or by default a quarter of the machine's memory,
+    at most :data:`AUTO_BUDGET_MB`."""
+    if budget_mb is not None:
+        return budget_mb * 2**20
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 4 * AUTO_BUDGET_MB * 2**20
+    return min(AUTO_BUDGET_MB * 2**20, physical // 4)
+
+
+class Backend:
+    """Runs ``function(job, chunk)`` over chunks on one scheduler; a context manager (it may hold a client)."""
+
+    def __init__(self, scheduler: str = LOCAL, workers: int | None = None):
+        self.scheduler, self.workers, self.client = scheduler, workers, None
+
+    def __enter__(self) -> Backend:
+        if "://" in self.scheduler:
+            from distributed import Client
+
+            try:
+                self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, ValueError) as exc:  # unreachable, or a malformed host or port
+                raise InputError(self.scheduler, "scheduler", f"cannot reach the dask scheduler: {exc}",
+                                 "the address of a running dask.distributed scheduler") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    @property
+    def in_flight(self) -> int:
+        if self.client is not None:
+            cores = sum(self.client.nthreads().values()) or 1
+        else:
+            cores = self.workers or os.cpu_count() or 1
+        return IN_FLIGHT_PER_WORKER * cores
+
+    def map(self, function: Callable, job, chunks: Iterable) -> Iterator:
+        """``function(job, chunk)`` for every chunk, yielded in chunk order."""
+        task = partial(function, job)
+        if self.scheduler == LOCAL:
+            if (self.workers or 1) == 1:
+                yield from map(task, chunks)
+            else:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    yield from _windowed(lambda chunk: pool.submit(task, chunk), lambda f: f.result(), chunks, self.in_flight)
+        elif self.client is not None:
+            shared = self.client.scatter(job, broadcast=True)
+            yield from _windowed(lambda chunk: self.client.submit(function, shared, chunk, pure=False),
+                                 lambda f: f.result(), chunks, self.in_flight)
+        else:
+            yield from self._dask_local(task, list(chunks))
+
+    def _dask_local(self, task: Callable, chunks: list) -> Iterator:
+        import dask
+
+        step = self.in_flight
+        for start in range(0, len(chunks), step):
+            batch = [dask.delayed(task, pure=False)(chunk) for chunk in chunks[start:start + step]]
+            yield from dask.compute(*batch, scheduler=self.scheduler)
+
+
+def _windowed(submit: Callable, result: Callable, chunks: Iterable, width: int) -> Iterator:
+    """Submit chunks keeping at most ``width`` pending, and yield their results in order."""
+    pending = deque()
+    for chunk in chunks:
+        pending.append(submit(chunk))
+        if len(pending) >= width:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())

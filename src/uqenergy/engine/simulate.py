@@ -1,0 +1,96 @@
+"""Plain Monte Carlo over chunks of draws: draw a chunk's inputs, evaluate its energy, keep what is asked.
+
+A chunk is a range of draws, a whole number of blocks (:mod:`uqenergy.engine.sampling`),
+and can be drawn again bit for bit. :func:`chunk_draws` draws and evaluates one
+chunk; it is pure and picklable, so chunks run on any
+:class:`~uqenergy.engine.backend.Backend`. :func:`simulate_in_memory` runs every
+chunk of a study in order; a study whose draws would not fit in its memory
+budget (:func:`streams`) is summarised in passes instead
+(:mod:`uqenergy.analyses.streaming`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from uqenergy.config.study import Study
+from uqenergy.engine import energy
+from uqenergy.engine.backend import Backend, memory_budget_bytes
+from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk
+from uqenergy.engine.throughput import study_fits
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every chunk of a study needs: the study and its throughput fits."""
+
+    study: Study
+    fits: xr.Dataset
+    save_draws: int = 0  # keep the input/output Dataset of draws below this index
+
+
+@dataclass
+class ChunkDraws:
+    """One chunk: energy (model, draw), drawn pathway inputs by name, and its draws to save (or None)."""
+
+    start: int
+    energy_wh: np.ndarray
+    drawn: dict[str, np.ndarray]
+    saved: xr.Dataset | None
+
+
+def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
+    """Draw and evaluate draws [start, stop); keep the Dataset of those among the first ``save_draws``."""
+    study, (start, stop), save_draws = job.study, bounds, job.save_draws
+    inputs = monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
+    outputs = energy.evaluate(inputs, job.fits, study.input_token_divisor, study.power_utilisation)
+    saved = xr.merge([inputs, outputs]).isel(draw=slice(0, save_draws - start)) if start < save_draws else None
+    drawn = {p: inputs[p].transpose("model", "draw").values for p in study.pathway_priors}
+    return ChunkDraws(start, outputs["energy_wh"].transpose("model", "draw").values, drawn, saved)
+
+
+def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:
+    """Every chunk of draws [first, study.draws), in order; the first ``study.save_draws`` keep their Dataset."""
+    job = Job(study, study_fits(study), study.save_draws)
+    for chunk in backend.map(chunk_draws, job, chunk_ranges(study.draws, study.chunk_draws, first)):
+        if progress is not None:
+            progress(chunk.energy_wh.size)
+        yield chunk
+
+
+def in_memory_bytes(study: Study) -> int:
+    """Rough peak memory of an in-memory run's draws: per model its energy, sorted baseline, pathway inputs
+    and their product; and the largest pooled series with its sorted copy and mask."""
+    members = max([len(b.members or range(b.top)) for b in study.blends], default=1)
+    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members
+    return 8 * study.draws * per_draw
+
+
+def streams(study: Study) -> bool:
+    """Whether a run of ``study`` reads its draws in passes rather than holding them."""
+    return in_memory_bytes(study) > memory_budget_bytes(study.memory_budget_mb)
+
+
+def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset | None]:
+    """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors and the
+    saved draws (those among the study's first ``save_draws``; None if the range holds none of them)."""
+    # one shared coordinate, a range: a draw index per array would cost more memory than the draws
+    coords = xr.Coordinates({"model": study.models, "draw": pd.RangeIndex(first, study.draws)})
+    shape = (len(study.models), study.draws - first)
+    energy_wh = xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw"))
+    divisors = {p: xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw")) for p in study.pathway_priors}
+    saved = []
+    with Backend(study.scheduler) as backend:
+        for chunk in simulate_in_memory(study, backend, progress, first):
+            where = slice(chunk.start - first, chunk.start - first + chunk.energy_wh.shape[-1])
+            energy_wh.values[:, where] = chunk.energy_wh
+            for p, d in divisors.items():
+                d.values[:, where] = chunk.drawn[p]
+            if chunk.saved is not None:
+                saved.append(chunk.saved)
+    return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal") if saved else None

@@ -1,0 +1,102 @@
+"""Benchmark table -> per-model node throughput model (tokens/s).
+
+Oviedo et al. (arXiv:2509.20241, methods) fit, per model, on the benchmark rows
+of one quantisation with numeric lengths,
+
+    ln TPS = b0 + b1 ln L_in + b2 ln L_out        (ordinary least squares)
+
+and cap the prediction at the model's largest observed TPS; a model with fewer
+than 3 such rows uses its largest observed TPS as a constant. The fit's
+uncertainty (residual SD and coefficient covariance) is kept so that studies
+can propagate it; the paper-compatible studies leave it off.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from uqenergy.config.benchmarks import BenchmarkRow, usable_rows
+from uqenergy.config.study import Study
+
+COEFFICIENTS = ("intercept", "log_input_tokens", "log_output_tokens")
+
+
+def _design(input_tokens, output_tokens) -> np.ndarray:
+    return np.column_stack([np.ones(len(input_tokens)), np.log(input_tokens), np.log(output_tokens)])
+
+
+def _fit_one(rows: list[BenchmarkRow]) -> dict:
+    tps = np.array([r.tokens_per_s for r in rows])
+    x = _design([r.input_tokens for r in rows], [r.output_tokens for r in rows])
+    if len(rows) < 3 or np.linalg.matrix_rank(x) < 3:
+        return dict(method="constant", coefficients=np.array([np.log(tps.max()), 0.0, 0.0]), tps_max=tps.max(),
+                    dof=0, rss=0.0, xtx_inv=np.zeros((3, 3)), n_points=len(rows))
+    coefficients, *_ = np.linalg.lstsq(x, np.log(tps), rcond=None)
+    residuals = np.log(tps) - x @ coefficients
+    return dict(method="loglinear", coefficients=coefficients, tps_max=tps.max(), dof=len(rows) - 3,
+                rss=float(residuals @ residuals), xtx_inv=np.linalg.inv(x.T @ x), n_points=len(rows))
+
+
+def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: str = "FP8", file=None) -> xr.Dataset:
+    """Per-model log-linear throughput fits as a Dataset with dims ``model`` and ``coef``.
+
+    Residual SD is per model where it has degrees of freedom, else pooled over
+    the models that have them (a model with exactly 3 points, or a constant);
+    such models get no coefficient covariance, only the pooled residual SD.
+    """
+    fits = []
+    for model in models:
+        usable = usable_rows(rows, model, quantization, file)
+        fits.append(_fit_one(usable))
+    dof = np.array([f["dof"] for f in fits])
+    rss = np.array([f["rss"] for f in fits])
+    pooled_sd = math.sqrt(rss.sum() / dof.sum()) if dof.sum() > 0 else 0.0
+    residual_sd = np.where(dof > 0, np.sqrt(rss / np.maximum(dof, 1)), pooled_sd)
+    # An exactly determined fit (3 rows, 3 coefficients) cannot estimate its own coefficient
+    # covariance: pooled s^2 (X'X)^-1 there extrapolates to SDs of 3.5 in ln TPS at 300 tokens.
+    # Such models (and constants) carry the pooled residual SD alone.
+    covariance = np.stack([residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 else np.zeros((3, 3))
+                           for i, f in enumerate(fits)])
+    return xr.Dataset(
+        {
+            "coefficients": (("model", "coef"), np.stack([f["coefficients"] for f in fits])),
+            "tps_max": ("model", np.array([f["tps_max"] for f in fits]), {"units": "tokens/s"}),
+            "residual_sd": ("model", residual_sd, {"units": "ln(tokens/s)"}),
+            "covariance": (("model", "coef", "coef2"), covariance),
+            "n_points": ("model", np.array([f["n_points"] for f in fits])),
+            "method": ("model", np.array([f["method"] for f in fits])),
+        },
+        coords={"model": list(models), "coef": list(COEFFICIENTS), "coef2": list(COEFFICIENTS)},
+        attrs={"quantization": quantization, "equation": "ln TPS = b0 + b1 ln L_in + b2 ln L_out, capped at max TPS"},
+    )
+
+
+def tokens_per_s(fits: xr.Dataset, input_tokens: xr.DataArray, output_tokens: xr.DataArray,
+                 z: xr.DataArray | None = None) -> xr.DataArray:
+    """Node throughput (tokens/s) at the given lengths, capped at the model's largest observed TPS.
+
+    Lengths below one token are evaluated at one token (a zero-token query has
+    zero energy whatever its throughput). ``z`` (standard normal draws) shifts
+    ln TPS by ``z`` predictive standard deviations of the fit.
+    """
+    design = [1.0, np.log(np.maximum(input_tokens, 1.0)), np.log(np.maximum(output_tokens, 1.0))]
+    b = fits["coefficients"]
+    log_tps = sum(b.isel(coef=i) * term for i, term in enumerate(design))
+    if z is not None:
+        log_tps = log_tps + z * _predictive_sd(fits, design)
+    return np.minimum(np.exp(log_tps), fits["tps_max"]).drop_vars("coef", errors="ignore")
+
+
+def _predictive_sd(fits: xr.Dataset, design) -> xr.DataArray:
+    """sqrt(x' Cov x + s^2): the SD of a new ln TPS observation at design point x."""
+    cov = fits["covariance"]
+    quad = sum(cov.isel(coef=i, coef2=j) * design[i] * design[j] for i in range(3) for j in range(3))
+    return np.sqrt(quad + fits["residual_sd"] ** 2).drop_vars(["coef", "coef2"], errors="ignore")
+
+
+def study_fits(study: Study) -> xr.Dataset:
+    """The throughput fits of a study's models, on its benchmark rows of its quantisation."""
+    return fit_throughput(study.benchmarks, study.models, study.quantization, study.throughput_file)

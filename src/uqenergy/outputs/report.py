@@ -1,0 +1,507 @@
+"""report.md, a self-contained report.html and figures/*.png for an output folder, from its files alone.
+
+The report is generic over what a folder holds: the JSON results
+(``summary.json``, ``sobol.json``, ``fleet.json``, ``compare.json``) and
+``samples.nc`` (saved draws that shape the distributions; priors, seed, versions
+and input-file hashes in its attributes). Whatever exists is reported, so every
+command gets a report by calling :func:`write_report` on the folder it is
+filling, and ``uqenergy report DIR`` rebuilds one with :func:`rerender`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import xarray as xr
+
+from uqenergy._version import __version__
+from uqenergy.outputs import plots
+from uqenergy.analyses.blends import trim_mask
+from uqenergy.config.errors import InputError
+from uqenergy.config.intervals import QUANTILES
+from uqenergy.outputs.files import MARKER, write_atomically
+from uqenergy.config.files import file_sha256
+
+#: The JSON results a report reads, with the keys it needs in each record.
+RESULT_FILES = {
+    "summary.json": ("scenario", "series", "pathway", "p5", "median", "p95", "draws"),
+    "sobol.json": ("scenario", "series", "target", "factor", "S1", "S1_conf", "ST", "ST_conf", "base_samples", "converged"),
+    "fleet.json": ("scenario", "mix", "pathway", "quantity", "method", "p5", "median", "p95", "mean"),
+    "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",
+                     "ratio_p95", "verdict"),
+}
+TEXT_KEYS = frozenset({"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method",
+                       "estimate_id", "verdict"})
+FLAG_KEYS = frozenset({"converged"})
+POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
+REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
+SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
+TRACE_START_DRAWS = 1_000
+TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
+PROVENANCE_SKIP = ("priors", "prior_warnings", "note")
+READING_GUIDE = (
+    "Energy is facility energy (PUE included) per query, in watt-hours (Wh). A 50% or 90% interval holds that "
+    "share of the Monte Carlo draws (P25-P75, P5-P95): it mixes what varies from query to query (answer length) "
+    "with what we do not know exactly (power, PUE, throughput). A blend pools the draws of the models it names; "
+    "a trimmed blend (blend-paper, as in Oviedo et al., Joule 2026) keeps only the middle of each model's draws, "
+    "which narrows its spread."
+)
+
+
+@dataclass
+class OutputFolder:
+    """What a finished output folder holds, as plain records and arrays."""
+
+    path: Path
+    results: dict[str, list[dict]]  # JSON file name -> its records
+    attrs: dict  # samples.nc attributes ({} without samples.nc)
+    energy_wh: xr.DataArray | None  # saved draws (model, draw), at most SHAPE_DRAWS per model
+
+
+@dataclass
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass
+class Paragraph:
+    text: str
+
+
+@dataclass
+class Bullets:
+    items: list[str]
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Image:
+    path: str  # relative to the output folder
+    caption: str
+
+
+def _check_value(value, key: str) -> str | None:
+    """What is wrong with a record's value for ``key``, or None."""
+    if key in TEXT_KEYS:
+        return None if isinstance(value, str) else "text"
+    if key in FLAG_KEYS:
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "a finite number"
+    return "a positive number" if key in POSITIVE_KEYS and value <= 0 else None
+
+
+def _read_records(path: Path, required: tuple[str, ...] | None = None) -> list[dict]:
+    """A JSON list of flat records, each with the ``required`` keys (default: those of its result file) well typed."""
+    required = RESULT_FILES[path.name] if required is None else required
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, None, f"cannot be read as JSON: {exc}", "a JSON list of flat records") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise InputError(path, None, "is not a list of records", "a JSON list of flat records")
+    for i, record in enumerate(records):
+        missing = [key for key in required if key not in record]
+        if missing:
+            raise InputError(path, f"record {i}", "lacks " + ", ".join(missing), "records with " + ", ".join(required))
+        for key in required:
+            if (allowed := _check_value(record[key], key)) is not None:
+                raise InputError(path, f"record {i}: {key}", f"{record[key]!r} is not allowed", allowed)
+    return records
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def read_output(path: str | Path) -> OutputFolder:
+    """Read an output folder's JSON results and the attributes and saved energy draws of its samples.nc."""
+    path = Path(path)
+    results = {name: _read_records(path / name) for name in RESULT_FILES if (path / name).is_file()}
+    attrs, energy_wh = {}, None
+    if (path / "samples.nc").is_file():
+        try:
+            with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
+                attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
+                if "energy_wh" in dataset and dataset["energy_wh"].dims == ("model", "draw"):
+                    energy_wh = dataset["energy_wh"].isel(draw=slice(0, SHAPE_DRAWS)).load()
+        except (OSError, ValueError) as exc:
+            raise InputError(path / "samples.nc", None, f"cannot be read: {exc}", "a samples.nc written by uqenergy") from None
+    if not results and not attrs:
+        raise InputError(path, None, "holds no uqenergy results",
+                         "a folder with samples.nc or any of " + ", ".join(RESULT_FILES))
+    return OutputFolder(path, results, attrs, energy_wh)
+
+
+def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
+    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
+    blends = {}
+    for key, value in attrs.items():
+        name = key.removeprefix("blend_members_")
+        if name != key and f"blend_trim_{name}" in attrs:
+            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
+    return blends
+
+
+def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
+    """Draws per model and per blend (pooled and trimmed as in the run) from the first ``stop`` saved draws."""
+    prefix = energy_wh.isel(draw=slice(0, stop))
+    draws = {str(m): prefix.sel(model=m).values for m in prefix["model"].values}
+    for name, (members, trim) in blend_definitions(attrs).items():
+        if all(m in draws for m in members):
+            draws[name] = np.concatenate([draws[m][trim_mask(draws[m], trim)] for m in members])
+    return draws
+
+
+def _trace_point(series: str, values: np.ndarray) -> dict:
+    point = {"series": series, "draws": int(values.size)}
+    for name, q in zip(TRACE_QUANTILES, np.quantile(values, list(TRACE_QUANTILES.values()))):
+        point[name] = float(q)
+    return point
+
+
+def convergence_records(energy_wh: xr.DataArray, attrs: dict, reported: list[dict]) -> list[dict]:
+    """Quantiles of the first n saved draws (n doubling from 1,000) and the reported all-draw value, per series."""
+    saved = energy_wh.sizes["draw"]
+    checkpoints = [n for n in TRACE_START_DRAWS * 2 ** np.arange(40) if n < saved] + [saved]
+    final = {r["series"]: r for r in reported}
+    trace = [_trace_point(series, values) for n in checkpoints
+             for series, values in series_draws(energy_wh, attrs, int(n)).items() if series in final]
+    largest = {p["series"]: p["draws"] for p in trace}
+    trace += [{"series": s, "draws": r["draws"], **{q: r[q] for q in TRACE_QUANTILES}}
+              for s, r in final.items() if r["draws"] > largest.get(s, 0)]
+    return trace
+
+
+def source_line(out: OutputFolder) -> str:
+    """The figures' source line: package version, study, scenario, seed and draws."""
+    a = out.attrs
+    if "study" not in a:
+        return f"Source: uqenergy {__version__} · " + ", ".join(out.results)
+    return (f"Source: uqenergy {a.get('uqenergy_version', __version__)} · study {a['study']} ({a.get('scenario', '?')}) · "
+            f"seed {a.get('seed', '?')} · {a.get('draws_per_model', 0):,} draws per model")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "all"
+
+
+def _energy_records(summary: list[dict], scenario: str) -> list[dict]:
+    return [r for r in summary if r.get("scenario") == scenario and r.get("quantity", "energy_wh") == "energy_wh"]
+
+
+def _series_labels(attrs: dict) -> dict[str, str]:
+    return {name: f"{name}\n({'trimmed' if trim else 'untrimmed'} pool of {len(members)})"
+            for name, (members, trim) in blend_definitions(attrs).items()}
+
+
+def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
+    """Every figure the folder's results support, written to ``fig_dir``; returned with captions."""
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    source, images = source_line(out), []
+
+    def add(name: str, caption: str, plot, *args, **kwargs) -> None:
+        plot(*args, fig_dir / name, source=source, **kwargs)
+        images.append(Image(f"{fig_dir.name}/{name}", caption))
+
+    summary = out.results.get("summary.json", [])
+    sampled = out.attrs.get("scenario")
+    draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
+    for scenario in dict.fromkeys(r["scenario"] for r in summary):
+        records = _energy_records(summary, scenario)
+        baseline = [r for r in records if r["pathway"] == "baseline"]
+        targets = {r["series"] for r in records if r["pathway"] != "baseline"}
+        shapes = draws if scenario == sampled else {}
+        if baseline:
+            add(f"distributions-{_slug(scenario)}.png",
+                f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
+                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.", plots.plot_distributions, baseline, shapes,
+                title=f"Energy per query ({scenario}): models and blends", labels=_series_labels(out.attrs))
+        if targets:
+            add(f"pathways-{_slug(scenario)}.png",
+                f"Efficiency pathways, {scenario}: baseline, each pathway alone and all combined, "
+                "with the median reduction against the baseline.", plots.plot_pathways,
+                [r for r in records if r["series"] in targets], title=f"Efficiency pathways ({scenario})",
+                labels=_series_labels(out.attrs))
+        if shapes and baseline:
+            add(f"convergence-{_slug(scenario)}.png",
+                f"Convergence, {scenario}: P5, median and P95 after n draws against the reported value.",
+                plots.plot_convergence, convergence_records(out.energy_wh, out.attrs, baseline),
+                title=f"Convergence of the reported quantiles ({scenario})")
+    sobol = out.results.get("sobol.json", [])
+    for series in dict.fromkeys(r["series"] for r in sobol):
+        add(f"sobol-{_slug(series)}.png", f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) "
+            "indices with confidence intervals.", plots.plot_sobol_indices, [r for r in sobol if r["series"] == series],
+            title=f"Which input drives the spread of {series}: Sobol indices")
+    if fleet := fleet_headline_records(out.results.get("fleet.json", [])):
+        if any("setting" in r for r in fleet):
+            add("fleet.png", "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
+                "credible band, paper method dashed (every record is in the table below).",
+                plots.plot_fleet_sweep, fleet, title="Fleet energy across settings")
+        else:
+            add("fleet.png", "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the "
+                "table below).", plots.plot_fleet, fleet, title="Fleet energy, water and carbon")
+    if out.results.get("compare.json"):
+        add("published-estimates.png", "Published per-query estimates placed on our distribution (log axis); "
+            "hollow markers: figures not confirmed in their cited source.",
+            plots.plot_published_estimates, out.results["compare.json"], title="Published estimates on our distribution",
+            unverified=_unverified_estimates(out.path))
+    return images
+
+
+def _unverified_estimates(folder: Path) -> set[str]:
+    """Ids of estimates marked ``verified = false`` in the folder's estimates.json, if it has one."""
+    path = folder / "estimates.json"
+    return {e["estimate_id"] for e in _read_records(path, ("estimate_id",)) if not e.get("verified", True)} \
+        if path.is_file() else set()
+
+
+def _cell(value) -> str:
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value).replace("\n", " ")
+
+
+def records_table(records: list[dict]) -> Table:
+    """Every record as a row; columns are all keys, in first-seen order."""
+    header = list(dict.fromkeys(k for r in records for k in r))
+    return Table(header, [[_cell(r.get(k, "")) for k in header] for r in records])
+
+
+QUANTITY_NAMES = {"energy_wh": "energy per query", "mean_energy_wh": "mean energy per query"}
+
+
+def _intervals(r: dict, unit: str) -> str:
+    text = f"median {plots.fmt(r['median'])} {unit}"
+    if "p25" in r and "p75" in r:
+        text += f", 50% interval {plots.fmt(r['p25'])}-{plots.fmt(r['p75'])}"
+    text += f", 90% interval {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])} {unit}"
+    if "hdi_low" in r and "hdi_high" in r:
+        text += f" (highest-density interval {plots.fmt(r['hdi_low'])}-{plots.fmt(r['hdi_high'])})"
+    return text
+
+
+def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """Blends first (untrimmed before trimmed) or, without blends, every model; then each one's pathway gains."""
+    blends = blend_definitions(attrs)
+    baseline = [r for r in records if r.get("pathway") == "baseline" and (not blends or r["series"] in blends)]
+    baseline.sort(key=lambda r: bool(blends.get(r["series"], ([], []))[1]))
+    lines = []
+    for r in baseline:
+        quantity = r.get("quantity", "energy_wh")
+        pooled = f" (pool of {', '.join(blends[r['series']][0])}{', trimmed' if blends[r['series']][1] else ''})" \
+            if r["series"] in blends else ""
+        lines.append(f"{QUANTITY_NAMES.get(quantity, quantity)}, {r['scenario']}, {r['series']}{pooled}: "
+                     f"{_intervals(r, plots.unit_of(quantity))}, from {r['draws']:,} draws.")
+        gains = [f"{p['pathway']} ÷{r['median'] / p['median']:.2g}" for p in records
+                 if (p["series"], p["scenario"], p.get("quantity")) == (r["series"], r["scenario"], r.get("quantity"))
+                 and p["pathway"] != "baseline" and p["median"] > 0]
+        if gains:
+            lines.append(f"efficiency pathways on {r['series']} ({r['scenario']}), median reduction: {', '.join(gains)}.")
+    return lines
+
+
+def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["scenario"], r["series"], r["target"]), []).append(r)
+    lines = []
+    for (scenario, series, target), rows in groups.items():
+        top = max(rows, key=lambda r: r["ST"])
+        state = "converged" if all(r["converged"] for r in rows) else "NOT converged"
+        lines.append(f"{scenario}, {series}, {target}: {top['factor']} drives most of the spread "
+                     f"(ST {top['ST']:.2f} ± {top['ST_conf']:.2f}, S1 {top['S1']:.2f} ± {top['S1_conf']:.2f}); "
+                     f"{state} at {top['base_samples']:,} base samples.")
+    return lines
+
+
+FLEET_HEADLINE_PATHWAYS = ("baseline", "combined", "interventions")
+
+
+def fleet_headline_records(records: list[dict]) -> list[dict]:
+    """The fleet records a figure and the headlines hold: energy per day of the baseline and of the combined and
+    interventions scenarios; without settings also their reduction factors, and water and carbon at baseline."""
+    sweep = any("setting" in r for r in records)
+    return [r for r in records if r["pathway"] in FLEET_HEADLINE_PATHWAYS
+            and (r["quantity"] == "energy_gwh_per_day" or not sweep and (
+                r["quantity"] == "reduction_factor" or r["quantity"].endswith("_per_day") and r["pathway"] == "baseline"))]
+
+
+def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """One line per record; with settings, one line per (mix, pathway, method) running through the settings."""
+    lines: dict[tuple, list[str]] = {}
+    for r in fleet_headline_records(records):
+        where = f"{r['scenario']}, {r['mix']}, {r['pathway']}{', grid ' + r['grid'] if 'grid' in r else ''}, " \
+                f"{r['quantity']} ({r['method']})"
+        unit = plots.unit_of(r["quantity"])
+        if "setting" in r:
+            lines.setdefault((where,), []).append(f"{r['setting']} {plots.fmt(r['median'])} "
+                                                  f"({plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})")
+        else:
+            lines[(where, len(lines))] = [f"{_intervals(r, unit)}, mean {plots.fmt(r['mean'])}"]
+    return [f"{key[0]}: {'; '.join(parts)}." for key, parts in lines.items()]
+
+
+def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
+    return [f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
+            f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
+            "our 90% interval." for r in records]
+
+
+HEADLINES = {"summary.json": _summary_headlines, "sobol.json": _sobol_headlines,
+             "fleet.json": _fleet_headlines, "compare.json": _compare_headlines}
+
+
+def _prior_blocks(attrs: dict) -> list:
+    if "priors" not in attrs:
+        return []
+    priors = json.loads(attrs["priors"])
+    rows = [[p["prior"], p["model"], p["distribution"], p["bounds"], p["kind"],
+             f"{100 * p['mass_outside_bounds']:.2g}%" if p["mass_outside_bounds"] > 0 else "", p["source"], p["file"]]
+            for p in priors]
+    blocks = [Heading(2, "Priors used"),
+              Paragraph("Every sampled input with its distribution (unit in brackets), physical bounds, kind and source."),
+              Table(["prior", "model", "distribution [unit]", "bounds", "kind", "mass outside bounds", "source", "file"], rows)]
+    warnings = [w for w in attrs.get("prior_warnings", "").split("\n") if w]
+    return blocks + ([Paragraph("Warnings about the priors:"), Bullets(warnings)] if warnings else [])
+
+
+def _provenance_blocks(out: OutputFolder) -> list:
+    rows = [[k, _cell(v)] for k, v in out.attrs.items() if k not in PROVENANCE_SKIP]
+    rows += [["report rendered by", f"uqenergy {__version__}, matplotlib {matplotlib.__version__}"]]
+    files = [[name, f"{len(records):,}", file_sha256(out.path / name)] for name, records in out.results.items()]
+    if out.attrs:
+        files.append(["samples.nc", f"{out.energy_wh.sizes['draw'] if out.energy_wh is not None else 0:,} draws read",
+                      file_sha256(out.path / "samples.nc")])
+    return [Heading(2, "Provenance"),
+            Paragraph(out.attrs.get("note", "What produced these results.")),
+            Table(["attribute", "value"], rows),
+            Table(["result file", "records", "sha256"], files)]
+
+
+def report_blocks(out: OutputFolder, images: list[Image]) -> list:
+    """The report as a list of blocks, rendered to Markdown and to HTML alike."""
+    title = f"uqenergy report: {out.attrs['study']}" if "study" in out.attrs else "uqenergy report"
+    blocks: list = [Heading(1, title), Paragraph(source_line(out).removeprefix("Source: "))]
+    if "summary.json" in out.results:
+        blocks.append(Paragraph(READING_GUIDE))
+    headlines = [line for name, records in out.results.items() for line in HEADLINES[name](records, out.attrs)]
+    if headlines:
+        blocks += [Heading(2, "Headline numbers"), Bullets(headlines)]
+    if images:
+        blocks.append(Heading(2, "Figures"))
+        blocks += images
+    for name, records in out.results.items():
+        blocks += [Heading(2, f"All records of {name}"), Paragraph(f"{len(records)} records."), records_table(records)]
+    return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_markdown(blocks: list) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        match block:
+            case Heading(level, text):
+                lines.append(f"{'#' * level} {text}")
+            case Paragraph(text):
+                lines.append(text)
+            case Bullets(items):
+                lines.append("\n".join(f"- {item}" for item in items))
+            case Table(header, rows):
+                lines.append("\n".join(["| " + " | ".join(_md_cell(h) for h in header) + " |",
+                                        "|" + "---|" * len(header),
+                                        *("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows)]))
+            case Image(path, caption):
+                lines.append(f"![{caption}]({path})\n\n*{caption}*")
+    return "\n\n".join(lines) + "\n"
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; display: block; overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+figure { margin: 1.5em 0; }
+img { max-width: 100%; height: auto; }
+figcaption { font-style: italic; color: #444; }
+"""
+
+
+def to_html(blocks: list, root: Path) -> str:
+    """A self-contained HTML page: inline CSS, figures embedded as base64 data URIs, no external references."""
+    e = html.escape
+    parts = []
+    for block in blocks:
+        match block:
+            case Heading(level, text):
+                parts.append(f"<h{level}>{e(text)}</h{level}>")
+            case Paragraph(text):
+                parts.append(f"<p>{e(text)}</p>")
+            case Bullets(items):
+                parts.append("<ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>")
+            case Table(header, rows):
+                head = "".join(f"<th>{e(h)}</th>" for h in header)
+                body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            case Image(path, caption):
+                data = base64.b64encode((root / path).read_bytes()).decode("ascii")
+                parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
+                             f"<figcaption>{e(caption)}</figcaption></figure>")
+    title = next((b.text for b in blocks if isinstance(b, Heading)), "uqenergy report")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
+            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+
+
+def write_report(folder: str | Path) -> list[Path]:
+    """Write figures/*.png, report.md and report.html into ``folder`` from the results it holds."""
+    folder = Path(folder)
+    out = read_output(folder)
+    images = make_figures(out, folder / "figures")
+    blocks = report_blocks(out, images)
+    (folder / "report.md").write_text(to_markdown(blocks))
+    (folder / "report.html").write_text(to_html(blocks, folder))
+    return [folder / "report.md", folder / "report.html", *(folder / i.path for i in images)]
+
+
+def rerender(folder: str | Path) -> Path:
+    """Rebuild the report of a finished output folder without re-running, replacing the folder atomically."""
+    folder = Path(folder)
+    if not (folder / MARKER).is_file():
+        raise InputError(folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare")
+    read_output(folder)  # bad records are reported against the folder itself, before anything is copied
+
+    def fill(staging: Path) -> None:
+        for item in folder.iterdir():
+            if item.name in REPORT_PAGES:
+                continue
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
+        write_report(staging)
+
+    return write_atomically(folder, fill)

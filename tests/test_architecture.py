@@ -1,0 +1,72 @@
+"""The layout: data flows one way, config -> engine -> analyses -> outputs -> cli, with no import cycles."""
+
+import ast
+import functools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "uqenergy"
+LAYERS = ("config", "engine", "analyses", "outputs", "cli")
+HEAVY = ("matplotlib", "arviz", "SALib", "dask", "scipy.stats")
+
+
+def _layer(module: str) -> int:
+    """config 0 ... cli 4; ``_version`` sits below every layer, the package and ``__main__`` above them."""
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 1 else ""
+    return LAYERS.index(name) if name in LAYERS else -1 if name == "_version" else len(LAYERS)
+
+
+@functools.cache
+def _imports() -> dict[str, list[tuple[str, bool]]]:
+    """Each module of the package -> the uqenergy modules it imports (and whether inside a function)."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        module = ".".join(("uqenergy", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        tree = ast.parse(path.read_text())
+        local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 for n in ast.walk(f)}
+        names = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("uqenergy"):
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    names.append((target if (PACKAGE / Path(*target.split(".")[1:])).with_suffix(".py").exists()
+                                  else node.module, id(node) in local))
+        found[module] = names
+    return found
+
+
+def test_layers_import_only_to_their_left():
+    wrong = [(m, t) for m, targets in _imports().items() for t, _ in targets
+             if _layer(t) > _layer(m)]
+    assert wrong == []
+
+
+def test_no_import_cycles():
+    graph = {m: {t for t, _ in ts if t in _imports()} for m, ts in _imports().items()}
+    done, path = set(), []
+
+    def visit(node):
+        if node in path:
+            pytest.fail("import cycle: " + " -> ".join([*path[path.index(node):], node]))
+        if node in done:
+            return
+        path.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt != node and not (nxt == "uqenergy" or node == "uqenergy"):
+                visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for module in graph:
+        visit(module)
+
+
+def test_import_loads_no_heavy_library():
+    code = ("import sys, uqenergy; print(','.join(m for m in " + repr(HEAVY) + " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
