@@ -78,6 +78,7 @@ def test_dask_local_schedulers_match_the_local_backend(scheduler, studies, local
     assert_same_results(scheduler, studies, local)
 
 
+@pytest.mark.slow
 def test_dask_distributed_cluster_matches_the_local_backend(studies, local, monkeypatch):
     monkeypatch.setattr(sensitivity_study, "CHUNK_ROWS", 3000)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:

@@ -8,6 +8,7 @@ import tomllib
 
 import numpy as np
 import tomli_w
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,7 @@ STUDY = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_studies_run_or_fail_on_one_line(tmp_path, capsys, data):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 from uqenergy.config.errors import InputError
 
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_CHECKOUT = Path(__file__).resolve().parents[3]  # src/uqenergy/config/files.py -> the repository
 
 
 def data_dir(kind: str) -> Path:
-    """``priors`` or ``studies``: inside an installed wheel, else the source checkout's top level."""
-    installed = _PACKAGE_DIR / "data" / kind
-    return installed if installed.is_dir() else _PACKAGE_DIR.parents[1] / kind
+    """``priors`` or ``studies``: the package data of an installed wheel, else the source checkout's top level."""
+    installed = resources.files("uqenergy").joinpath("data", kind)
+    return Path(str(installed)) if installed.is_dir() else _CHECKOUT / kind
 
 
 def resolve(name: str | Path, kind: str, relative_to: Path | None = None, suffix: str = ".toml") -> Path:
