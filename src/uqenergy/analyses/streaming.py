@@ -59,7 +59,8 @@ def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tup
     budget = kept_budget(study)
     fits = study_fits(study)
     trackers: dict[Series, StreamedDraws] = {}
-    saved, passes = [], 0
+    saved: list[xr.Dataset] = []
+    passes = 0
 
     def draws_of(series: Series) -> StreamedDraws:
         return trackers.setdefault(series, StreamedDraws(budget))

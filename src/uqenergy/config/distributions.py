@@ -67,7 +67,7 @@ class Distribution:
         u = np.asarray(u, dtype=float)
         if self.name == "fixed":
             return np.full(u.shape, self.value)
-        if self.is_categorical:
+        if self.cumulative_weights is not None:  # categorical
             return np.searchsorted(self.cumulative_weights, u, side="right").clip(max=len(self.categories) - 1)
         fast = _FAST_PPF.get(self.name)
         return fast(self.frozen, u) if fast else self.frozen.ppf(u)
@@ -93,15 +93,15 @@ class Distribution:
         return float(self.ppf(np.array(0.5)))
 
     def mean(self) -> float:
-        if self.name == "fixed":
-            return float(self.value)
+        if self.value is not None:  # fixed
+            return self.value
         return float(self.frozen.mean())
 
     def mass_outside(self, low: float, high: float) -> float:
         """Probability mass below ``low`` or above ``high``."""
         if self.is_categorical:
             return 0.0
-        if self.name == "fixed":
+        if self.value is not None:  # fixed
             return float(not low <= self.value <= high)
         below = float(self.frozen.cdf(low)) if np.isfinite(low) else 0.0
         above = 1.0 - float(self.frozen.cdf(high)) if np.isfinite(high) else 0.0

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import Any
 
 from uqenergy.config.errors import InputError
 from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
@@ -47,7 +48,8 @@ class Backend:
     """Runs ``function(job, chunk)`` over chunks on one scheduler; a context manager (it may hold a client)."""
 
     def __init__(self, scheduler: str = LOCAL, workers: int | None = None):
-        self.scheduler, self.workers, self.client = scheduler, workers, None
+        self.scheduler, self.workers = scheduler, workers
+        self.client: Any = None  # a dask.distributed Client while connected
 
     def __enter__(self) -> Backend:
         if "://" in self.scheduler:
@@ -100,7 +102,7 @@ class Backend:
 
 def _windowed(submit: Callable, result: Callable, chunks: Iterable, width: int) -> Iterator:
     """Submit chunks keeping at most ``width`` pending, and yield their results in order."""
-    pending = deque()
+    pending: deque[Any] = deque()
     for chunk in chunks:
         pending.append(submit(chunk))
         if len(pending) >= width:

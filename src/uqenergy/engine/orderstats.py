@@ -28,6 +28,9 @@ rule out.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from typing import Literal
+
 import math
 from dataclasses import dataclass, field
 
@@ -132,10 +135,17 @@ def hdi_of_sorted(ordered: np.ndarray, level: float) -> tuple[float, float]:
     return float(ordered[low]), float(ordered[low + span])
 
 
-class _Draws:
+class _Draws(ABC):
     """What both kinds share: quantiles, from order statistics and the kind's ``count`` and ``values``."""
 
-    count: int
+    @property
+    @abstractmethod
+    def count(self) -> int:
+        """How many (finite) draws."""
+
+    @abstractmethod
+    def values(self, ranks) -> np.ndarray:
+        """The draws at 0-based ``ranks`` in sorted order."""
 
     def request(self, ranks=(), hdi_level: float | None = None) -> None:
         """Note order statistics (and an HDI) about to be read, so that one pass fetches them all."""
@@ -154,7 +164,10 @@ class SortedDraws(_Draws):
         flat = np.ravel(np.asarray(values, dtype=float))
         self.moments = Moments.of(flat, segment_lengths(flat.size) if lengths is None else lengths)
         self.ordered = np.sort(flat)
-        self.count = flat.size
+
+    @property
+    def count(self) -> int:
+        return self.ordered.size
 
     def values(self, ranks) -> np.ndarray:
         return self.ordered[np.asarray(ranks, dtype=np.int64)]
@@ -263,7 +276,11 @@ class StreamedDraws(_Draws):
         self.wanted: set[int] = set()  # lo keys of bins whose draws the next pass must keep or split
         self.kept: dict[int, np.ndarray] = {}  # lo key -> draws of that bin, sorted
         self.moments, self.nonfinite, self.low, self.high = Moments(), 0, math.inf, -math.inf
-        self._bins, self._counts, self._kept = [], [], []  # this pass's findings so far
+        # this pass's findings so far
+        self._bins: list[np.ndarray] = []
+        self._counts: list[np.ndarray | None] = []
+        self._kept: list = []
+        self._count = 0
 
     @property
     def count(self) -> int:
@@ -387,7 +404,7 @@ class StreamedDraws(_Draws):
                 out[chosen] = self.kept[int(self.lo[j])][ranks[chosen] - self.starts[j]]
         return out
 
-    def _rank(self, value: float, side: str) -> int:
+    def _rank(self, value: float, side: Literal["left", "right"]) -> int:
         self._ready()
         if not self._count:
             return 0

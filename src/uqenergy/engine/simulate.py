@@ -66,7 +66,7 @@ def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int
 def in_memory_bytes(study: Study) -> int:
     """Rough peak memory of an in-memory run's draws: per model its energy, sorted baseline, pathway inputs
     and their product; and the largest pooled series with its sorted copy and mask."""
-    members = max([len(b.members or range(b.top)) for b in study.blends], default=1)
+    members = max([len(b.members) or b.top or 0 for b in study.blends], default=1)
     per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members
     return 8 * study.draws * per_draw
 

@@ -14,6 +14,7 @@ can propagate it; the paper-compatible studies leave it off.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -82,12 +83,12 @@ def tokens_per_s(fits: xr.Dataset, input_tokens: xr.DataArray, output_tokens: xr
     zero energy whatever its throughput). ``z`` (standard normal draws) shifts
     ln TPS by ``z`` predictive standard deviations of the fit.
     """
-    design = [1.0, np.log(np.maximum(input_tokens, 1.0)), np.log(np.maximum(output_tokens, 1.0))]
+    design: list[Any] = [1.0, np.log(np.maximum(input_tokens, 1.0)), np.log(np.maximum(output_tokens, 1.0))]
     b = fits["coefficients"]
-    log_tps = sum(b.isel(coef=i) * term for i, term in enumerate(design))
+    log_tps = b.isel(coef=0) + b.isel(coef=1) * design[1] + b.isel(coef=2) * design[2]
     if z is not None:
         log_tps = log_tps + z * _predictive_sd(fits, design)
-    return np.minimum(np.exp(log_tps), fits["tps_max"]).drop_vars("coef", errors="ignore")
+    return xr.apply_ufunc(np.minimum, np.exp(log_tps), fits["tps_max"]).drop_vars("coef", errors="ignore")
 
 
 def _predictive_sd(fits: xr.Dataset, design) -> xr.DataArray:
