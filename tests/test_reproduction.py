@@ -1,4 +1,5 @@
-"""The paper's published figures (Joule-version scripts, seed 42, 10,000 draws per model).
+"""The paper's published figures (Joule-version scripts, seed 42, 10,000 draws per model), checked on the
+records of :func:`uqenergy.analyses.run.run_study`, the path ``uqenergy run`` takes.
 
 Our runs use 400,000 draws per model, so the reference itself carries Monte Carlo
 noise sqrt(40) times ours; a figure agrees when it lies within 4 combined
@@ -8,15 +9,11 @@ standard errors (plus half a unit of the published rounding).
 import numpy as np
 import pytest
 
-from uqenergy.analyses.blends import pool, rank_by_median, trim_masks
-from uqenergy.analyses.intervals import mean_mcse, quantile_mcse
-from uqenergy.engine.simulate import simulate
-from uqenergy.config.study import load_study
+from uqenergy.analyses.run import run_study
 
 REFERENCE_DRAWS = 10_000
 OUR_DRAWS = 400_000
 STATS = ("p5", "p25", "median", "p75", "p95", "mean")
-PROBS = {"p5": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
 
 TRADITIONAL = {
     ("DeepSeek-R1", "baseline"): (0.045, 0.257, 0.633, 1.292, 2.985, 0.959),
@@ -37,35 +34,28 @@ TEST_TIME = {
 }
 
 
-def _draws(name):
-    study = load_study(name)
-    assert study.draws == OUR_DRAWS
-    energy_wh, divisors, _ = simulate(study)
-    blend = next(b for b in study.blends if b.name == "blend-paper")
-    members = rank_by_median(energy_wh)[: blend.top]
-    masks = trim_masks(energy_wh, members, blend.trim)
-    series = {(m, "baseline"): energy_wh.sel(model=m).values for m in study.models}
-    series[("blend-paper", "baseline")] = pool(energy_wh, masks)
-    for p in study.pathways:
-        series[("blend-paper", p)] = pool(energy_wh, masks, divisors[f"pathway_{p}"])
-    return series, members
+def _records(name):
+    """The run's energy records by (series, pathway), and the members of its ``blend-paper``."""
+    result = run_study(name)
+    assert result.study.draws == OUR_DRAWS
+    records = {(r["series"], r["pathway"]): r for r in result.records if r["quantity"] == "energy_wh"}
+    return records, result.samples.attrs["blend_members_blend-paper"].split(", ")
 
 
 @pytest.fixture(scope="module")
 def traditional():
-    return _draws("paper_traditional")
+    return _records("paper_traditional")
 
 
 @pytest.fixture(scope="module")
 def test_time():
-    return _draws("paper_test_time")
+    return _records("paper_test_time")
 
 
-def _check(values, published):
+def _check(record, published):
     scale = np.sqrt(1 + OUR_DRAWS / REFERENCE_DRAWS)  # our standard error combined with the reference's
     for stat, expected in zip(STATS, published):
-        ours = values.mean() if stat == "mean" else np.quantile(values, PROBS[stat])
-        se = mean_mcse(values) if stat == "mean" else quantile_mcse(values, PROBS[stat])
+        ours, se = record[stat], record[f"mcse_{stat}"]
         assert abs(ours - expected) <= 4 * scale * se + 0.0005, (stat, ours, expected, se)
 
 
@@ -86,7 +76,7 @@ def test_blend_is_the_papers_top_three(traditional, test_time):
 
 def test_trimmed_medians_sit_in_the_published_seed_bands(traditional, test_time):
     # seeds 1-5 of the published scripts: 0.302-0.311 Wh and 3.84-3.93 Wh
-    for series, (low, high) in ((traditional[0], (0.302, 0.311)), (test_time[0], (3.84, 3.93))):
-        values = series[("blend-paper", "baseline")]
-        median, se = np.median(values), quantile_mcse(values, 0.5)
+    for records, (low, high) in ((traditional[0], (0.302, 0.311)), (test_time[0], (3.84, 3.93))):
+        record = records[("blend-paper", "baseline")]
+        median, se = record["median"], record["mcse_median"]
         assert low - 3 * se <= median <= high + 3 * se

@@ -27,7 +27,7 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
-from uqenergy.analyses.blends import pool, rank_by_median, trim_masks
+from uqenergy.analyses.series import InMemory, series_members, series_pool
 from uqenergy.config.errors import InputError, check_keys, require_names, require_seed, require_text
 from uqenergy.config.estimates import PublicEstimate, load_estimates
 from .overstatement import (Overstatement, non_production_priors, parse_overstatement, ratio_draws,
@@ -121,17 +121,10 @@ def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int 
     return CompareStudy(path, name, description, estimates, studies, series, overstatement)
 
 
-def series_members(study: Study, energy_wh: xr.DataArray, series: str) -> tuple[list[str], list]:
-    """The models pooled into ``series`` and its trim windows (a model is a pool of one)."""
-    if series in study.models:
-        return [series], []
-    blend = next(b for b in study.blends if b.name == series)
-    return blend.members or rank_by_median(energy_wh)[: blend.top], blend.trim
-
-
-def pool_series(values: xr.DataArray, members: list[str], trims: list) -> np.ndarray:
-    """Pooled draws (model, draw) of the series' members, trimmed on ``values`` themselves."""
-    return pool(values, trim_masks(values, members, trims))
+def _pooled(study: Study, series: str, members: list[str], values: xr.DataArray) -> np.ndarray:
+    """Pooled draws of ``series`` from ``values`` (model, draw) of its ``members``, trimmed on ``values`` themselves."""
+    draws = InMemory(values.transpose("model", "draw").values)
+    return draws.pool(series_pool(study, series, members, draws))
 
 
 @dataclass
@@ -142,20 +135,21 @@ class Scenario:
     inputs: xr.Dataset
     energy_wh: xr.DataArray
     fits: xr.Dataset
+    series: str
     members: list[str]
-    trims: list
     _log_medians: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def run(cls, study: Study, series: str) -> "Scenario":
         energy_wh, _, inputs = simulate(replace(study, save_draws=study.draws))
-        return cls(study, inputs, energy_wh, study_fits(study), *series_members(study, energy_wh, series))
+        members = series_members(study, series, InMemory(energy_wh.values))
+        return cls(study, inputs, energy_wh, study_fits(study), series, members)
 
     def draws_wh(self, values: dict[str, float]) -> np.ndarray:
         """Pooled per-query energy with ``values`` substituted for our inputs."""
         energy_wh = substituted_energy_wh(self.inputs, self.fits, self.study.input_token_divisor, values)
-        energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0].transpose("model", "draw")
-        return pool_series(energy_wh, self.members, self.trims)
+        energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0]
+        return _pooled(self.study, self.series, self.members, energy_wh)
 
     def log_median(self, values: dict[str, float]) -> float:
         """ln of the pooled median with ``values`` substituted (cached: estimates share substitutions)."""
@@ -217,7 +211,8 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
     if study.overstatement is not None:
         for s in study.studies:
             ratios, production_wh = ratio_draws(s, non_production_priors(s, study.overstatement, study.path))
-            values = pool_series(ratios, *series_members(s, production_wh, study.series))
+            members = series_members(s, study.series, InMemory(production_wh.values))
+            values = _pooled(s, study.series, members, ratios)
             overstatement.append(ratio_record(s, study.series, values, study.overstatement))
     details = [e.record() | {"compared_with": COMPARED_WITH[e.boundary]} for e in study.estimates]
     return CompareResult(study, records, details, overstatement, _warnings(study))

@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from uqenergy.analyses.compare import series_members
 from uqenergy.config.catalogue import prior_records
 from uqenergy.config.distributions import Z95
 from uqenergy.config.errors import InputError, check_keys, require_names, require_number
@@ -55,7 +54,7 @@ from uqenergy.config.priors import Prior, PriorSet, build_prior, layer_files, me
 from uqenergy.config.files import resolve
 from uqenergy.analyses.results import provenance
 from uqenergy.engine.simulate import simulate
-from uqenergy.analyses.series import pathway_divisors
+from uqenergy.analyses.series import InMemory, pathway_divisors, series_members
 from uqenergy.config.settings import expand_settings
 from uqenergy.config.errors import positive_int
 from uqenergy.config.study import Study, load_study, study_from_document
@@ -266,7 +265,7 @@ def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray
     (the paper: one fixed factor).
     """
     energy_wh, divisors, _ = simulate(replace(study, save_draws=1, throughput_uncertainty=False), progress)
-    members, _ = series_members(study, energy_wh, fleet.series)
+    members = series_members(study, fleet.series, InMemory(energy_wh.values))
     pooled = energy_wh.sel(model=members).values.ravel()
     pooled_divisors = pathway_divisors(study, {name: d.sel(model=members).values.ravel() for name, d in divisors.items()})
     fleet_draws = {}

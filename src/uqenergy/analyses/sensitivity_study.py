@@ -35,8 +35,8 @@ from uqenergy.config import distributions
 from uqenergy.engine import energy
 from uqenergy.analyses import sensitivity
 from uqenergy.config.scheduler import LOCAL, parse_scheduler
+from uqenergy.analyses.series import InMemory, series_members
 from uqenergy.engine.backend import Backend
-from uqenergy.analyses.blends import rank_by_median
 from uqenergy.config.errors import InputError, check_keys, require_names, require_number
 from uqenergy.config.priors import PriorSet
 from uqenergy.engine.sampling import BLOCK_DRAWS, monte_carlo_inputs
@@ -218,16 +218,13 @@ def series_evaluator(study: Study, fits: xr.Dataset, members: Sequence[str], fac
     return evaluate
 
 
-def blend_members(study: Study, fits: xr.Dataset, name: str) -> list[str]:
-    """A blend's members; a ``top`` blend ranks the models by median baseline energy over the first
-    block of the study's Monte Carlo draws (the same draws ``uqenergy run`` starts with)."""
-    blend = next(b for b in study.blends if b.name == name)
-    if blend.members:
-        return list(blend.members)
+def first_block_wh(study: Study, fits: xr.Dataset) -> np.ndarray:
+    """Baseline energy per query in Wh (model, draw) of the first block of the study's Monte Carlo draws
+    (the draws ``uqenergy run`` starts with): a ``top`` blend ranks its models on them."""
     draws = min(study.draws, BLOCK_DRAWS)
     inputs = next(monte_carlo_inputs(study.priors, study.factors, study.models, draws, study.seed))
     outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
-    return rank_by_median(outputs["energy_wh"])[: blend.top]
+    return outputs["energy_wh"].transpose("model", "draw").values
 
 
 def analyse_study(study: Study, section: Section, setting: str | None = None,
@@ -236,9 +233,10 @@ def analyse_study(study: Study, section: Section, setting: str | None = None,
     are evaluated in chunks on ``backend`` when it is not the local one."""
     fits = study_fits(study)
     candidates = series_candidates(study)
+    first_block = InMemory(first_block_wh(study, fits))
     records, pairs = [], []
     for name in section.series or candidates:
-        members = [name] if name in study.models else blend_members(study, fits, name)
+        members = series_members(study, name, first_block)
         factors = series_factors(study, members)
         groups = {g: kept for g, fs in section.groups.items() if (kept := [f for f in fs if f in factors])}
         seed = np.random.SeedSequence(study.seed, spawn_key=(SEED_KEY, candidates.index(name)))

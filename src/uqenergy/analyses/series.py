@@ -1,26 +1,39 @@
-"""The series a one-level run reports, and their records, whether the draws are in memory or streamed.
+"""Series: which draws a study pools and reports, whether the draws are in memory or streamed.
 
-A series pools members: each member is one model's draws, kept where its
-baseline energy lies inside a window (a trimmed blend's), and divided by a
-pathway's divisor (``baseline``: none). A model is a series of one untrimmed
-member; ``blend-paper`` pools its members' trimmed draws (see
-:mod:`uqenergy.analyses.blends`). :func:`series_records` reads every series through an
-order-statistics object (:mod:`uqenergy.engine.orderstats`), so the same code serves
-draws held in memory and draws streamed in passes.
+The one place for the logic of blends. A series pools members: each member is
+one model's draws, kept where its baseline energy lies inside a window, and
+divided by a pathway's divisor (``baseline``: none). A model is a series of one
+untrimmed member. A blend's members are the models it lists or its ``top``
+models ranked by median baseline energy (:func:`rank_by_median`,
+:func:`series_members`); a trimmed blend keeps each member's draws inside
+successive percentile windows (:func:`trim_window`, :func:`trimmed_members`).
+
+``blend-paper`` reproduces Oviedo et al. (arXiv:2509.20241): the three models
+with the highest median energy, each trimmed to its P5-P95, that trimmed to its
+P10-P90, and pooled. The trimming narrows the reported spread. The honest
+``blend`` pools the same models untrimmed: an equal-weight mixture, which is
+what a reader should expect of a query served by one of them.
+
+Series are read through ``draws_of(series)``, which gives their order statistics
+(:mod:`uqenergy.engine.orderstats`): :class:`InMemory` for (model, draw) arrays
+held in memory, streamed trackers for draws read in passes
+(:mod:`uqenergy.analyses.streaming`). :func:`series_values` pools a series' draws
+from (model, draw) arrays; :meth:`InMemory.pool` is the in-memory pooling.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from uqenergy.config.errors import InputError
 from uqenergy.analyses.intervals import describe
-from uqenergy.engine.orderstats import Pending, SortedDraws, segment_lengths
+from uqenergy.config.errors import InputError
 from uqenergy.config.study import Study
+from uqenergy.engine.orderstats import Pending, SortedDraws, StreamedDraws, segment_lengths
 
 
 @dataclass(frozen=True)
@@ -34,15 +47,23 @@ class Member:
 
 @dataclass(frozen=True)
 class Series:
+    """The pooled draws of ``members``, each divided by the ``pathway``'s divisor (``baseline``: none)."""
+
     members: tuple[Member, ...]
     pathway: str = "baseline"
 
 
+DrawsOf = Callable[[Series], SortedDraws | StreamedDraws]  # a series -> its order statistics
+Trims = Sequence[Sequence[float]]  # successive [low, high] percentile windows
+
+
 def model_series(model: int, pathway: str = "baseline") -> Series:
+    """The series of model number ``model`` alone, untrimmed."""
     return Series((Member(model),), pathway)
 
 
 def pathway_names(study: Study) -> list[str]:
+    """The study's pathways, then ``combined`` if it has one."""
     return [*study.pathways, *(["combined"] if study.combined else [])]
 
 
@@ -50,10 +71,7 @@ def pathway_divisors(study: Study, drawn: dict[str, np.ndarray]) -> dict[str, np
     """Each pathway's divisor (model, draw) from the drawn ``pathway_*`` inputs; ``combined`` is their product."""
     divisors = {p: drawn[f"pathway_{p}"] for p in study.pathways}
     if study.combined:
-        combined = 1.0
-        for d in divisors.values():
-            combined = combined * d
-        divisors["combined"] = combined
+        divisors["combined"] = functools.reduce(np.multiply, divisors.values())
     return divisors
 
 
@@ -78,10 +96,19 @@ def series_values(series: Series, energy_wh: np.ndarray, divisors: dict[str, np.
 
 
 class InMemory:
-    """Order statistics of series whose draws are (model, draw) arrays in memory; models' baselines are kept sorted."""
+    """Order statistics of series whose draws are (model, draw) arrays in memory; models' baselines are kept sorted.
 
-    def __init__(self, energy_wh: np.ndarray, divisors: dict[str, np.ndarray]):
-        self.energy_wh, self.divisors, self.cache = energy_wh, divisors, {}
+    Parameters
+    ----------
+    energy_wh : numpy.ndarray
+        Energy per query in Wh, (model, draw); models numbered as the study's.
+    divisors : dict of str to numpy.ndarray, optional
+        Each pathway's divisor, (model, draw) (see :func:`pathway_divisors`); none when only baselines are read.
+    """
+
+    def __init__(self, energy_wh: np.ndarray, divisors: dict[str, np.ndarray] | None = None):
+        self.energy_wh, self.divisors = energy_wh, divisors or {}
+        self.cache: dict[Series, SortedDraws] = {}
 
     def __call__(self, series: Series) -> SortedDraws:
         if series in self.cache:
@@ -91,10 +118,68 @@ class InMemory:
             self.cache[series] = draws
         return draws
 
+    def pool(self, series: Series) -> np.ndarray:
+        """The series' pooled draws: each member's kept draws, divided by the pathway's divisor, members in order."""
+        return series_values(series, self.energy_wh, self.divisors)[0]
 
-def trim_window(draws, trims: Sequence[Sequence[float]]) -> tuple[float, float] | None:
-    """The [low, high] baseline energies a member keeps after successive percentile windows, each taken
-    (as ``numpy.percentile``) on what the previous kept; None if a window keeps nothing."""
+
+def rank_by_median(models: Sequence[str], draws_of: DrawsOf) -> list[str]:
+    """Models ordered by the median of their baseline draws, highest first (ties keep the study's order).
+
+    Parameters
+    ----------
+    models : sequence of str
+        The study's models; model number i is ``models[i]``.
+    draws_of : callable
+        A series -> its order statistics (:class:`InMemory` or streamed).
+
+    Returns
+    -------
+    list of str
+    """
+    median_wh = np.concatenate([draws_of(model_series(m)).quantiles([0.5]) for m in range(len(models))])
+    return [models[i] for i in np.argsort(-median_wh, kind="stable")]
+
+
+def series_members(study: Study, name: str, draws_of: DrawsOf) -> list[str]:
+    """The models pooled into series ``name``: a model alone, or a blend's listed members or ``top`` models.
+
+    Parameters
+    ----------
+    study : Study
+    name : str
+        A model or blend of ``study``.
+    draws_of : callable
+        A series -> its order statistics; read only to rank a ``top`` blend's models by median
+        (:func:`rank_by_median`).
+
+    Returns
+    -------
+    list of str
+    """
+    if name in study.models:
+        return [name]
+    blend = next(b for b in study.blends if b.name == name)
+    return list(blend.members) or rank_by_median(study.models, draws_of)[: blend.top]
+
+
+def trim_window(draws, trims: Trims) -> tuple[float, float] | None:
+    """The [low, high] baseline energies (Wh) a member keeps after successive percentile windows.
+
+    Each window is taken (as ``numpy.percentile``) on what the previous one kept.
+
+    Parameters
+    ----------
+    draws : SortedDraws or StreamedDraws
+        The member's baseline order statistics (:mod:`uqenergy.engine.orderstats`).
+    trims : sequence of [low, high]
+        Percentile windows, 0 <= low < high <= 100.
+
+    Returns
+    -------
+    tuple of float or None
+        None if a window keeps nothing.
+    """
     low, high, below, upto = -math.inf, math.inf, 0, draws.count
     for window in trims:
         if upto <= below:
@@ -105,7 +190,53 @@ def trim_window(draws, trims: Sequence[Sequence[float]]) -> tuple[float, float] 
     return (low, high) if upto > below else None
 
 
-def series_records(study: Study, draws_of: Callable[[Series], object]) -> tuple[list[dict], dict]:
+def trimmed_members(models: Sequence[int], trims: Trims, draws_of: DrawsOf) -> tuple[Member, ...] | None:
+    """Members for model numbers ``models``, each kept inside its trim windows (:func:`trim_window`).
+
+    Every model's window is requested before streamed draws raise
+    :class:`~uqenergy.engine.orderstats.Pending`, so one pass fetches them all;
+    without ``trims`` no draws are read.
+
+    Returns
+    -------
+    tuple of Member or None
+        None if a window keeps no draws of a member.
+    """
+    if not trims:
+        return tuple(Member(m) for m in models)
+    windows: list[tuple[float, float] | None] = []
+    waiting = False
+    for m in models:
+        try:
+            windows.append(trim_window(draws_of(model_series(m)), trims))
+        except Pending:
+            waiting = True
+    if waiting:
+        raise Pending
+    kept = [window for window in windows if window is not None]
+    if len(kept) < len(windows):
+        return None
+    return tuple(Member(m, low, high) for m, (low, high) in zip(models, kept))
+
+
+def series_pool(study: Study, name: str, members: Sequence[str], draws_of: DrawsOf,
+                pathway: str = "baseline") -> Series:
+    """The series ``name`` of ``study`` pooling ``members`` (:func:`series_members`), trimmed as its blend says.
+
+    Raises
+    ------
+    InputError
+        If a trim window keeps no draws of a member.
+    """
+    trims = next((b.trim for b in study.blends if b.name == name), [])
+    pool = trimmed_members([study.models.index(m) for m in members], trims, draws_of)
+    if pool is None:
+        raise InputError(study.path, f"blends.{name}.trim", "keeps no draws of a member",
+                         "more draws or wider percentile windows")
+    return Series(pool, pathway)
+
+
+def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[str, list[str]]]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members.
 
     ``draws_of(series)`` gives the series' order statistics. Streamed ones raise
@@ -113,6 +244,7 @@ def series_records(study: Study, draws_of: Callable[[Series], object]) -> tuple[
     so that one pass fetches what all of them need, then Pending is raised again.
     """
     pending = []
+    members: dict[str, list[str]] = {}
 
     def attempt(function: Callable, *args):
         try:
@@ -126,42 +258,23 @@ def series_records(study: Study, draws_of: Callable[[Series], object]) -> tuple[
         return study.intervals.mark_tolerance({"scenario": study.scenario, "series": name, "pathway": series.pathway,
                                                "quantity": "energy_wh", **summary})
 
-    def ranking() -> list[str]:
-        medians = np.concatenate([draws_of(model_series(m)).quantiles([0.5]) for m in range(len(study.models))])
-        return [study.models[i] for i in np.argsort(-medians, kind="stable")]
+    def blend_pool(name: str) -> Series:
+        members[name] = series_members(study, name, draws_of)
+        return series_pool(study, name, members[name], draws_of)
 
-    def windows(blend, members: list[str]) -> tuple[Member, ...]:
-        chosen, found, waiting = [study.models.index(m) for m in members], [], False
-        for m in chosen:  # every member's window is fetched in the same pass
-            try:
-                found.append(trim_window(draws_of(model_series(m)), blend.trim))
-            except Pending:
-                waiting = True
-        if waiting:
-            raise Pending
-        if None in found:
-            raise InputError(study.path, f"blends.{blend.name}.trim", "keeps no draws of a member",
-                             "more draws or wider percentile windows")
-        return tuple(Member(m, *w) for m, w in zip(chosen, found))
-
-    records, members = [], {}
+    records = []
     pathways = pathway_names(study)
     for m, model in enumerate(study.models):
         records.append(attempt(record, model, model_series(m)))
         if model in study.pathway_targets:
             records += [attempt(record, model, model_series(m, p)) for p in pathways]
-    order = attempt(ranking) if any(not b.members for b in study.blends) else []
     for blend in study.blends:
-        if order is None and not blend.members:
-            continue
-        members[blend.name] = blend.members or order[: blend.top]
-        pool = attempt(windows, blend, members[blend.name]) if blend.trim else \
-            tuple(Member(study.models.index(m)) for m in members[blend.name])
+        pool = attempt(blend_pool, blend.name)
         if pool is None:
             continue
-        records.append(attempt(record, blend.name, Series(pool)))
+        records.append(attempt(record, blend.name, pool))
         if blend.name in study.pathway_targets:
-            records += [attempt(record, blend.name, Series(pool, p)) for p in pathways]
+            records += [attempt(record, blend.name, replace(pool, pathway=p)) for p in pathways]
     if pending:
         raise Pending
     return records, members

@@ -45,13 +45,12 @@ import xarray as xr
 
 from uqenergy.engine import energy
 from uqenergy.engine.backend import Backend
-from uqenergy.analyses.blends import rank_by_median
 from uqenergy.config.errors import InputError
 from uqenergy.analyses.intervals import mean_mcse, summarize
 from uqenergy.config.intervals import require_untrimmed
 from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.engine.sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
-from uqenergy.analyses.series import pathway_divisors, pathway_names
+from uqenergy.analyses.series import InMemory, pathway_divisors, pathway_names, series_members
 from uqenergy.config.study import Study
 from uqenergy.engine.throughput import study_fits
 
@@ -221,7 +220,8 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
                 progress((stop - start) * inner * len(study.models))
     model_mean_wh = np.concatenate(sums, axis=1) / inner
     kept_wh = np.concatenate(kept, axis=1)
-    members = blend_members(study, kept_wh)
+    pooled = InMemory(kept_wh.reshape(len(study.models), -1))  # a top blend ranks models by pooled per-query median
+    members = {b.name: series_members(study, b.name, pooled) for b in study.blends}
     in_series = np.vstack([np.eye(len(study.models), dtype=bool)]
                           + [np.isin(study.models, ms)[None] for ms in members.values()])
     mean_wh = np.stack([np.stack([(model_mean_wh / divisors[p])[rows].mean(axis=0) for p in divisors])
@@ -235,14 +235,6 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
         design="two-level", outer_draws=outer, inner_draws=inner, seed=seed, epistemic_factors=", ".join(epistemic),
         aleatory_factors=", ".join(aleatory), **{f"blend_members_{b}": ", ".join(m) for b, m in members.items()},
     )
-
-
-def blend_members(study: Study, kept_wh: np.ndarray) -> dict[str, list[str]]:
-    """Each blend's models: as listed, or the ``top`` models by median pooled per-query energy."""
-    pooled = xr.DataArray(kept_wh.reshape(len(study.models), -1), dims=("model", "draw"),
-                          coords={"model": study.models})
-    ranking = rank_by_median(pooled)
-    return {b.name: b.members or ranking[: b.top] for b in study.blends}
 
 
 def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:

@@ -25,7 +25,7 @@ import xarray as xr
 
 from uqenergy._version import __version__
 from uqenergy.outputs import plots
-from uqenergy.analyses.blends import trim_mask
+from uqenergy.analyses.series import InMemory, Series, model_series, trimmed_members
 from uqenergy.config.errors import InputError
 from uqenergy.config.intervals import QUANTILES
 from uqenergy.outputs.files import MARKER, write_atomically
@@ -160,11 +160,13 @@ def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
 
 def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
     """Draws per model and per blend (pooled and trimmed as in the run) from the first ``stop`` saved draws."""
-    prefix = energy_wh.isel(draw=slice(0, stop))
-    draws = {str(m): prefix.sel(model=m).values for m in prefix["model"].values}
+    models = [str(m) for m in energy_wh["model"].values]
+    saved = InMemory(energy_wh.isel(draw=slice(0, stop)).transpose("model", "draw").values)
+    draws = {model: saved.pool(model_series(m)) for m, model in enumerate(models)}
     for name, (members, trim) in blend_definitions(attrs).items():
-        if all(m in draws for m in members):
-            draws[name] = np.concatenate([draws[m][trim_mask(draws[m], trim)] for m in members])
+        pool = trimmed_members([models.index(m) for m in members], trim, saved) if set(members) <= set(models) else None
+        if pool is not None:  # None: the blend's models are not all saved, or a window keeps nothing
+            draws[name] = saved.pool(Series(pool))
     return draws
 
 
