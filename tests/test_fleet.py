@@ -14,9 +14,9 @@ from scipy import stats
 from uqenergy.engine import energy
 from uqenergy.config.distributions import Z95
 from uqenergy.config.errors import InputError
-from uqenergy.analyses.fleet import (FLEET_PRIORS, honest_quantities, load_fleet, paper_moments, paper_quantities,
-                            run_fleet)
+from uqenergy.analyses.fleet import honest_quantities, paper_moments, paper_quantities, run_fleet
 from uqenergy.config.files import data_dir
+from uqenergy.config.fleet import FLEET_PRIORS, load_fleet
 from uqenergy.engine.sampling import monte_carlo_inputs
 from uqenergy.config.study import load_study
 from uqenergy.analyses.two_level import outer_uniforms

@@ -14,10 +14,11 @@ from SALib.test_functions import Ishigami
 
 from uqenergy.config import distributions
 from uqenergy.config.errors import InputError
-from uqenergy.analyses.sensitivity import Options, _child, _Saltelli, analyse, pawn_median_ks
+from uqenergy.analyses.sensitivity import _child, _Saltelli, analyse, pawn_median_ks
 from uqenergy.analyses.sensitivity_study import (
-    MODEL_FACTOR, read_section, run_sensitivity, series_evaluator, series_factors, unit_inputs,
+    run_sensitivity, series_evaluator, series_factors, unit_inputs,
 )
+from uqenergy.config.sobol import MODEL_FACTOR, Options
 from uqenergy.config.study import load_study
 from uqenergy.engine.throughput import study_fits
 
@@ -328,7 +329,7 @@ def test_bad_sobol_section_is_a_one_line_error(write, cli, tmp_path, section, ke
 def test_bad_groups(write, groups, problem):
     text = SMALL_SOBOL_STUDY[:SMALL_SOBOL_STUDY.index("[sobol.groups]")] + groups + "\n"
     with pytest.raises(InputError, match=problem):
-        read_section(load_study(write("bad.toml", text)))
+        load_study(write("bad.toml", text))
 
 
 def test_sobol_cli_writes_flat_records_and_a_chart(write, cli, tmp_path):

@@ -132,7 +132,8 @@ def _compare(args) -> None:
 
 
 def _fleet(args) -> None:
-    from uqenergy.analyses.fleet import headline, load_fleet, run_fleet, work_draws
+    from uqenergy.analyses.fleet import headline, run_fleet, work_draws
+    from uqenergy.config.fleet import load_fleet
     from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
@@ -154,7 +155,7 @@ def _fleet(args) -> None:
 
 
 def _validate(args) -> None:
-    from uqenergy.analyses.validate import validate_file
+    from uqenergy.config.validate import validate_file
 
     for name in args.files:
         kind, messages = validate_file(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class Options:
 class SobolSection:
     """The parsed ``[sobol]`` section (the defaults when a study has none)."""
 
-    options: Options = Options()
+    options: Options = field(default_factory=Options)
     targets: tuple[str, ...] = TARGETS
     series: tuple[str, ...] | None = None  # None: every model and untrimmed blend
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -60,7 +61,7 @@ def _base_samples(value: Any, method: str, file: Path) -> tuple[int, ...]:
     for n in value:
         if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= MAX_BASE_SAMPLES or (method == "sobol" and n & (n - 1)):
             raise InputError(file, key, f"{n!r} is not a valid base sample size for {method}", allowed)
-    if any(b <= a for a, b in zip(value, value[1:])):
+    if any(b <= a for a, b in pairwise(value)):
         raise InputError(file, key, "sizes do not increase", allowed)
     return tuple(value)
 

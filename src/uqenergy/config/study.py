@@ -19,7 +19,15 @@ from typing import Any
 
 from uqenergy.config.benchmarks import BenchmarkRow, read_benchmarks, usable_rows
 from uqenergy.config.blends import Blend, parse_blend
-from uqenergy.config.errors import InputError, check_keys, positive_int, require_names, require_number, require_seed, require_text
+from uqenergy.config.errors import (
+    InputError,
+    check_keys,
+    positive_int,
+    require_names,
+    require_number,
+    require_seed,
+    require_text,
+)
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.intervals import IntervalSettings, parse_intervals
 from uqenergy.config.priors import PriorSet, load_prior_files
@@ -68,7 +76,7 @@ class Study:
     scheduler: str = LOCAL  # where chunks run: see uqenergy.engine.backend
     memory_budget_mb: int | None = None  # above it a run streams its draws; None: automatic
     prior_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [priors.NAME], validated
-    sobol: SobolSection = SobolSection()  # the defaults when the study has no [sobol] table
+    sobol: SobolSection = field(default_factory=SobolSection)  # the defaults when the study has no [sobol] table
     settings: tuple[Setting, ...] = ()  # [[settings]], in file order; each a complete study without settings
 
     @property
