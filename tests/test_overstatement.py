@@ -10,13 +10,13 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy.engine import energy
 from uqenergy.analyses.compare import run_compare
-from uqenergy.config.distributions import Z95
 from uqenergy.analyses.overstatement import paired_inputs
 from uqenergy.config.compare import load_compare_study
+from uqenergy.config.distributions import Z95
 from uqenergy.config.files import data_dir
 from uqenergy.config.study import load_study
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import study_fits
 
 PRIORS = data_dir("priors")

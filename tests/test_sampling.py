@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from uqenergy.analyses.run import run_study
-from uqenergy.engine.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_draws
 from uqenergy.config.study import load_study
+from uqenergy.engine.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_draws
 
 
 def test_chunks_are_whole_blocks_covering_every_draw():

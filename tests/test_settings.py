@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from uqenergy.engine import energy
+from uqenergy.analyses.run import run_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
-from uqenergy.analyses.run import run_study
 from uqenergy.config.study import load_study
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import study_fits
 
 PRIORS_DIR = data_dir("priors")

@@ -81,7 +81,7 @@ def _assumptions(table, file, prefix: str, boundary: str) -> dict:
     if not isinstance(table, dict):
         raise InputError(file, prefix.rstrip("."), "expected a table", "[estimates.ID.assumptions]")
     check_keys(table, frozenset(NUMERIC_ASSUMPTIONS) | frozenset(TEXT_ASSUMPTIONS), file, prefix)
-    parsed = {}
+    parsed: dict[str, float | str] = {}
     for key, value in table.items():
         if key in TEXT_ASSUMPTIONS:
             if not isinstance(value, str) or not value.strip():
