@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from uqenergy.analyses.compare import load_compare_study, place, run_compare
+from uqenergy.analyses.compare import place, run_compare
+from uqenergy.config.compare import load_compare_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
 

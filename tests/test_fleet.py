@@ -11,15 +11,15 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy.engine import energy
+from uqenergy.analyses.fleet import honest_quantities, paper_moments, paper_quantities, run_fleet
+from uqenergy.analyses.two_level import outer_uniforms
 from uqenergy.config.distributions import Z95
 from uqenergy.config.errors import InputError
-from uqenergy.analyses.fleet import (FLEET_PRIORS, honest_quantities, load_fleet, paper_moments, paper_quantities,
-                            run_fleet)
 from uqenergy.config.files import data_dir
-from uqenergy.engine.sampling import monte_carlo_inputs
+from uqenergy.config.fleet import FLEET_PRIORS, load_fleet
 from uqenergy.config.study import load_study
-from uqenergy.analyses.two_level import outer_uniforms
+from uqenergy.engine import energy
+from uqenergy.engine.sampling import monte_carlo_inputs
 from uqenergy.engine.throughput import study_fits
 
 PRIORS_DIR = data_dir("priors")

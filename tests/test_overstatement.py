@@ -10,12 +10,13 @@ import pytest
 import xarray as xr
 from scipy import stats
 
-from uqenergy.engine import energy
-from uqenergy.analyses.compare import load_compare_study, run_compare
+from uqenergy.analyses.compare import run_compare
+from uqenergy.analyses.overstatement import paired_inputs
+from uqenergy.config.compare import load_compare_study
 from uqenergy.config.distributions import Z95
-from uqenergy.analyses.overstatement import non_production_priors, paired_inputs
 from uqenergy.config.files import data_dir
 from uqenergy.config.study import load_study
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import study_fits
 
 PRIORS = data_dir("priors")
@@ -71,7 +72,7 @@ def test_non_production_priors_run_as_an_ordinary_study(write, cli, tmp_path):
 def test_paired_inputs_share_the_query_not_the_unknowns(write):
     study = load_study(write("one_model.toml", STUDY))
     spec = load_compare_study(write("c.toml", COMPARE))
-    production, non_production = paired_inputs(study, non_production_priors(study, spec.overstatement, spec.path), 0, 20000)
+    production, non_production = paired_inputs(study, spec.non_production_priors[study.scenario], 0, 20000)
     assert np.array_equal(production["output_tokens"].values, non_production["output_tokens"].values)
     assert "throughput_scale" in non_production and "throughput_scale" not in production
     correlation = np.corrcoef(np.log(production["pue"].values.ravel()), np.log(non_production["pue"].values.ravel()))[0, 1]

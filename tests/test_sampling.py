@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from uqenergy.analyses.run import run_study
-from uqenergy.engine.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_draws
 from uqenergy.config.study import load_study
+from uqenergy.engine.sampling import BLOCK_DRAWS, chunk_ranges, monte_carlo_draws
 
 
 def test_chunks_are_whole_blocks_covering_every_draw():
@@ -23,8 +25,7 @@ def test_draws_do_not_depend_on_chunking(small_study):
 def test_same_seed_same_result_whatever_the_chunk_size(small_study):
     study = load_study(small_study, draws=150_000)
     whole = run_study(study).records
-    study.chunk_draws = BLOCK_DRAWS
-    chunked = run_study(study).records
+    chunked = run_study(replace(study, chunk_draws=BLOCK_DRAWS)).records
     assert whole == chunked
 
 

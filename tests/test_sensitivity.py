@@ -12,17 +12,19 @@ from SALib.analyze import sobol as salib_sobol
 from SALib.sample import sobol as salib_sample
 from SALib.test_functions import Ishigami
 
+from conftest import PRIORS_DIR, SMALL_STUDY
+from uqenergy.analyses.sensitivity import _child, _Saltelli, analyse, pawn_median_ks
+from uqenergy.analyses.sensitivity_study import (
+    run_sensitivity,
+    series_evaluator,
+    series_factors,
+    unit_inputs,
+)
 from uqenergy.config import distributions
 from uqenergy.config.errors import InputError
-from uqenergy.analyses.sensitivity import Options, _child, _Saltelli, analyse, pawn_median_ks
-from uqenergy.analyses.sensitivity_study import (
-    MODEL_FACTOR, read_section, run_sensitivity, series_evaluator, series_factors, unit_inputs,
-)
+from uqenergy.config.sobol import MODEL_FACTOR, Options
 from uqenergy.config.study import load_study
 from uqenergy.engine.throughput import study_fits
-
-from conftest import PRIORS_DIR, SMALL_STUDY
-
 
 SIGMAS = {"x1": 0.2, "x2": 0.5, "x3": 1.0, "x4": 0.3}
 ISHIGAMI_S1 = {"x1": 0.3139, "x2": 0.4424, "x3": 0.0}  # a = 7, b = 0.1 (Saltelli et al. 2008, Global SA: The Primer)
@@ -328,7 +330,7 @@ def test_bad_sobol_section_is_a_one_line_error(write, cli, tmp_path, section, ke
 def test_bad_groups(write, groups, problem):
     text = SMALL_SOBOL_STUDY[:SMALL_SOBOL_STUDY.index("[sobol.groups]")] + groups + "\n"
     with pytest.raises(InputError, match=problem):
-        read_section(load_study(write("bad.toml", text)))
+        load_study(write("bad.toml", text))
 
 
 def test_sobol_cli_writes_flat_records_and_a_chart(write, cli, tmp_path):

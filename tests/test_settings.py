@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from uqenergy.engine import energy
+from uqenergy.analyses.run import run_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
-from uqenergy.analyses.run import run_study
-from uqenergy.config.settings import expand_settings
 from uqenergy.config.study import load_study
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import study_fits
 
 PRIORS_DIR = data_dir("priors")
@@ -104,7 +103,7 @@ def test_proportional_power_utilisation(tmp_path):
     median = {(r["setting"], r["series"]): r["median"] for r in result.records}
     assert median[("proportional", "Llama 3.1 405B")] < median[("independent", "Llama 3.1 405B")]
     assert median[("proportional", "Llama-3.1 Nemotron Ultra 253B")] > median[("independent", "Llama-3.1 Nemotron Ultra 253B")]
-    variants = dict(expand_settings(load_study(path)))
+    variants = {s.name: s.study for s in load_study(path).settings}
     assert "power_utilisation" in variants["independent"].factors
     assert "power_utilisation" not in variants["proportional"].factors  # computed, not sampled
 

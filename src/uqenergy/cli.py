@@ -21,11 +21,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _run(args) -> None:
     from uqenergy.analyses.intervals import inference_data
+    from uqenergy.analyses.run import run_study, with_scheduler
+    from uqenergy.config.study import load_study
     from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
-    from uqenergy.analyses.run import run_study, with_scheduler
-    from uqenergy.config.study import load_study
 
     study = with_scheduler(load_study(args.study, draws=args.draws, seed=args.seed), args.scheduler)
     outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
@@ -64,9 +64,9 @@ def _print_headline(records) -> None:
 
 
 def _sobol(args) -> None:
+    from uqenergy.analyses.sensitivity_study import run_sensitivity
     from uqenergy.outputs.files import write_atomically, write_json
     from uqenergy.outputs.report import write_report
-    from uqenergy.analyses.sensitivity_study import run_sensitivity
 
     result = run_sensitivity(args.study, scheduler=args.scheduler)
     _warn(result.warnings, args)
@@ -132,7 +132,8 @@ def _compare(args) -> None:
 
 
 def _fleet(args) -> None:
-    from uqenergy.analyses.fleet import headline, load_fleet, run_fleet, work_draws
+    from uqenergy.analyses.fleet import headline, run_fleet, work_draws
+    from uqenergy.config.fleet import load_fleet
     from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
@@ -154,7 +155,7 @@ def _fleet(args) -> None:
 
 
 def _validate(args) -> None:
-    from uqenergy.analyses.validate import validate_file
+    from uqenergy.config.validate import validate_file
 
     for name in args.files:
         kind, messages = validate_file(name)

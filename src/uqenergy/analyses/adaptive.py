@@ -21,8 +21,8 @@ import xarray as xr
 
 from uqenergy.analyses.results import StudyResult
 from uqenergy.analyses.summaries import finish, summary_records
-from uqenergy.engine.simulate import simulate
 from uqenergy.config.study import Study
+from uqenergy.engine.simulate import simulate
 
 
 def next_draws(done: int, growth: float, batch_draws: int, max_draws: int) -> int:

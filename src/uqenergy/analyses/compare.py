@@ -1,9 +1,7 @@
 """Published per-query estimates against our distributions: where each falls, by how much, and why.
 
-A compare study is TOML with a ``[compare]`` table: the scenario ``studies`` to
-run (one per scenario, e.g. ``paper_traditional`` and ``paper_test_time``), the
-``estimates`` file, the ``series`` to compare with (default the untrimmed
-``blend``), and ``draws`` and ``seed`` for every scenario run. An optional
+A compare study (:mod:`uqenergy.config.compare`) names the scenario studies,
+the estimates file and the series to compare with; its optional
 ``[overstatement]`` table adds the non-production / production energy ratio
 (:mod:`uqenergy.analyses.overstatement`).
 
@@ -27,36 +25,19 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
+from uqenergy.analyses.overstatement import ratio_draws, ratio_record
 from uqenergy.analyses.series import InMemory, series_members, series_pool
-from uqenergy.config.errors import InputError, check_keys, require_names, require_seed, require_text
-from uqenergy.config.estimates import PublicEstimate, load_estimates
-from .overstatement import (Overstatement, non_production_priors, parse_overstatement, ratio_draws,
-                            ratio_record)
-from uqenergy.config.files import existing, read_toml, resolve
+from uqenergy.config.compare import CompareStudy, load_compare_study
+from uqenergy.config.estimates import PublicEstimate
+from uqenergy.config.study import Study
 from uqenergy.engine.simulate import simulate
-from uqenergy.config.errors import positive_int
-from uqenergy.config.study import Study, load_study
 from uqenergy.engine.throughput import study_fits
 
-SECTIONS = frozenset({"compare", "overstatement"})
-COMPARE_KEYS = frozenset({"name", "description", "estimates", "studies", "series", "draws", "seed"})
-DEFAULT_SERIES = "blend"
 COMPARED_WITH = {
     "datacenter": "our energy per query (with PUE)",
     "server": "our IT energy per query (without PUE)",
     "accelerator": "our IT energy per query (without PUE), an upper bound for accelerator-only energy",
 }
-
-
-@dataclass
-class CompareStudy:
-    path: Path
-    name: str
-    description: str
-    estimates: list[PublicEstimate]
-    studies: list[Study]
-    series: str
-    overstatement: Overstatement | None
 
 
 @dataclass
@@ -68,57 +49,6 @@ class CompareResult:
     estimates: list[dict]
     overstatement: list[dict]
     warnings: list[str]
-
-
-def _scenario_studies(names, file, draws: int | None, seed: int | None) -> list[Study]:
-    names = require_names(names, file, "compare.studies")
-    studies = [load_study(existing(name, "studies", file, "compare.studies"), draws=draws, seed=seed) for name in names]
-    scenarios = [s.scenario for s in studies]
-    if len(set(scenarios)) != len(scenarios):
-        raise InputError(file, "compare.studies", "two studies share a scenario", "one study per scenario")
-    return studies
-
-
-def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:
-    """Parse and validate a compare study (a path or a bundled name); ``draws``/``seed`` override the file."""
-    path = resolve(path, "studies")
-    doc = read_toml(path)
-    check_keys(doc, SECTIONS, path)
-    table = doc.get("compare")
-    if not isinstance(table, dict):
-        raise InputError(path, "compare", "missing [compare] table", "a [compare] table with studies and estimates")
-    check_keys(table, COMPARE_KEYS, path, "compare.")
-    if "estimates" not in table and "overstatement" not in doc:
-        raise InputError(path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both")
-    draws = positive_int(draws, path, "--draws") if draws is not None else (
-        positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
-    if seed is not None or "seed" in table:
-        seed = require_seed(seed, path, "--seed") if seed is not None else require_seed(table["seed"], path, "compare.seed")
-    studies = _scenario_studies(table.get("studies"), path, draws, seed)
-    series = table.get("series", DEFAULT_SERIES)
-    for study in studies:
-        if study.power_utilisation != "prior":  # the audit and the overstatement ratio substitute PU as an input
-            raise InputError(path, "compare.studies", f"study {study.name!r} computes PU from load",
-                             "studies whose power utilisation is a prior (power_utilisation = \"prior\")")
-        if series not in study.models and series not in [b.name for b in study.blends]:
-            raise InputError(path, "compare.series", f"study {study.name!r} has no series {series!r}",
-                             "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))
-    if not isinstance(table.get("estimates", ""), str):
-        raise InputError(path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", "e.g. \"public_estimates\"")
-    estimates = load_estimates(existing(table["estimates"], "priors", path, "compare.estimates")) if "estimates" in table else []
-    scenarios = {s.scenario for s in studies}
-    for estimate in estimates:
-        if estimate.query_type not in scenarios:
-            raise InputError(path, "compare.studies", f"no study of scenario {estimate.query_type!r} for estimate {estimate.id!r}",
-                             "studies whose scenarios cover: " + ", ".join(sorted({e.query_type for e in estimates})))
-    overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
-    for study in studies if overstatement else []:
-        non_production_priors(study, overstatement, path)  # fail early on a bad prior file
-    name = require_text(table.get("name", path.stem), path, "compare.name")
-    description = table.get("description", "")
-    if description:
-        require_text(description, path, "compare.description")
-    return CompareStudy(path, name, description, estimates, studies, series, overstatement)
 
 
 def _pooled(study: Study, series: str, members: list[str], values: xr.DataArray) -> np.ndarray:
@@ -210,7 +140,7 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
         records = [compare_estimate(e, scenarios[e.query_type], study.series) for e in study.estimates]
     if study.overstatement is not None:
         for s in study.studies:
-            ratios, production_wh = ratio_draws(s, non_production_priors(s, study.overstatement, study.path))
+            ratios, production_wh = ratio_draws(s, study.non_production_priors[s.scenario])
             members = series_members(s, study.series, InMemory(production_wh.values))
             values = _pooled(s, study.series, members, ratios)
             overstatement.append(ratio_record(s, study.series, values, study.overstatement))

@@ -21,9 +21,7 @@ Study settings live in the ``[intervals]`` table of a study (see
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr

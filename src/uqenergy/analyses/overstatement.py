@@ -11,60 +11,18 @@ per effective token; it is defined for zero-token draws too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
 
-from uqenergy.engine import energy
-from uqenergy.config.errors import InputError, check_keys, require_names, require_number
 from uqenergy.analyses.intervals import summarize
-from uqenergy.config.priors import PriorSet, load_prior_files
-from uqenergy.config.files import existing
-from uqenergy.engine.sampling import chunk_ranges, inputs_from_uniforms, monte_carlo_uniforms
+from uqenergy.config.compare import Overstatement
+from uqenergy.config.priors import PriorSet
 from uqenergy.config.study import INPUT_PRIORS, OPTIONAL_PRIORS, Study
+from uqenergy.engine import energy
+from uqenergy.engine.sampling import chunk_ranges, inputs_from_uniforms, monte_carlo_uniforms
 from uqenergy.engine.throughput import study_fits
 
-SECTION_KEYS = frozenset({"priors", "claimed_range", "claim_source"})
 QUANTITY = "energy_ratio_non_production_to_production"
-
-
-@dataclass(frozen=True)
-class Overstatement:
-    """The non-production prior files and the published claim the ratio is held against."""
-
-    prior_files: tuple[Path, ...]
-    claimed_low: float
-    claimed_high: float
-    claim_source: str
-
-
-def parse_overstatement(table, file) -> Overstatement:
-    """Validate an ``[overstatement]`` table."""
-    if not isinstance(table, dict):
-        raise InputError(file, "overstatement", "expected a table", "[overstatement] with priors, claimed_range, claim_source")
-    check_keys(table, SECTION_KEYS, file, "overstatement.")
-    names = require_names(table.get("priors"), file, "overstatement.priors")
-    claimed = table.get("claimed_range")
-    if not (isinstance(claimed, list) and len(claimed) == 2):
-        raise InputError(file, "overstatement.claimed_range", f"expected [low, high], got {claimed!r}", "two ratios, e.g. [4, 20]")
-    low, high = (require_number(v, file, "overstatement.claimed_range", positive=True) for v in claimed)
-    if not low < high:
-        raise InputError(file, "overstatement.claimed_range", f"low {low:g} is not below high {high:g}", "low < high")
-    source = table.get("claim_source")
-    if not isinstance(source, str) or not source.strip():
-        raise InputError(file, "overstatement.claim_source", "missing or empty", "a citation for the claimed range")
-    files = tuple(existing(name, "priors", Path(file), "overstatement.priors") for name in names)
-    return Overstatement(files, low, high, source)
-
-
-def non_production_priors(study: Study, overstatement: Overstatement, file) -> PriorSet:
-    """The non-production prior files with the study's own ``[priors]`` overrides layered on top."""
-    overrides = study.document.get("priors", {})
-    priors = load_prior_files(list(overstatement.prior_files), [(study.path, {"priors": overrides})] if overrides else [])
-    priors.require(INPUT_PRIORS, file, "overstatement.priors")
-    return priors
 
 
 def _factors(study: Study, priors: PriorSet) -> list[str]:

@@ -21,7 +21,6 @@ from uqenergy.analyses.streaming import streamed_summary
 from uqenergy.analyses.summaries import finish
 from uqenergy.analyses.two_level import run_two_level
 from uqenergy.config.scheduler import parse_scheduler
-from uqenergy.config.settings import expand_settings
 from uqenergy.config.study import Study, load_study
 from uqenergy.engine.backend import Backend
 from uqenergy.engine.simulate import simulate, streams
@@ -31,7 +30,7 @@ Runner = Callable[..., StudyResult]
 
 def design_of(study: Study) -> str:
     """The name of the design that runs ``study`` (a key of :data:`DESIGNS`)."""
-    if study.document.get("settings"):
+    if study.settings:
         return "settings"
     if study.intervals.two_level:
         return "two-level"
@@ -67,9 +66,8 @@ def _run_streamed(study: Study, progress=None) -> StudyResult:
 
 def _run_settings(study: Study, progress=None) -> StudyResult:
     """Run each setting; records gain ``setting`` and the saved draws a ``setting`` dimension."""
-    variants = expand_settings(study)
-    where = {"scheduler": study.scheduler, "memory_budget_mb": study.memory_budget_mb}  # may come from the command line
-    parts = [(name, run_study(replace(variant, **where), progress=progress)) for name, variant in variants]
+    parts = [(s.name, run_study(replace(s.study, scheduler=study.scheduler, memory_budget_mb=study.memory_budget_mb),
+                                progress=progress)) for s in study.settings]  # where to run may come from the command line
     records = [{"scenario": r["scenario"], "setting": name, **r} for name, part in parts for r in part.records]
     samples = xr.concat([part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting",
                         combine_attrs="drop")

@@ -37,7 +37,8 @@ from SALib.sample import morris as morris_sample
 from scipy import stats
 from scipy.stats import qmc
 
-METHODS = ("sobol", "morris", "pawn")
+from uqenergy.config.sobol import Options
+
 #: The index each method ranks factors by, and the indices it plots.
 MAIN_INDEX = {"sobol": "ST", "morris": "mu_star", "pawn": "PAWN"}
 EDGE = 2.0**-40
@@ -46,18 +47,6 @@ PAWN_SLIDES = 10
 GROUP_PREFIX = "group:"
 
 Evaluate = Callable[[np.ndarray], Mapping[str, np.ndarray]]
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to analyse: method, base sample sizes to try in turn, CI tolerance, bootstrap."""
-
-    method: str = "sobol"
-    base_samples: tuple[int, ...] = tuple(2**p for p in range(10, 15))
-    tolerance: float = 0.05
-    second_order: bool = False
-    resamples: int = 100
-    conf_level: float = 0.95
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Which prior drives a study's energy: the ``[sobol]`` section, its series and targets.
+"""Which prior drives a study's energy: the analysis its ``[sobol]`` section asks for, per series and target.
 
 Every sampled (non-fixed) prior of the study is a factor, mapped from the
 design's unit cube through its inverse CDF; per-model priors follow the draw's
@@ -14,11 +14,8 @@ A draw whose output tokens round to 0 has zero energy; ``log_energy_wh`` is the
 log of the energy with output tokens floored at one token (about 0.1% of draws
 at a median of 300 tokens are changed, and no -inf appears).
 
-``[sobol]`` keys: ``method`` (sobol, morris, pawn), ``base_samples`` (sizes tried
-in turn), ``tolerance`` (largest CI half-width to stop at), ``second_order``,
-``resamples`` (bootstrap), ``conf_level``, ``targets``, ``series`` and
-``[sobol.groups]`` (group name -> list of factors; every sampled factor must be
-in exactly one group).
+The ``[sobol]`` section (method, sample sizes, series, targets, groups) is
+parsed by :mod:`uqenergy.config.sobol`.
 """
 
 from __future__ import annotations
@@ -31,40 +28,23 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from uqenergy.config import distributions
-from uqenergy.engine import energy
 from uqenergy.analyses import sensitivity
-from uqenergy.config.scheduler import LOCAL, parse_scheduler
 from uqenergy.analyses.series import InMemory, series_members
-from uqenergy.engine.backend import Backend
-from uqenergy.config.errors import InputError, check_keys, require_names, require_number
+from uqenergy.config import distributions
+from uqenergy.config.blends import untrimmed_series
+from uqenergy.config.errors import InputError
 from uqenergy.config.priors import PriorSet
-from uqenergy.engine.sampling import BLOCK_DRAWS, monte_carlo_inputs
-from uqenergy.config.settings import expand_settings
+from uqenergy.config.scheduler import LOCAL, parse_scheduler
+from uqenergy.config.sobol import MODEL_FACTOR
 from uqenergy.config.study import Study, load_study
+from uqenergy.engine import energy
+from uqenergy.engine.backend import Backend
+from uqenergy.engine.sampling import BLOCK_DRAWS, monte_carlo_inputs
 from uqenergy.engine.throughput import study_fits
 
-TARGETS = ("energy_wh", "log_energy_wh")
-MODEL_FACTOR = "model_choice"
 LOG_MIN_OUTPUT_TOKENS = 1.0
-SECTION_KEYS = frozenset({"method", "base_samples", "tolerance", "second_order", "resamples", "conf_level",
-                          "targets", "series", "groups"})
-DEFAULT_BASE_SAMPLES = {"sobol": tuple(2**p for p in range(10, 15)), "morris": tuple(2**p for p in range(6, 11)),
-                        "pawn": tuple(2**p for p in range(10, 15))}
-MIN_BASE_SAMPLES = {"sobol": 2**4, "morris": 4, "pawn": 100}
-MAX_BASE_SAMPLES = 2**20
 CHUNK_ROWS = 2**15  # design rows per chunk on a Dask scheduler
 SEED_KEY = 0x50B01  # spawn-key prefix that keeps sensitivity streams apart from the Monte Carlo blocks
-
-
-@dataclass(frozen=True)
-class Section:
-    """The parsed ``[sobol]`` section."""
-
-    options: sensitivity.Options
-    targets: tuple[str, ...]
-    series: tuple[str, ...] | None
-    groups: dict[str, tuple[str, ...]]
 
 
 @dataclass
@@ -78,97 +58,9 @@ class SensitivityResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _fixed(priors: PriorSet, name: str, models: Sequence[str]) -> bool:
-    return all(priors.get(name, m).distribution.name == "fixed" for m in models)
-
-
-def _base_samples(value, method: str, file) -> tuple[int, ...]:
-    key, low = "sobol.base_samples", MIN_BASE_SAMPLES[method]
-    allowed = f"increasing whole numbers from {low} to {MAX_BASE_SAMPLES}" + (", powers of 2" if method == "sobol" else "")
-    if not isinstance(value, list) or not value:
-        raise InputError(file, key, f"expected a list, got {value!r}", allowed)
-    for n in value:
-        if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= MAX_BASE_SAMPLES or (method == "sobol" and n & (n - 1)):
-            raise InputError(file, key, f"{n!r} is not a valid base sample size for {method}", allowed)
-    if any(b <= a for a, b in zip(value, value[1:])):
-        raise InputError(file, key, "sizes do not increase", allowed)
-    return tuple(value)
-
-
-def _bounded(table: dict, key: str, default: float, low: float, high: float, file) -> float:
-    value = require_number(table.get(key, default), file, f"sobol.{key}")
-    if not low < value <= high:
-        raise InputError(file, f"sobol.{key}", f"{value:g} is out of range", f"a number in ({low:g}, {high:g}]")
-    return value
-
-
-def series_candidates(study: Study) -> list[str]:
-    """Every series the study can analyse: its models, then its untrimmed blends."""
-    return [*study.models, *(b.name for b in study.blends if not b.trim)]
-
-
-def read_section(study: Study) -> Section:
-    """Parse and validate a study's ``[sobol]`` section (defaults when it has none)."""
-    file, table = study.path, study.document.get("sobol", {})
-    if not isinstance(table, dict):
-        raise InputError(file, "sobol", "expected a table", "a [sobol] table")
-    check_keys(table, SECTION_KEYS, file, "sobol.")
-    method = table.get("method", "sobol")
-    if method not in sensitivity.METHODS:
-        raise InputError(file, "sobol.method", f"unknown method {method!r}", "one of " + ", ".join(sensitivity.METHODS))
-    second = table.get("second_order", False)
-    if not isinstance(second, bool) or (second and method != "sobol"):
-        raise InputError(file, "sobol.second_order", f"{second!r} is not allowed with method {method}",
-                         "true or false; second-order indices need method sobol")
-    resamples = table.get("resamples", 100)
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or not 10 <= resamples <= 10_000:
-        raise InputError(file, "sobol.resamples", f"{resamples!r} is not a whole number in 10..10000", "e.g. 100")
-    options = sensitivity.Options(
-        method=method, base_samples=_base_samples(table.get("base_samples", list(DEFAULT_BASE_SAMPLES[method])), method, file),
-        tolerance=_bounded(table, "tolerance", 0.05, 0.0, 1.0, file), second_order=second, resamples=resamples,
-        conf_level=_bounded(table, "conf_level", 0.95, 0.0, 0.999, file),
-    )
-    targets = tuple(require_names(table.get("targets", list(TARGETS)), file, "sobol.targets", allowed=TARGETS))
-    candidates = series_candidates(study)
-    trimmed = [b.name for b in study.blends if b.trim]
-    series = tuple(require_names(table["series"], file, "sobol.series", allowed=candidates + trimmed)) if "series" in table else None
-    for name in series or ():
-        if name in trimmed:
-            raise InputError(file, "sobol.series", f"{name!r} is a trimmed blend",
-                             "models or untrimmed blends: trimming depends on the whole sample, so it has no indices")
-    groups = _groups(table.get("groups", {}), study, series or candidates, method)
-    return Section(options, targets, series, groups)
-
-
-def _groups(table, study: Study, series: Sequence[str], method: str) -> dict[str, tuple[str, ...]]:
-    file = study.path
-    if not isinstance(table, dict):
-        raise InputError(file, "sobol.groups", "expected a table", "[sobol.groups] with name = [factors]")
-    if table and method == "pawn":
-        raise InputError(file, "sobol.groups", "PAWN has no grouped form", "no groups, or method sobol or morris")
-    allowed = [*study.factors, MODEL_FACTOR]
-    groups, owner = {}, {}
-    for name, members in table.items():
-        groups[name] = tuple(require_names(members, file, f"sobol.groups.{name}", allowed=allowed))
-        for factor in groups[name]:
-            if factor in owner:
-                raise InputError(file, f"sobol.groups.{name}", f"{factor!r} is already in group {owner[factor]!r}",
-                                 "each factor in one group")
-            owner[factor] = name
-    if groups:
-        blends = [b for b in study.blends if b.name in series]
-        sampled = [f for f in study.factors if not _fixed(study.priors, f, study.models)]
-        sampled += [MODEL_FACTOR] if blends else []
-        for factor in sampled:
-            if factor not in owner:
-                raise InputError(file, "sobol.groups", f"sampled factor {factor!r} is in no group",
-                                 "put every sampled factor in one group")
-    return groups
-
-
 def series_factors(study: Study, members: Sequence[str]) -> list[str]:
     """The sampled priors of a series (fixed for all its members: not a factor), then the model choice."""
-    factors = [f for f in study.factors if not _fixed(study.priors, f, members)]
+    factors = [f for f in study.factors if not study.priors.is_fixed(f, members)]
     return factors + ([MODEL_FACTOR] if len(members) > 1 else [])
 
 
@@ -227,12 +119,13 @@ def first_block_wh(study: Study, fits: xr.Dataset) -> np.ndarray:
     return outputs["energy_wh"].transpose("model", "draw").values
 
 
-def analyse_study(study: Study, section: Section, setting: str | None = None,
+def analyse_study(study: Study, setting: str | None = None,
                   backend: Backend | None = None) -> tuple[list[dict], list[dict]]:
-    """Index records and second-order pairs of every series of one (setting of a) study; the design's rows
-    are evaluated in chunks on ``backend`` when it is not the local one."""
+    """Index records and second-order pairs of every series of one (setting of a) study, as its ``[sobol]``
+    section asks; the design's rows are evaluated in chunks on ``backend`` when it is not the local one."""
     fits = study_fits(study)
-    candidates = series_candidates(study)
+    section = study.sobol
+    candidates = untrimmed_series(study.models, study.blends)
     first_block = InMemory(first_block_wh(study, fits))
     records, pairs = [], []
     for name in section.series or candidates:
@@ -266,13 +159,14 @@ def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = Non
     ``scheduler`` (default the study's) says where the design is evaluated."""
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, seed=seed)
     scheduler = parse_scheduler(scheduler, study.path, "--scheduler") if scheduler else study.scheduler
-    method = read_section(study).options.method
+    method = study.sobol.options.method
     warnings = [f"{study.path}: blends.{b.name}: trimmed blends have no sensitivity indices (trimming depends on "
                 "the whole sample); analyse the untrimmed blend of the same models" for b in study.blends if b.trim]
     records, pairs = [], []
     with Backend(scheduler) as backend:
-        for setting, variant in expand_settings(study) or [(None, study)]:
-            more_records, more_pairs = analyse_study(variant, read_section(variant), setting, backend)
+        runs: list[tuple[str | None, Study]] = [(s.name, s.study) for s in study.settings] or [(None, study)]
+        for setting, variant in runs:
+            more_records, more_pairs = analyse_study(variant, setting, backend)
             records += more_records
             pairs += more_pairs
             warnings += [w for w in variant.priors.warnings if w not in warnings]

@@ -43,15 +43,15 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from uqenergy.analyses.intervals import mean_mcse, summarize
+from uqenergy.analyses.results import StudyResult, provenance
+from uqenergy.analyses.series import InMemory, pathway_divisors, pathway_names, series_members
+from uqenergy.config.errors import InputError
+from uqenergy.config.intervals import require_untrimmed
+from uqenergy.config.study import Study
 from uqenergy.engine import energy
 from uqenergy.engine.backend import Backend
-from uqenergy.config.errors import InputError
-from uqenergy.analyses.intervals import mean_mcse, summarize
-from uqenergy.config.intervals import require_untrimmed
-from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.engine.sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
-from uqenergy.analyses.series import InMemory, pathway_divisors, pathway_names, series_members
-from uqenergy.config.study import Study
 from uqenergy.engine.throughput import study_fits
 
 OUTER, INNER = 0, 1  # levels, also an entropy word of each level's streams

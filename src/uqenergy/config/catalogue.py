@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uqenergy.config.priors import Prior, PriorSet, load_prior_files
 from uqenergy.config.files import bundled, read_toml, resolve
+from uqenergy.config.priors import Prior, PriorSet, load_prior_files
 
 
 def list_prior_sets() -> str:

@@ -81,7 +81,7 @@ def _assumptions(table, file, prefix: str, boundary: str) -> dict:
     if not isinstance(table, dict):
         raise InputError(file, prefix.rstrip("."), "expected a table", "[estimates.ID.assumptions]")
     check_keys(table, frozenset(NUMERIC_ASSUMPTIONS) | frozenset(TEXT_ASSUMPTIONS), file, prefix)
-    parsed = {}
+    parsed: dict[str, float | str] = {}
     for key, value in table.items():
         if key in TEXT_ASSUMPTIONS:
             if not isinstance(value, str) or not value.strip():
@@ -145,7 +145,24 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
 def load_estimates(path: str | Path) -> list[PublicEstimate]:
     """Read and validate an estimates file (a path or a bundled name such as ``public_estimates``)."""
     path = resolve(path, "priors")
-    doc = read_toml(path)
+    return estimates_from_document(path, read_toml(path))
+
+
+def estimates_from_document(path: Path, doc: dict) -> list[PublicEstimate]:
+    """Validate an estimates document read from ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        The estimates file, for error messages.
+    doc : dict
+        The file as read from TOML.
+
+    Returns
+    -------
+    list of PublicEstimate
+        The estimates, in file order.
+    """
     check_keys(doc, {"meta", "estimates"}, path)
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):

@@ -10,6 +10,7 @@ overrides the prior for one model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,11 +84,13 @@ class PriorSet:
         return sorted(self.base)
 
     def get(self, name: str, model: str | None = None) -> Prior:
-        return self.by_model.get(name, {}).get(model) or self.base[name]
+        return (self.by_model.get(name, {}).get(model) if model is not None else None) or self.base[name]
 
-    def is_fixed(self, name: str) -> bool:
-        """True when the prior is a fixed value for every model (a constant, not a sampled factor)."""
-        priors = [self.base[name], *self.by_model.get(name, {}).values()]
+    def is_fixed(self, name: str, models: Sequence[str] | None = None) -> bool:
+        """True when the prior is a fixed value (a constant, not a sampled factor) for every model of ``models``,
+        or, without ``models``, for every model the prior files name."""
+        priors = [self.base[name], *self.by_model.get(name, {}).values()] if models is None else \
+            [self.get(name, m) for m in models]
         return all(p.distribution.name == "fixed" for p in priors)
 
     def require(self, names, file, key: str) -> None:
@@ -237,7 +240,7 @@ def load_layers(layers: list[tuple[Path, dict]]) -> PriorSet:
     return PriorSet(base, by_model, [p for p, _ in layers], warnings)
 
 
-def load_prior_files(files: list[Path], extra_layers: list[tuple[Path, dict]] = ()) -> PriorSet:
+def load_prior_files(files: list[Path], extra_layers: Sequence[tuple[Path, dict]] = ()) -> PriorSet:
     """Load prior files (with their ``extends``) plus in-memory layers such as a study's overrides."""
     return load_layers(layer_files(files) + list(extra_layers))
 

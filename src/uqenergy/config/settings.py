@@ -4,9 +4,10 @@ A study may list ``[[settings]]`` tables, each with a ``name``, an optional
 ``description``, a ``[settings.study]`` table of study keys from
 :data:`SETTING_STUDY_KEYS` and ``[settings.priors.NAME]`` tables layered over the
 study's own prior overrides (same rules as those). Every setting is a complete
-study; ``uqenergy run`` and ``uqenergy sobol`` run them one after another and
-tag each record with ``setting``. Settings cannot change what is sampled
-(models, draws, seed, pathways), so their results line up draw for draw.
+study (:attr:`uqenergy.config.study.Study.settings`); ``uqenergy run`` and
+``uqenergy sobol`` run them one after another and tag each record with
+``setting``. Settings cannot change what is sampled (models, draws, seed,
+pathways), so their results line up draw for draw.
 
 The paper's one-at-a-time analyses (Oviedo et al., arXiv:2509.20241) are
 written this way: input length L_in = 500 / 1,000 / 5,000 tokens with
@@ -16,16 +17,18 @@ L_eff = L_out + L_in / 30, and power utilisation proportional to load.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from uqenergy.config.errors import InputError, check_keys
-from uqenergy.config.study import Study, study_from_document
 
 SETTING_KEYS = frozenset({"name", "description", "study", "priors"})
 SETTING_STUDY_KEYS = frozenset({"effective_tokens", "input_token_divisor", "power_utilisation"})
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=-]*")
 
 
-def _setting_table(index: int, table, file) -> tuple[str, dict, dict]:
+def _setting_table(index: int, table: Any, file: Path) -> tuple[str, dict, dict]:
     key = f"settings[{index}]"
     if not isinstance(table, dict):
         raise InputError(file, key, "expected a table", "[[settings]] tables with name, study, priors")
@@ -41,26 +44,27 @@ def _setting_table(index: int, table, file) -> tuple[str, dict, dict]:
     return name, study_keys, priors
 
 
-def expand_settings(study: Study, extra_priors: tuple[dict, ...] = ()) -> list[tuple[str, Study]]:
-    """The study under each of its settings, in file order; empty when it declares none.
+def setting_tables(tables: Any, file: Path) -> Iterator[tuple[str, dict, dict]]:
+    """Validate a study's ``[[settings]]`` tables one at a time, in file order.
 
-    ``extra_priors`` are prior overrides layered over each setting's own (a fleet
-    workload's priors, which no setting changes)."""
-    doc, file = study.document, study.path
-    tables = doc.get("settings", [])
+    Parameters
+    ----------
+    tables : Any
+        The ``settings`` value as read from TOML (``[]`` when the study has none).
+    file : Path
+        The study file, for error messages.
+
+    Yields
+    ------
+    tuple of (str, dict, dict)
+        Each setting's name, its ``[settings.study]`` keys and its ``[settings.priors.NAME]`` tables.
+    """
     if not isinstance(tables, list):
         raise InputError(file, "settings", "expected a list of tables", "[[settings]] tables")
-    variants, seen = [], set()
+    seen = set()
     for index, table in enumerate(tables):
         name, study_keys, priors = _setting_table(index, table, file)
         if name in seen:
             raise InputError(file, f"settings[{index}].name", f"{name!r} is used twice", "distinct setting names")
         seen.add(name)
-        variant_doc = {k: v for k, v in doc.items() if k != "settings"} | {"study": doc["study"] | study_keys}
-        try:
-            variant = study_from_document(file, variant_doc, draws=study.draws, seed=study.seed, extra_priors=(priors, *extra_priors))
-        except InputError as exc:
-            where = f"settings.{name}" + (f": {exc.key}" if exc.key else "")
-            raise InputError(exc.file, where, exc.problem, exc.allowed) from None
-        variants.append((name, variant))
-    return variants
+        yield name, study_keys, priors

@@ -1,23 +1,39 @@
-"""Study files: which priors, models, blends and pathways; parsed and validated here.
+"""Study files: which priors, models, blends and pathways; parsed and validated here, once.
 
 A study is TOML with a ``[study]`` table (name, scenario, prior files, throughput
 table, models, draws, seed, ...), optional ``[priors.NAME]`` overrides layered
-over the prior files, ``[blends.NAME]`` pools and a ``[pathways]`` table.
+over the prior files, ``[blends.NAME]`` pools (:mod:`uqenergy.config.blends`), a
+``[pathways]`` table, ``[intervals]`` (:mod:`uqenergy.config.intervals`),
+``[sobol]`` (:mod:`uqenergy.config.sobol`) and ``[[settings]]``
+(:mod:`uqenergy.config.settings`). A fleet study's ``[fleet]`` section is read by
+:func:`uqenergy.config.fleet.load_fleet`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_scheduler
-from uqenergy.config.errors import (InputError, check_keys, positive_int, require_names, require_number, require_seed,
-                                    require_text)
+from uqenergy.config.benchmarks import BenchmarkRow, read_benchmarks, usable_rows
+from uqenergy.config.blends import Blend, parse_blend
+from uqenergy.config.errors import (
+    InputError,
+    check_keys,
+    positive_int,
+    require_names,
+    require_number,
+    require_seed,
+    require_text,
+)
+from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.intervals import IntervalSettings, parse_intervals
 from uqenergy.config.priors import PriorSet, load_prior_files
-from uqenergy.config.files import existing, read_toml, resolve
-from uqenergy.config.benchmarks import BenchmarkRow, read_benchmarks, usable_rows
+from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_scheduler
+from uqenergy.config.settings import setting_tables
+from uqenergy.config.sobol import SobolSection, parse_sobol
 
 SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet"})
 STUDY_KEYS = frozenset({
@@ -25,7 +41,6 @@ STUDY_KEYS = frozenset({
     "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
     "power_utilisation", "scheduler", "memory_budget_mb",
 })
-BLEND_KEYS = frozenset({"top", "members", "trim"})
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
@@ -33,16 +48,10 @@ INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "ou
 OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
 
 
-@dataclass
-class Blend:
-    name: str
-    top: int | None  # pool the `top` models with the highest median energy ...
-    members: list[str]  # ... or exactly these models
-    trim: list[tuple[float, float]]
-
-
-@dataclass
+@dataclass(frozen=True)
 class Study:
+    """A parsed, validated study file: every section typed (see the module docstring)."""
+
     path: Path
     name: str
     scenario: str
@@ -62,11 +71,13 @@ class Study:
     pathways: list[str]
     combined: bool
     pathway_targets: list[str]
-    document: dict = field(repr=False, default_factory=dict)
     power_utilisation: str = "prior"
     intervals: IntervalSettings = field(default_factory=IntervalSettings)
     scheduler: str = LOCAL  # where chunks run: see uqenergy.engine.backend
     memory_budget_mb: int | None = None  # above it a run streams its draws; None: automatic
+    prior_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [priors.NAME], validated
+    sobol: SobolSection = field(default_factory=SobolSection)  # the defaults when the study has no [sobol] table
+    settings: tuple[Setting, ...] = ()  # [[settings]], in file order; each a complete study without settings
 
     @property
     def pathway_priors(self) -> list[str]:
@@ -85,41 +96,54 @@ class Study:
         return [self.path, *self.priors.files, self.throughput_file]
 
 
-def _blend(name: str, table, file, models: list[str]) -> Blend:
-    key = f"blends.{name}"
-    if not isinstance(table, dict):
-        raise InputError(file, key, "expected a table", f"[{key}] with top or members, and trim")
-    check_keys(table, BLEND_KEYS, file, f"{key}.")
-    if ("top" in table) == ("members" in table):
-        raise InputError(file, key, "needs exactly one of top and members", "top = N or members = [model names]")
-    top = positive_int(table["top"], file, f"{key}.top", len(models)) if "top" in table else None
-    members = require_names(table["members"], file, f"{key}.members") if "members" in table else []
-    for m in members:
-        if m not in models:
-            raise InputError(file, f"{key}.members", f"unknown model {m!r}", "models of this study: " + ", ".join(models))
-    trims = table.get("trim", [])
-    if not isinstance(trims, list):
-        raise InputError(file, f"{key}.trim", "expected a list of [low, high] percentiles", "e.g. [[5, 95], [10, 90]]")
-    parsed = []
-    for window in trims:
-        if not (isinstance(window, list) and len(window) == 2):
-            raise InputError(file, f"{key}.trim", f"{window!r} is not [low, high]", "percentile pairs 0 <= low < high <= 100")
-        low, high = (require_number(v, file, f"{key}.trim") for v in window)
-        if not 0 <= low < high <= 100:
-            raise InputError(file, f"{key}.trim", f"[{low:g}, {high:g}] is not a percentile window", "0 <= low < high <= 100")
-        parsed.append((low, high))
-    return Blend(name, top, members, parsed)
+@dataclass(frozen=True)
+class Setting:
+    """One ``[[settings]]`` table: its name and the study under it (see :mod:`uqenergy.config.settings`)."""
+
+    name: str
+    study: Study
 
 
 def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
-    """Parse, layer and validate a study file (a path or a bundled study name)."""
+    """Parse, layer and validate a study file (a path or a bundled study name).
+
+    Parameters
+    ----------
+    path : str or Path
+        A study file, or the name of a bundled study such as ``"paper_traditional"``.
+    draws, seed : int, optional
+        Override the file's ``draws`` and ``seed`` (command-line ``--draws`` and ``--seed``).
+
+    Returns
+    -------
+    Study
+        The study with every section parsed; bad input raises :class:`~uqenergy.config.errors.InputError`.
+    """
     path = resolve(path, "studies")
     return study_from_document(path, read_toml(path), draws=draws, seed=seed)
 
 
 def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None,
                         extra_priors: tuple[dict, ...] = ()) -> Study:
-    """Validate a parsed study document; ``extra_priors`` are prior overrides layered over its own."""
+    """Validate a study document read from ``path``, with its sections and settings.
+
+    Parameters
+    ----------
+    path : Path
+        The study file, for error messages and relative file names.
+    doc : dict
+        The file as read from TOML.
+    draws, seed : int, optional
+        Override the document's ``draws`` and ``seed``.
+    extra_priors : tuple of dict
+        Prior overrides (``{name: table}``) layered over the study's own, in order (a setting's, a fleet
+        workload's).
+
+    Returns
+    -------
+    Study
+        The validated study.
+    """
     check_keys(doc, SECTIONS, path)
     table = doc.get("study")
     if not isinstance(table, dict):
@@ -155,7 +179,7 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     pathways = require_names(pathways_table["names"], path, "pathways.names") if "names" in pathways_table else []
     priors.require([f"pathway_{p}" for p in pathways], path, "pathways.names")
     blends_table = doc.get("blends", {})
-    blends = [_blend(name, t, path, models) for name, t in blends_table.items()]
+    blends = [parse_blend(name, t, path, models) for name, t in blends_table.items()]
     targets = pathways_table.get("apply_to", [b.name for b in blends])
     targets = require_names(targets, path, "pathways.apply_to") if targets else []
     for t in targets:
@@ -180,11 +204,26 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
-        pathway_targets=targets, document=doc, power_utilisation=pu_mode,
+        pathway_targets=targets, power_utilisation=pu_mode,
         intervals=parse_intervals(doc.get("intervals", {}), path, blends),
         scheduler=parse_scheduler(table.get("scheduler", LOCAL), path),
-        memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path),
+        memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path), prior_overrides=overrides,
     )
     for model in models:  # every model must have usable benchmark rows
         usable_rows(benchmarks, model, study.quantization, throughput_file)
-    return study
+    sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors)
+    settings = tuple(_setting(study, doc, name, study_keys, setting_priors, extra_priors)
+                     for name, study_keys, setting_priors in setting_tables(doc.get("settings", []), path))
+    return replace(study, sobol=sobol, settings=settings)
+
+
+def _setting(study: Study, doc: dict, name: str, study_keys: dict, priors: dict, extra_priors: tuple[dict, ...]) -> Setting:
+    """The study ``doc`` describes under one setting: its study keys, its priors beneath ``extra_priors``."""
+    variant_doc = {k: v for k, v in doc.items() if k != "settings"} | {"study": doc["study"] | study_keys}
+    try:
+        variant = study_from_document(study.path, variant_doc, draws=study.draws, seed=study.seed,
+                                      extra_priors=(priors, *extra_priors))
+    except InputError as exc:
+        where = f"settings.{name}" + (f": {exc.key}" if exc.key else "")
+        raise InputError(exc.file, where, exc.problem, exc.allowed) from None
+    return Setting(name, variant)

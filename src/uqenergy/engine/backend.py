@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
+from uqenergy.config.scheduler import AUTO_BUDGET_MB, LOCAL
 
 IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10

@@ -28,11 +28,10 @@ rule out.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Literal
-
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 

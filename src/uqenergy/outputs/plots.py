@@ -14,8 +14,8 @@ are drawn untrimmed; the only thing a log axis cannot show is a draw of exactly
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 import textwrap
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np

@@ -24,12 +24,12 @@ import numpy as np
 import xarray as xr
 
 from uqenergy._version import __version__
-from uqenergy.outputs import plots
 from uqenergy.analyses.series import InMemory, Series, model_series, trimmed_members
 from uqenergy.config.errors import InputError
-from uqenergy.config.intervals import QUANTILES
-from uqenergy.outputs.files import MARKER, write_atomically
 from uqenergy.config.files import file_sha256
+from uqenergy.config.intervals import QUANTILES
+from uqenergy.outputs import plots
+from uqenergy.outputs.files import MARKER, write_atomically
 
 #: The JSON results a report reads, with the keys it needs in each record.
 RESULT_FILES = {

@@ -1,0 +1,200 @@
+"""Compare studies: published per-query estimates against our scenario studies, and the overstatement ratio.
+
+A compare study is TOML with a ``[compare]`` table: the scenario ``studies`` to
+run (one per scenario, e.g. ``paper_traditional`` and ``paper_test_time``), the
+``estimates`` file (:mod:`uqenergy.config.estimates`), the ``series`` to compare
+with (default the untrimmed ``blend``), and ``draws`` and ``seed`` for every
+scenario run. An optional ``[overstatement]`` table names a non-production prior
+set and the published claim its energy ratio is held against. What a compare
+run computes is in :mod:`uqenergy.analyses.compare` and
+:mod:`uqenergy.analyses.overstatement`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uqenergy.config.errors import (
+    InputError,
+    check_keys,
+    positive_int,
+    require_names,
+    require_number,
+    require_seed,
+    require_text,
+)
+from uqenergy.config.estimates import PublicEstimate, load_estimates
+from uqenergy.config.files import existing, read_toml, resolve
+from uqenergy.config.priors import PriorSet, load_prior_files
+from uqenergy.config.study import INPUT_PRIORS, Study, load_study
+
+SECTIONS = frozenset({"compare", "overstatement"})
+COMPARE_KEYS = frozenset({"name", "description", "estimates", "studies", "series", "draws", "seed"})
+OVERSTATEMENT_KEYS = frozenset({"priors", "claimed_range", "claim_source"})
+DEFAULT_SERIES = "blend"
+
+
+@dataclass(frozen=True)
+class Overstatement:
+    """The non-production prior files and the published claim the ratio is held against."""
+
+    prior_files: tuple[Path, ...]
+    claimed_low: float
+    claimed_high: float
+    claim_source: str
+
+
+@dataclass(frozen=True)
+class CompareStudy:
+    """A parsed compare study; ``non_production_priors`` maps each scenario to its non-production priors
+    (empty without an ``[overstatement]`` table)."""
+
+    path: Path
+    name: str
+    description: str
+    estimates: list[PublicEstimate]
+    studies: list[Study]
+    series: str
+    overstatement: Overstatement | None
+    non_production_priors: Mapping[str, PriorSet]
+
+
+def parse_overstatement(table: Any, file: Path) -> Overstatement:
+    """Validate an ``[overstatement]`` table.
+
+    Parameters
+    ----------
+    table : Any
+        The table as read from TOML.
+    file : Path
+        The compare study, for error messages and relative file names.
+
+    Returns
+    -------
+    Overstatement
+        The non-production prior files and the claimed range.
+    """
+    if not isinstance(table, dict):
+        raise InputError(file, "overstatement", "expected a table", "[overstatement] with priors, claimed_range, claim_source")
+    check_keys(table, OVERSTATEMENT_KEYS, file, "overstatement.")
+    names = require_names(table.get("priors"), file, "overstatement.priors")
+    claimed = table.get("claimed_range")
+    if not (isinstance(claimed, list) and len(claimed) == 2):
+        raise InputError(file, "overstatement.claimed_range", f"expected [low, high], got {claimed!r}", "two ratios, e.g. [4, 20]")
+    low, high = (require_number(v, file, "overstatement.claimed_range", positive=True) for v in claimed)
+    if not low < high:
+        raise InputError(file, "overstatement.claimed_range", f"low {low:g} is not below high {high:g}", "low < high")
+    source = table.get("claim_source")
+    if not isinstance(source, str) or not source.strip():
+        raise InputError(file, "overstatement.claim_source", "missing or empty", "a citation for the claimed range")
+    files = tuple(existing(name, "priors", file, "overstatement.priors") for name in names)
+    return Overstatement(files, low, high, source)
+
+
+def _non_production_priors(study: Study, overstatement: Overstatement, file: Path) -> PriorSet:
+    """The non-production prior files with the study's own ``[priors]`` overrides layered on top.
+
+    Parameters
+    ----------
+    study : Study
+        A scenario study of the compare study.
+    overstatement : Overstatement
+        The compare study's ``[overstatement]`` table.
+    file : Path
+        The compare study, for error messages.
+
+    Returns
+    -------
+    PriorSet
+        The priors the non-production side of the ratio draws from.
+    """
+    overrides = study.prior_overrides
+    priors = load_prior_files(list(overstatement.prior_files), [(study.path, {"priors": overrides})] if overrides else [])
+    priors.require(INPUT_PRIORS, file, "overstatement.priors")
+    return priors
+
+
+def _scenario_studies(names: Any, file: Path, draws: int | None, seed: int | None) -> list[Study]:
+    names = require_names(names, file, "compare.studies")
+    studies = [load_study(existing(name, "studies", file, "compare.studies"), draws=draws, seed=seed) for name in names]
+    scenarios = [s.scenario for s in studies]
+    if len(set(scenarios)) != len(scenarios):
+        raise InputError(file, "compare.studies", "two studies share a scenario", "one study per scenario")
+    return studies
+
+
+def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:
+    """Validate a compare study document read from ``path``; ``draws``/``seed`` override the file's.
+
+    Parameters
+    ----------
+    path : Path
+        The compare study file, for error messages and relative file names.
+    doc : dict
+        The file as read from TOML.
+    draws, seed : int, optional
+        Override ``compare.draws`` and ``compare.seed`` (every scenario study's).
+
+    Returns
+    -------
+    CompareStudy
+        The validated compare study.
+    """
+    check_keys(doc, SECTIONS, path)
+    table = doc.get("compare")
+    if not isinstance(table, dict):
+        raise InputError(path, "compare", "missing [compare] table", "a [compare] table with studies and estimates")
+    check_keys(table, COMPARE_KEYS, path, "compare.")
+    if "estimates" not in table and "overstatement" not in doc:
+        raise InputError(path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both")
+    draws = positive_int(draws, path, "--draws") if draws is not None else (
+        positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
+    if seed is not None or "seed" in table:
+        seed = require_seed(seed, path, "--seed") if seed is not None else require_seed(table["seed"], path, "compare.seed")
+    studies = _scenario_studies(table.get("studies"), path, draws, seed)
+    series = table.get("series", DEFAULT_SERIES)
+    for study in studies:
+        if study.power_utilisation != "prior":  # the audit and the overstatement ratio substitute PU as an input
+            raise InputError(path, "compare.studies", f"study {study.name!r} computes PU from load",
+                             "studies whose power utilisation is a prior (power_utilisation = \"prior\")")
+        if series not in study.models and series not in [b.name for b in study.blends]:
+            raise InputError(path, "compare.series", f"study {study.name!r} has no series {series!r}",
+                             "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))
+    if not isinstance(table.get("estimates", ""), str):
+        raise InputError(path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", "e.g. \"public_estimates\"")
+    estimates = load_estimates(existing(table["estimates"], "priors", path, "compare.estimates")) if "estimates" in table else []
+    scenarios = {s.scenario for s in studies}
+    for estimate in estimates:
+        if estimate.query_type not in scenarios:
+            raise InputError(path, "compare.studies", f"no study of scenario {estimate.query_type!r} for estimate {estimate.id!r}",
+                             "studies whose scenarios cover: " + ", ".join(sorted({e.query_type for e in estimates})))
+    overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
+    non_production = {s.scenario: _non_production_priors(s, overstatement, path)
+                      for s in studies} if overstatement is not None else {}
+    name = require_text(table.get("name", path.stem), path, "compare.name")
+    description = table.get("description", "")
+    if description:
+        require_text(description, path, "compare.description")
+    return CompareStudy(path, name, description, estimates, studies, series, overstatement, non_production)
+
+
+def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:
+    """Parse and validate a compare study (a path or a bundled name such as ``"public_estimates"``).
+
+    Parameters
+    ----------
+    path : str or Path
+        A compare study file or bundled name.
+    draws, seed : int, optional
+        Override the file's ``draws`` and ``seed``.
+
+    Returns
+    -------
+    CompareStudy
+        The validated compare study; bad input raises :class:`~uqenergy.config.errors.InputError`.
+    """
+    path = resolve(path, "studies")
+    return compare_from_document(path, read_toml(path), draws=draws, seed=seed)

@@ -1,0 +1,55 @@
+"""``uqenergy validate``: check study, fleet, compare, estimates, prior and benchmark files without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.config.compare import compare_from_document
+from uqenergy.config.estimates import estimates_from_document
+from uqenergy.config.files import read_toml, resolve
+from uqenergy.config.fleet import fleet_from_document, grid_priors, read_grids
+from uqenergy.config.priors import load_prior_files
+from uqenergy.config.study import study_from_document
+
+
+def validate_file(name: str) -> tuple[str, list[str]]:
+    """Validate one file, of the kind its content shows.
+
+    Parameters
+    ----------
+    name : str
+        A file path, or the name of a bundled study or prior file.
+
+    Returns
+    -------
+    tuple of (str, list of str)
+        What the file is (e.g. ``"study 'x', 5 models"``) and its warnings. Bad input raises
+        :class:`~uqenergy.config.errors.InputError`.
+    """
+    path = Path(name)
+    if path.suffix == ".csv":
+        rows = read_benchmarks(path)
+        return f"benchmark table, {len(rows)} rows", []
+    if not path.exists():
+        path = resolve(name, "studies")
+        if not path.exists():
+            path = resolve(name, "priors")
+    doc = read_toml(path)
+    if "compare" in doc:
+        compare = compare_from_document(path, doc)
+        ratio = ", non-production ratio" if compare.overstatement else ""
+        return f"compare study {compare.name!r}, {len(compare.estimates)} estimates{ratio}", []
+    if "estimates" in doc:
+        return f"estimates file, {len(estimates_from_document(path, doc))} estimates", []
+    if "fleet" in doc:
+        fleet = fleet_from_document(path, doc)
+        return (f"fleet study {fleet.study.name!r}, {len(fleet.runs)} workload runs, {len(fleet.mixes)} mixes, "
+                f"{len(fleet.grids)} grids"), fleet.study.priors.warnings
+    if "study" in doc:
+        study = study_from_document(path, doc)
+        settings = f", {len(study.settings)} settings" if study.settings else ""
+        return f"study {study.name!r}, {len(study.models)} models{settings}", study.priors.warnings
+    priors = load_prior_files([path])
+    grids = grid_priors(priors, defined, list(defined), path, "grids") if (defined := read_grids([path])) else {}
+    return f"prior file, {len(priors.base)} priors" + (f", {len(grids)} grids" if grids else ""), priors.warnings
