@@ -46,7 +46,7 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
             break
         target = next_draws(done, growth, settings.batch_draws, study.draws)
     saved = xr.concat([p[2] for p in parts if p[2] is not None], dim="draw", data_vars="minimal")
-    result = finish(replace(study, draws=done), energy_wh, divisors, saved, (records, members))
+    result = finish(replace(study, draws=done), (records, members), saved)
     result.samples.attrs |= {
         "adaptive_tolerance": _describe_tolerance(settings), "adaptive_max_draws": study.draws,
         "adaptive_batch_draws": settings.batch_draws, "adaptive_tolerance_met": int(growth <= 1),

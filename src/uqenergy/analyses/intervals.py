@@ -155,7 +155,7 @@ def inference_data(samples: xr.Dataset) -> az.InferenceData:
         pooled = samples[per_query].stack(draw=("outer", "kept"))
         groups["prior_predictive"] = _one_chain(pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(
             draw=np.arange(pooled.sizes["draw"])))
-    return az.InferenceData(**groups)
+    return az.InferenceData(**groups)  # type: ignore[arg-type]  # arviz annotates its keyword arguments loosely
 
 
 def _one_chain(dataset: xr.Dataset) -> xr.Dataset:

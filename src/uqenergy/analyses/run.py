@@ -18,7 +18,7 @@ import xarray as xr
 from uqenergy.analyses.adaptive import run_adaptively
 from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.analyses.streaming import streamed_summary
-from uqenergy.analyses.summaries import finish
+from uqenergy.analyses.summaries import finish, summary_records
 from uqenergy.analyses.two_level import run_two_level
 from uqenergy.config.scheduler import parse_scheduler
 from uqenergy.config.study import Study, load_study
@@ -47,7 +47,8 @@ def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, se
 
 
 def _run_in_memory(study: Study, progress=None) -> StudyResult:
-    return finish(study, *simulate(study, progress))
+    energy_wh, divisors, saved = simulate(study, progress)
+    return finish(study, summary_records(study, energy_wh, divisors), saved)
 
 
 def with_scheduler(study: Study, scheduler: str | None) -> Study:
@@ -59,7 +60,7 @@ def _run_streamed(study: Study, progress=None) -> StudyResult:
     """A run whose draws do not fit in memory: summaries in passes over the chunks (see :mod:`uqenergy.analyses.streaming`)."""
     with Backend(study.scheduler) as backend:
         summary, saved, passes = streamed_summary(study, backend, progress)
-    result = finish(study, None, {}, saved, summary)
+    result = finish(study, summary, saved)
     result.samples.attrs["streamed_passes"] = passes
     return result
 

@@ -17,12 +17,12 @@ def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, x
     return series_records(study, InMemory(energy_wh.values, pathway_divisors(study, drawn)))
 
 
-def finish(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray], saved: xr.Dataset,
-           summary: tuple[list[dict], dict] | None = None) -> StudyResult:
-    """Summarise simulated draws (unless ``summary`` already holds records and blend members) into a result."""
-    records, members = summary or summary_records(study, energy_wh, divisors)
+def finish(study: Study, summary: tuple[list[dict], dict], saved: xr.Dataset | None) -> StudyResult:
+    """A result from a run's records and blend members, and its saved draws (None: the run saved none)."""
+    records, members = summary
+    saved = xr.Dataset() if saved is None else saved
     saved.attrs = provenance(study) | {
-        "saved_draws": saved.sizes["draw"],
+        "saved_draws": saved.sizes.get("draw", 0),
         "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
         "prior_warnings": "\n".join(study.priors.warnings),
         **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},

@@ -34,11 +34,13 @@ class BenchmarkRow:
     line: int
 
 
-def _number(text: str, file, key: str, *, sentinel: str | None = None) -> float | None:
+def _optional(text: str, file, key: str, sentinel: str) -> float | None:
+    """A positive number, or None for the word ``sentinel`` (a length that varies, a dynamic batch)."""
+    return None if text.strip().lower() == sentinel else _number(text, file, key, f"a positive number or '{sentinel}'")
+
+
+def _number(text: str, file, key: str, allowed: str = "a positive number") -> float:
     value = text.strip()
-    if sentinel is not None and value.lower() == sentinel:
-        return None
-    allowed = "a positive number" + (f" or '{sentinel}'" if sentinel else "")
     try:
         number = float(value)
     except ValueError:
@@ -77,9 +79,9 @@ def read_benchmarks(path: Path) -> list[BenchmarkRow]:
         rows.append(BenchmarkRow(
             model=cell["model"], hardware=cell["hardware"], quantization=cell["quantization"],
             tokens_per_s=_number(cell["tokens_per_s"], path, f"{where}tokens_per_s"),
-            input_tokens=_number(cell["input_tokens"], path, f"{where}input_tokens", sentinel=VARIABLE_LENGTH),
-            output_tokens=_number(cell["output_tokens"], path, f"{where}output_tokens", sentinel=VARIABLE_LENGTH),
-            batch_size=_number(cell["batch_size"], path, f"{where}batch_size", sentinel=DYNAMIC_BATCH),
+            input_tokens=_optional(cell["input_tokens"], path, f"{where}input_tokens", VARIABLE_LENGTH),
+            output_tokens=_optional(cell["output_tokens"], path, f"{where}output_tokens", VARIABLE_LENGTH),
+            batch_size=_optional(cell["batch_size"], path, f"{where}batch_size", DYNAMIC_BATCH),
             node_power_kw=_number(cell["node_power_kw"], path, f"{where}node_power_kw"),
             source=cell["source"], line=line_no,
         ))

@@ -91,7 +91,8 @@ def parse_intervals(table, file, blends=()) -> IntervalSettings:
         raise InputError(file, f"intervals.{key}", "has no effect in this study", KEY_USES[key])
     if design == "two-level":
         require_untrimmed(blends, file)
-    settings = {k: positive_int(table[k], file, f"intervals.{k}") for k in ("outer_draws", "pooled_draws", "batch_draws") if k in table}
+    settings: dict[str, float] = {k: positive_int(table[k], file, f"intervals.{k}")
+                                  for k in ("outer_draws", "pooled_draws", "batch_draws") if k in table}
     settings |= {k: _positive_number(table, k, file, below_one=k != "absolute_tolerance_wh") for k in tolerances}
     if "hdi_level" in table:
         settings["hdi_level"] = _positive_number(table, "hdi_level", file, below_one=True)
