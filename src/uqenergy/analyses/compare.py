@@ -28,6 +28,7 @@ import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
 from uqenergy.analyses.blends import pool, rank_by_median, trim_masks
+from uqenergy.analyses.results import RecordsResult
 from uqenergy.config.errors import InputError, check_keys, require_names, require_seed, require_text
 from uqenergy.config.estimates import PublicEstimate, load_estimates
 from .overstatement import (Overstatement, non_production_priors, parse_overstatement, ratio_draws,
@@ -60,7 +61,7 @@ class CompareStudy:
 
 
 @dataclass
-class CompareResult:
+class CompareResult(RecordsResult):
     """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``overstatement`` to summary.json."""
 
     study: CompareStudy

@@ -53,7 +53,7 @@ from uqenergy.config.distributions import Z95
 from uqenergy.config.errors import InputError, check_keys, require_names, require_number
 from uqenergy.config.priors import Prior, PriorSet, build_prior, layer_files, merge_spec
 from uqenergy.config.files import resolve
-from uqenergy.analyses.results import provenance
+from uqenergy.analyses.results import RecordsResult, provenance
 from uqenergy.engine.simulate import simulate
 from uqenergy.analyses.series import pathway_divisors
 from uqenergy.config.settings import expand_settings
@@ -97,7 +97,7 @@ class Fleet:
 
 
 @dataclass
-class FleetResult:
+class FleetResult(RecordsResult):
     fleet: Fleet
     records: list[dict]
     samples: xr.Dataset

@@ -37,6 +37,7 @@ from uqenergy.analyses import sensitivity
 from uqenergy.config.scheduler import LOCAL, parse_scheduler
 from uqenergy.engine.backend import Backend
 from uqenergy.analyses.blends import rank_by_median
+from uqenergy.analyses.results import RecordsResult
 from uqenergy.config.errors import InputError, check_keys, require_names, require_number
 from uqenergy.config.priors import PriorSet
 from uqenergy.engine.sampling import BLOCK_DRAWS, monte_carlo_inputs
@@ -68,7 +69,7 @@ class Section:
 
 
 @dataclass
-class SensitivityResult:
+class SensitivityResult(RecordsResult):
     """Flat index records (and second-order pairs) for every setting, series and target."""
 
     study: Study
