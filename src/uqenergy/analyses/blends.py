@@ -9,13 +9,14 @@ which is what a reader should expect of a query served by one of them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 
-from uqenergy.engine.orderstats import SortedDraws
 from uqenergy.analyses.series import trim_window
+from uqenergy.engine.orderstats import SortedDraws
 
 
 def rank_by_median(energy_wh: xr.DataArray) -> list[str]:
@@ -46,3 +47,23 @@ def pool(energy_wh: xr.DataArray, masks: dict[str, np.ndarray], divisor: xr.Data
         scaled = values if divisor is None else values / divisor.sel(model=model).values
         parts.append(scaled[keep])
     return np.concatenate(parts)
+
+
+def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
+    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
+    blends = {}
+    for key, value in attrs.items():
+        name = key.removeprefix("blend_members_")
+        if name != key and f"blend_trim_{name}" in attrs:
+            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
+    return blends
+
+
+def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
+    """Draws per model and per blend (pooled and trimmed as in the run) from the first ``stop`` saved draws."""
+    prefix = energy_wh.isel(draw=slice(0, stop))
+    draws = {str(m): prefix.sel(model=m).values for m in prefix["model"].values}
+    for name, (members, trim) in blend_definitions(attrs).items():
+        if all(m in draws for m in members):
+            draws[name] = np.concatenate([draws[m][trim_mask(draws[m], trim)] for m in members])
+    return draws
