@@ -98,8 +98,8 @@ class StudyResult(RecordsResult):
     >>> result = uqenergy.run_study("paper_traditional", draws=2000, seed=1)
     >>> result.to_dataframe()[["series", "pathway", "median"]].head(2)
                series   pathway    median
-    0     DeepSeek-R1  baseline  0.6...
-    1  Llama 3.1 405B  baseline  0.4...
+    0     DeepSeek-R1  baseline  0.62...
+    1  Llama 3.1 405B  baseline  0.37...
     """
 
     study: Study
@@ -126,9 +126,9 @@ class StudyResult(RecordsResult):
         >>> import uqenergy
         >>> summary = uqenergy.run_study("paper_traditional", draws=2000, seed=1).summary
         >>> dict(summary["energy_wh"].sizes)
-        {'series': 7, 'pathway': 5, 'statistic': 19}
+        {'series': 7, 'pathway': 5, 'statistic': 16}
         >>> round(float(summary["energy_wh"].sel(series="blend", pathway="baseline", statistic="median")), 2)
-        0.45
+        0.31
         """
         return records_dataset(self.records, SUMMARY_DIMS)
 

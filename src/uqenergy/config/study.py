@@ -112,7 +112,29 @@ def _blend(name: str, table, file, models: list[str]) -> Blend:
 
 
 def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
-    """Parse, layer and validate a study file (a path or a bundled study name)."""
+    """Parse, layer and validate a study file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A study file, or the name of a bundled study (``"paper_traditional"``).
+    draws : int, optional
+        Draws per model, instead of the file's.
+    seed : int, optional
+        Seed, instead of the file's.
+
+    Returns
+    -------
+    Study
+        The validated study, its priors layered and its models checked.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> study = uqenergy.load_study("paper_traditional", draws=2000, seed=1)
+    >>> study.scenario, study.draws, len(study.models)
+    ('traditional', 2000, 5)
+    """
     path = resolve(path, "studies")
     return study_from_document(path, read_toml(path), draws=draws, seed=seed)
 
