@@ -171,7 +171,7 @@ def _interval_key() -> list[Line2D]:
     ]
 
 
-def _row_labels(ax, ys: Sequence[float], left: Sequence[str], right: Sequence[str]) -> None:
+def _row_labels(ax, ys: Sequence[float] | np.ndarray, left: Sequence[str], right: Sequence[str]) -> None:
     """Names as y tick labels on the left, numbers as text just right of the axes (both kept in the layout)."""
     ax.set_yticks(ys, left, fontsize=9)
     ax.tick_params(axis="y", length=0)
@@ -203,7 +203,7 @@ def _distribution_inputs(result: StudyResult | Sequence[Mapping], draws: Mapping
     if "setting" in result.samples.dims:
         raise ValueError("a study with settings has a distribution per setting: pass one setting's records "
                          "(those with that 'setting') instead of the result")
-    records = [r for r in result.records if r["pathway"] == "baseline" and r["quantity"] == "energy_wh"]
+    records: list[Mapping] = [r for r in result.records if r["pathway"] == "baseline" and r["quantity"] == "energy_wh"]
     energy_wh = result.samples.get("energy_wh")
     shapes = series_draws(energy_wh, result.samples.attrs) if energy_wh is not None and energy_wh.dims == ("model", "draw") else {}
     return records, draws or shapes, labels or series_labels(result.samples.attrs)
@@ -353,21 +353,21 @@ def plot_pathways(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None =
     groups = _pathway_groups(records)
     axes = _panels(ax, pathways_layout(records))
     lo, hi = _log_limits([r["p5"] for r in records], [r["p95"] for r in records])
-    for ax, (series, rows) in zip(axes, groups.items()):
+    for panel_ax, (series, rows) in zip(axes, groups.items()):
         baseline = next((r["median"] for r in rows if r["pathway"] == "baseline"), None)
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record in zip(ys, rows):
-            _interval(ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
+            _interval(panel_ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
         right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline" or r["median"] <= 0
                                                    else f"\n÷{baseline / r['median']:.2g} vs baseline")
                  for r in rows]
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
         name = (labels or {}).get(series, series).replace("\n", " ")
-        ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
-        _row_labels(ax, ys, [r["pathway"] for r in rows], right)
-    for ax in axes[:-1]:
-        ax.set_xlabel("")
+        panel_ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [r["pathway"] for r in rows], right)
+    for panel_ax in axes[:-1]:
+        panel_ax.set_xlabel("")
     return _drawn(axes)
 
 
@@ -432,26 +432,26 @@ def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | N
     4
     """
     axes = _panels(ax, sobol_layout(records))
-    for ax, ((scenario, setting, series, target), rows) in zip(axes, _sobol_panels(records).items()):
+    for panel_ax, ((scenario, setting, series, target), rows) in zip(axes, _sobol_panels(records).items()):
         rows = sorted(rows, key=lambda r: r["ST"], reverse=True)
         scenario = scenario if setting is None else f"{scenario}, {setting}"
         ys = np.arange(len(rows))[::-1].astype(float)
         for offset, index in ((0.18, "S1"), (-0.18, "ST")):
-            ax.barh(ys + offset, [r[index] for r in rows], height=0.34, color=SOBOL_COLORS[index],
+            panel_ax.barh(ys + offset, [r[index] for r in rows], height=0.34, color=SOBOL_COLORS[index],
                     xerr=[r[f"{index}_conf"] for r in rows], error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1})
-        ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
+        panel_ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
         low = min(0.0, *(r[k] - r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
         high = max(1.0, *(r[k] + r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
-        ax.set_xlim(low - 0.02, high + 0.02)
-        ax.axvline(0, color="#888888", linewidth=0.8)
-        ax.grid(axis="x", color="#dddddd", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
+        panel_ax.set_xlim(low - 0.02, high + 0.02)
+        panel_ax.axvline(0, color="#888888", linewidth=0.8)
+        panel_ax.grid(axis="x", color="#dddddd", linewidth=0.8)
+        panel_ax.set_axisbelow(True)
+        panel_ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
         status = "" if all(r["converged"] for r in rows) else "; NOT converged"
-        ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
+        panel_ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
                      fontsize=10, loc="left")
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+            panel_ax.spines[spine].set_visible(False)
     return _drawn(axes)
 
 
@@ -512,20 +512,20 @@ def plot_fleet(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = No
     axes = _panels(ax, fleet_layout(records))
     colors = colors_for([r["method"] for r in records])
     offsets = {m: 0.18 * ((len(colors) - 1) / 2 - i) for i, m in enumerate(colors)}
-    for ax, (quantity, rows) in zip(axes, groups.items()):
+    for panel_ax, (quantity, rows) in zip(axes, groups.items()):
         unit = unit_of(quantity)
         ys = np.arange(len(rows))[::-1].astype(float)
         every = [r for row in rows.values() for r in row]
         for y, row in zip(ys, rows.values()):
             for record in row:
                 color = colors[record["method"]]
-                _interval(ax, y + offsets[record["method"]], record, color, height=0.8)
-                ax.plot(record["mean"], y + offsets[record["method"]], "D", color=color, markersize=4.5, zorder=5)
+                _interval(panel_ax, y + offsets[record["method"]], record, color, height=0.8)
+                panel_ax.plot(record["mean"], y + offsets[record["method"]], "D", color=color, markersize=4.5, zorder=5)
         lo, hi = _log_limits([r["p5"] for r in every], [r["p95"] for r in every])
-        _log_energy_axis(ax, f"{quantity} ({unit}, log scale)", lo, hi)
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        ax.set_title(quantity, fontsize=10, loc="left")
-        _row_labels(ax, ys, [" · ".join(map(str, row)) for row in rows],
+        _log_energy_axis(panel_ax, f"{quantity} ({unit}, log scale)", lo, hi)
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        panel_ax.set_title(quantity, fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [" · ".join(map(str, row)) for row in rows],
                     ["\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
                      for row in rows.values()])
     return _drawn(axes)
@@ -588,24 +588,24 @@ def plot_fleet_sweep(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
     axes = _panels(ax, fleet_sweep_layout(records))
     colors = _pathway_colors(records)
     offsets = {p: 0.22 * (i - (len(colors) - 1) / 2) for i, p in enumerate(colors)}
-    for ax, (panel, rows) in zip(axes, panels.items()):
+    for panel_ax, (panel, rows) in zip(axes, panels.items()):
         for record in rows:
             x = settings.index(record["setting"]) + offsets[record["pathway"]]
             color = colors[record["pathway"]]
             if record["method"] == "paper":
-                ax.hlines(record["mean"], x - 0.1, x + 0.1, color="#222222", linewidth=1.6, zorder=5)
+                panel_ax.hlines(record["mean"], x - 0.1, x + 0.1, color="#222222", linewidth=1.6, zorder=5)
             else:
-                ax.vlines(x, record["p5"], record["p95"], color=color, linewidth=5, alpha=0.8)
-                ax.plot(x, record["median"], "o", color="white", markeredgecolor=color, markersize=5, zorder=4)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
-        ax.set_xticks(np.arange(len(settings)), settings, fontsize=9)
-        ax.set_ylabel(f"{unit_of(panel[0])} (log scale)")
-        ax.set_title(" · ".join(panel), fontsize=10, loc="left")
-        ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
-        ax.set_axisbelow(True)
+                panel_ax.vlines(x, record["p5"], record["p95"], color=color, linewidth=5, alpha=0.8)
+                panel_ax.plot(x, record["median"], "o", color="white", markeredgecolor=color, markersize=5, zorder=4)
+        panel_ax.set_yscale("log")
+        panel_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+        panel_ax.set_xticks(np.arange(len(settings)), settings, fontsize=9)
+        panel_ax.set_ylabel(f"{unit_of(panel[0])} (log scale)")
+        panel_ax.set_title(" · ".join(panel), fontsize=10, loc="left")
+        panel_ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+        panel_ax.set_axisbelow(True)
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+            panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("setting")
     return _drawn(axes)
 
@@ -678,24 +678,24 @@ def plot_published_estimates(estimates: Sequence[Mapping], ax: Axes | Sequence[A
     """
     axes = _panels(ax, published_estimates_layout(estimates, unverified))
     verdicts = _verdict_colors(estimates)
-    for ax, ((scenario, series), rows) in zip(axes, _estimate_panels(estimates).items()):
+    for panel_ax, ((scenario, series), rows) in zip(axes, _estimate_panels(estimates).items()):
         rows = sorted(rows, key=lambda r: r["value_wh"])
         ours = [(r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
                 for r in rows]
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record, (p5, median, p95) in zip(ys, rows, ours):
-            ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
-            ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
+            panel_ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
+            panel_ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
             hollow = record["estimate_id"] in unverified
             colour = verdicts[record["verdict"]]
-            ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
+            panel_ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
                     markeredgecolor=colour if hollow else "#222222", markeredgewidth=1.5 if hollow else 0.6, zorder=4)
         lo, hi = _log_limits([r["value_wh"] for r in rows] + [o[0] for o in ours],
                              [r["value_wh"] for r in rows] + [o[2] for o in ours])
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
-        ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
-        _row_labels(ax, ys, [r["estimate_id"] for r in rows],
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
+        panel_ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [r["estimate_id"] for r in rows],
                     [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows])
     return _drawn(axes)
 
@@ -748,7 +748,7 @@ def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
     quantiles, groups = _convergence_groups(records)
     axes = _panels(ax, convergence_layout(records))
     colors = colors_for(list(groups))
-    for ax, q in zip(axes, quantiles):
+    for panel_ax, q in zip(axes, quantiles):
         for series, rows in groups.items():
             rows = sorted((r for r in rows if q in r), key=lambda r: r["draws"])
             if not rows:
@@ -756,14 +756,14 @@ def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
             final = rows[-1][q]
             n = np.array([r["draws"] for r in rows])
             deviation = 100 * (np.array([r[q] for r in rows]) / final - 1)
-            ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
-        ax.axhline(0, color="#888888", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_ylabel(f"{q}: deviation (%)")
-        ax.grid(color="#e5e5e5", linewidth=0.8)
+            panel_ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
+        panel_ax.axhline(0, color="#888888", linewidth=0.8)
+        panel_ax.set_xscale("log")
+        panel_ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        panel_ax.xaxis.set_minor_locator(NullLocator())
+        panel_ax.set_ylabel(f"{q}: deviation (%)")
+        panel_ax.grid(color="#e5e5e5", linewidth=0.8)
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+            panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("draws (log scale)")
     return _drawn(axes)
