@@ -4,12 +4,11 @@ from dataclasses import replace
 
 import pytest
 
-from uqenergy.analyses.adaptive import next_draws
-from uqenergy.config.intervals import FIGURES, QUANTILES, IntervalSettings
-from uqenergy.analyses.run import run_study
-from uqenergy.config.study import load_study
-
 from test_intervals import NEMOTRON, PRIORS, closed_form_energy
+from uqenergy.analyses.adaptive import next_draws
+from uqenergy.analyses.run import run_study
+from uqenergy.config.intervals import FIGURES, QUANTILES, IntervalSettings
+from uqenergy.config.study import load_study
 
 
 def _study(write, tolerance: str, draws: int = 2_000_000, tokens: str = "") -> object:

@@ -12,8 +12,8 @@ import xarray as xr
 from scipy import stats
 
 from uqenergy.analyses.audit import UNEXPLAINED, decompose, shapley_values, stated_factors, substituted_energy_wh
-from uqenergy.config.files import data_dir
 from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.config.files import data_dir
 from uqenergy.engine.throughput import fit_throughput
 
 MODEL = "Llama 3.1 405B"

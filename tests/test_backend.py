@@ -9,23 +9,23 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import xarray as xr
+
 from conftest import SMALL_STUDY
 from test_sensitivity import SMALL_SOBOL_STUDY
-
-from uqenergy.engine import backend
 from uqenergy.analyses import sensitivity_study
-from uqenergy.config.scheduler import parse_scheduler
-from uqenergy.engine.backend import Backend
-from uqenergy.config.errors import InputError
-from uqenergy.engine.orderstats import Plan
 from uqenergy.analyses.run import run_study
-from uqenergy.engine.sampling import BLOCK_DRAWS
 from uqenergy.analyses.sensitivity_study import run_sensitivity
 from uqenergy.analyses.series import model_series
 from uqenergy.analyses.streaming import PassJob, pass_chunk
-from uqenergy.engine.simulate import Job
-from uqenergy.config.study import load_study
 from uqenergy.analyses.two_level import two_level, two_level_records
+from uqenergy.config.errors import InputError
+from uqenergy.config.scheduler import parse_scheduler
+from uqenergy.config.study import load_study
+from uqenergy.engine import backend
+from uqenergy.engine.backend import Backend
+from uqenergy.engine.orderstats import Plan
+from uqenergy.engine.sampling import BLOCK_DRAWS
+from uqenergy.engine.simulate import Job
 from uqenergy.engine.throughput import study_fits
 
 distributed = pytest.importorskip("distributed")

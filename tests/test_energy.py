@@ -4,9 +4,9 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-from uqenergy.engine import energy
-from uqenergy.config.files import resolve
 from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.config.files import resolve
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import fit_throughput
 
 FITS = fit_throughput(read_benchmarks(resolve("throughput_h100", "priors", suffix=".csv")),

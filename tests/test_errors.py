@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
-
 from uqenergy.outputs.files import MARKER
 
 PRIOR = """[priors.pue]

@@ -7,15 +7,15 @@ import math
 import tomllib
 
 import numpy as np
-import tomli_w
 import pytest
+import tomli_w
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from uqenergy.cli import main
 from uqenergy.config.errors import InputError
-from uqenergy.config.priors import load_prior_files
 from uqenergy.config.files import resolve
+from uqenergy.config.priors import load_prior_files
 
 JOULE = resolve("joule2026", "priors")
 BASE_PRIORS = tomllib.loads(JOULE.read_text())["priors"]

@@ -7,7 +7,14 @@ import pytest
 from scipy import optimize, stats
 
 from uqenergy.analyses.intervals import (
-    FIGURES, QUANTILES, equal_tailed_interval, figure_table, hdi_interval, inference_data, quantile_mcse, summarize,
+    FIGURES,
+    QUANTILES,
+    equal_tailed_interval,
+    figure_table,
+    hdi_interval,
+    inference_data,
+    quantile_mcse,
+    summarize,
 )
 from uqenergy.analyses.run import run_study
 from uqenergy.config.study import load_study

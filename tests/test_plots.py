@@ -1,15 +1,23 @@
-"""Figures: each function writes a PNG of the asked size from plain records, and draws what it is given."""
+"""Figures: each plot draws on the axes it is given and returns them; the report writes a PNG of the asked size."""
 
 from __future__ import annotations
 
 import struct
 
+import matplotlib
 import matplotlib.colors as mcolors
 import matplotlib.image as mimage
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
-from uqenergy.outputs import plots
+from uqenergy.analyses.run import run_study
+from uqenergy.config.files import data_dir
+from uqenergy.outputs import plots, report
+
+matplotlib.use("Agg")
+STUDIES_DIR = data_dir("studies")
 
 SOURCE = "Source: test · seed 1"
 
@@ -62,42 +70,99 @@ COMPARE = [
      "contributions": {"pue": 1.1, "output_tokens": 2.0}}
     for eid, value, pct, verdict in (("devries_2023", 2.9, 98.0, "above"), ("google_2025", 0.24, 42.0, "within"))
 ]
+FLEET_SWEEP = [
+    {"scenario": "1e9 queries/day", "setting": setting, "mix": "traditional", "pathway": pathway,
+     "quantity": "energy_gwh_per_day", "method": method, "p5": 0.5 * k, "median": 0.7 * k, "p95": k, "mean": 0.72 * k}
+    for setting, k in (("x1", 1.0), ("x2", 2.0)) for pathway in ("baseline", "combined") for method in ("paper", "honest")
+]
 CONVERGENCE = [{"series": s, "draws": n, "p5": 1 + 1 / n, "median": 2 + 1 / n, "p95": 3 + 1 / n}
                for s in ("a", "b") for n in (1000, 2000, 4000)]
 
+def _baseline(summary: list[dict]) -> list[dict]:
+    return [r for r in summary if r["pathway"] == "baseline"]
+
+
+def _model_a(summary: list[dict]) -> list[dict]:
+    return [r for r in summary if r["series"] == "model A"]
+
+
+#: name -> (plot, layout, its data from (draws, summary), keyword options)
 FIGURES = {
-    "distributions": lambda path, draws, summary, size: plots.plot_distributions(
-        [r for r in summary if r["pathway"] == "baseline"], draws, path, title="t", source=SOURCE, size=size),
-    "pathways": lambda path, draws, summary, size: plots.plot_pathways(
-        [r for r in summary if r["series"] == "model A"], path, title="t", source=SOURCE, size=size),
-    "sobol": lambda path, draws, summary, size: plots.plot_sobol_indices(SOBOL, path, title="t", source=SOURCE, size=size),
-    "fleet": lambda path, draws, summary, size: plots.plot_fleet(FLEET, path, title="t", source=SOURCE, size=size),
-    "compare": lambda path, draws, summary, size: plots.plot_published_estimates(
-        COMPARE, path, title="t", source=SOURCE, size=size),
-    "convergence": lambda path, draws, summary, size: plots.plot_convergence(
-        CONVERGENCE, path, title="t", source=SOURCE, size=size),
+    "distributions": (plots.plot_distributions, plots.distributions_layout,
+                      lambda draws, summary: (_baseline(summary), draws), {}),
+    "pathways": (plots.plot_pathways, plots.pathways_layout, lambda draws, summary: (_model_a(summary),), {}),
+    "sobol": (plots.plot_sobol_indices, plots.sobol_layout, lambda draws, summary: (SOBOL,), {}),
+    "fleet": (plots.plot_fleet, plots.fleet_layout, lambda draws, summary: (FLEET,), {}),
+    "fleet-sweep": (plots.plot_fleet_sweep, plots.fleet_sweep_layout, lambda draws, summary: (FLEET_SWEEP,), {}),
+    "compare": (plots.plot_published_estimates, plots.published_estimates_layout,
+                lambda draws, summary: (COMPARE,), {"unverified": {"google_2025"}}),
+    "convergence": (plots.plot_convergence, plots.convergence_layout, lambda draws, summary: (CONVERGENCE,), {}),
 }
+
+
+def render(name: str, path, draws, summary, size=None):
+    plot, layout, data, options = FIGURES[name]
+    args = data(draws, summary)
+    return report.render(path, layout(*args, **options), plot, *args, title="t", source=SOURCE, size=size, **options)
 
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_each_figure_is_a_png_of_the_asked_size(name, tmp_path, draws, summary):
-    path = FIGURES[name](tmp_path / f"{name}.png", draws, summary, (6.0, 4.5))
+    path = render(name, tmp_path / f"{name}.png", draws, summary, (6.0, 4.5))
     assert png_size(path) == (round(6.0 * plots.DPI), round(4.5 * plots.DPI))
 
 
 @pytest.mark.parametrize("name", FIGURES)
 def test_default_size_is_the_standard_width(name, tmp_path, draws, summary):
-    path = FIGURES[name](tmp_path / f"{name}.png", draws, summary, None)
-    width, height = png_size(path)
+    width, height = png_size(render(name, tmp_path / f"{name}.png", draws, summary))
     assert width == round(plots.WIDTH_IN * plots.DPI)
     assert 300 < height < 3000
 
 
-def test_default_height_grows_with_the_rows(tmp_path, draws, summary):
-    baseline = [r for r in summary if r["pathway"] == "baseline"]
-    one = plots.plot_distributions(baseline[:1], draws, tmp_path / "one.png", title="t", source=SOURCE)
-    two = plots.plot_distributions(baseline, draws, tmp_path / "two.png", title="t", source=SOURCE)
-    assert png_size(two)[1] > png_size(one)[1]
+def test_default_height_grows_with_the_rows(draws, summary):
+    baseline = _baseline(summary)
+    assert plots.distributions_layout(baseline, draws).size[1] > plots.distributions_layout(baseline[:1], draws).size[1]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_each_plot_draws_on_the_axes_it_is_given_and_returns_them(name, draws, summary):
+    plot, layout, data, options = FIGURES[name]
+    args = data(draws, summary)
+    fig = Figure()
+    axes = fig.subplots(len(layout(*args, **options).heights), 1, squeeze=False)[:, 0]
+    given = axes[0] if axes.size == 1 else axes
+    drawn = plot(*args, ax=given, **options)
+    assert drawn is given if axes.size == 1 else list(drawn) == list(axes)
+    for ax in axes:
+        assert ax.lines or ax.patches or ax.collections
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_without_axes_a_plot_makes_a_figure_with_its_key_and_note(name, draws, summary):
+    plot, layout, data, options = FIGURES[name]
+    args = data(draws, summary)
+    drawn = np.atleast_1d(plot(*args, **options))
+    fig = drawn[0].figure
+    try:
+        assert len(drawn) == len(layout(*args, **options).heights)
+        assert fig.legends and any(text.get_text() for text in fig.texts)
+    finally:
+        plt.close(fig)
+
+
+def test_a_plot_needs_an_axes_per_panel():
+    with pytest.raises(ValueError, match="3 panels"):
+        plots.plot_convergence(CONVERGENCE, ax=Figure().subplots())
+
+
+def test_distributions_of_a_study_result():
+    result = run_study(STUDIES_DIR / "paper_traditional.toml", draws=2000, seed=1)
+    fig = Figure()
+    ax = fig.subplots()
+    assert plots.plot_distributions(result, ax=ax) is ax
+    rows = [r for r in result.records if r["pathway"] == "baseline"]
+    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == [r["series"] for r in rows]
+    assert len(ax.collections) > len(rows)  # a filled shape per row, besides the interval lines
 
 
 def _has_colour(image: np.ndarray, colour: str, tolerance: float = 0.02) -> bool:
@@ -106,7 +171,7 @@ def _has_colour(image: np.ndarray, colour: str, tolerance: float = 0.02) -> bool
 
 
 def test_every_series_is_drawn_in_its_own_palette_colour(tmp_path, draws, summary):
-    path = FIGURES["distributions"](tmp_path / "d.png", draws, summary, None)
+    path = render("distributions", tmp_path / "d.png", draws, summary)
     image = mimage.imread(path)
     assert _has_colour(image, plots.OKABE_ITO[0]) and _has_colour(image, plots.OKABE_ITO[1])
     assert not _has_colour(image, plots.OKABE_ITO[2])  # only two series: no third colour

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.priors import load_prior_files
 from uqenergy.config.files import resolve
+from uqenergy.config.priors import load_prior_files
 
 JOULE = resolve("joule2026", "priors")
 V1 = resolve("arxiv_v1", "priors")

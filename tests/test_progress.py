@@ -6,10 +6,10 @@ import io
 import sys
 
 import pytest
-from conftest import SMALL_STUDY
 
-from uqenergy.outputs import progress
+from conftest import SMALL_STUDY
 from uqenergy.cli import main
+from uqenergy.outputs import progress
 
 
 class TerminalLike(io.StringIO):

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL_STUDY
 
-from uqenergy.outputs import report
+from conftest import SMALL_STUDY
+from test_plots import COMPARE, FLEET, SOBOL
 from uqenergy.cli import main
 from uqenergy.config.errors import InputError
-from uqenergy.outputs.files import MARKER
 from uqenergy.config.study import load_study
-from test_plots import COMPARE, FLEET, SOBOL
+from uqenergy.outputs import report
+from uqenergy.outputs.files import MARKER
 
 
 @pytest.fixture(scope="module")

@@ -9,19 +9,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import SMALL_STUDY
 
+from conftest import SMALL_STUDY
 from uqenergy.analyses import streaming
-from uqenergy.engine import simulate
+from uqenergy.analyses.intervals import describe, summarize
+from uqenergy.analyses.run import run_study
 from uqenergy.cli import main
 from uqenergy.config.errors import InputError
-from uqenergy.analyses.intervals import describe, summarize
-from uqenergy.engine.orderstats import (Moments, Pending, SortedDraws, StreamedDraws, interpolate, key_values,
-                                 quantile_ranks, segment_lengths, sortable_keys)
-from uqenergy.outputs.files import write_json
-from uqenergy.analyses.run import run_study
-from uqenergy.engine.sampling import BLOCK_DRAWS
 from uqenergy.config.study import load_study
+from uqenergy.engine import simulate
+from uqenergy.engine.orderstats import (
+    Moments,
+    Pending,
+    SortedDraws,
+    StreamedDraws,
+    interpolate,
+    key_values,
+    quantile_ranks,
+    segment_lengths,
+    sortable_keys,
+)
+from uqenergy.engine.sampling import BLOCK_DRAWS
+from uqenergy.outputs.files import write_json
 
 
 def stream(values: np.ndarray, chunk: int, budget: int, rng: np.random.Generator):

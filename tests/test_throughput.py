@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from uqenergy.config.benchmarks import COLUMNS, read_benchmarks
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import resolve
-from uqenergy.config.benchmarks import COLUMNS, read_benchmarks
 from uqenergy.engine.throughput import fit_throughput, tokens_per_s
 
 HEADER = ",".join(COLUMNS)

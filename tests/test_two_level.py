@@ -9,12 +9,11 @@ import pytest
 import xarray as xr
 from scipy import optimize, stats
 
-from uqenergy.analyses import two_level as tl
-from uqenergy.config.intervals import QUANTILES
-from uqenergy.analyses.run import run_study
-from uqenergy.config.study import load_study
-
 from test_intervals import NEMOTRON, PRIORS
+from uqenergy.analyses import two_level as tl
+from uqenergy.analyses.run import run_study
+from uqenergy.config.intervals import QUANTILES
+from uqenergy.config.study import load_study
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

@@ -26,6 +26,7 @@ import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
 from uqenergy.analyses.overstatement import ratio_draws, ratio_record
+from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members, series_pool
 from uqenergy.config.compare import CompareStudy, load_compare_study
 from uqenergy.config.estimates import PublicEstimate
@@ -41,7 +42,7 @@ COMPARED_WITH = {
 
 
 @dataclass
-class CompareResult:
+class CompareResult(RecordsResult):
     """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``overstatement`` to summary.json."""
 
     study: CompareStudy
@@ -132,7 +133,32 @@ def _warnings(study: CompareStudy) -> list[str]:
 
 def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None = None,
                 seed: int | None = None) -> CompareResult:
-    """Run a compare study: place every estimate, audit its gap, and (if asked) the overstatement ratio."""
+    """Place published per-query estimates on our distributions, audit each gap, and (if asked) the overstatement ratio.
+
+    Parameters
+    ----------
+    path_or_study : str, pathlib.Path or CompareStudy
+        A compare study file, the name of a bundled one, or a loaded :class:`CompareStudy`.
+    draws : int, optional
+        Draws per model, instead of the files' (ignored for a loaded study).
+    seed : int, optional
+        Seed, instead of the files' (ignored for a loaded study).
+
+    Returns
+    -------
+    CompareResult
+        One record per estimate (``records``; ``to_dataframe()``), the estimates'
+        sources, overstatement records, warnings.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> placed = uqenergy.run_compare("public_estimates", draws=2000, seed=1).to_dataframe()
+    >>> placed.shape
+    (17, 10)
+    >>> sorted(placed.verdict.unique())
+    ['above', 'within']
+    """
     study = path_or_study if isinstance(path_or_study, CompareStudy) else load_compare_study(path_or_study, draws=draws, seed=seed)
     records, overstatement = [], []
     if study.estimates:

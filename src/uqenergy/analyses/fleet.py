@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from uqenergy.analyses.results import provenance
+from uqenergy.analyses.results import RecordsResult, provenance
 from uqenergy.analyses.series import InMemory, pathway_divisors, series_members
 from uqenergy.analyses.two_level import level_seed, outer_uniforms, two_level
 from uqenergy.config.catalogue import prior_records
@@ -54,7 +54,7 @@ G_PER_T = 1e6
 
 
 @dataclass
-class FleetResult:
+class FleetResult(RecordsResult):
     fleet: Fleet
     records: list[dict]
     samples: xr.Dataset
@@ -219,7 +219,34 @@ def work_draws(fleet: Fleet) -> int:
 
 def run_fleet(path_or_fleet: str | Path | Fleet, *, draws: int | None = None, seed: int | None = None,
               progress=None) -> FleetResult:
-    """Run both methods on every (setting, workload) and summarise every (setting, mix, scenario, pathway)."""
+    """Fleet totals by both methods (the paper's and the honest Monte Carlo) for every workload mix.
+
+    Parameters
+    ----------
+    path_or_fleet : str, pathlib.Path or Fleet
+        A fleet study file, the name of a bundled one, or a loaded :class:`Fleet`.
+    draws : int, optional
+        Draws per model, instead of the file's (ignored for a loaded fleet).
+    seed : int, optional
+        Seed, instead of the file's (ignored for a loaded fleet).
+    progress : callable, optional
+        Called with the draws done, for a progress bar.
+
+    Returns
+    -------
+    FleetResult
+        One record per (setting, mix, scenario, pathway, quantity, grid, method)
+        (``records``; ``to_dataframe()``), the honest draws (``samples``), warnings.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> fleet = uqenergy.run_fleet("paper_fleet", draws=2000, seed=1).to_dataframe()
+    >>> list(fleet.columns)
+    ['scenario', 'mix', 'pathway', 'quantity', 'method', 'p5', 'median', 'p95', 'mean', 'grid']
+    >>> fleet.query("quantity == 'energy_gwh_per_day' and mix == 'traditional'").method.unique().tolist()
+    ['paper', 'honest']
+    """
     fleet = path_or_fleet if isinstance(path_or_fleet, Fleet) else load_fleet(path_or_fleet, draws=draws, seed=seed)
     cache: dict[str, tuple] = {}
     results = {}

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses import sensitivity
+from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members
 from uqenergy.config import distributions
 from uqenergy.config.blends import untrimmed_series
@@ -48,7 +49,7 @@ SEED_KEY = 0x50B01  # spawn-key prefix that keeps sensitivity streams apart from
 
 
 @dataclass
-class SensitivityResult:
+class SensitivityResult(RecordsResult):
     """Flat index records (and second-order pairs) for every setting, series and target."""
 
     study: Study
@@ -155,8 +156,32 @@ def _evaluate(evaluate: sensitivity.Evaluate, rows: np.ndarray) -> dict[str, np.
 
 def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = None,
                     scheduler: str | None = None) -> SensitivityResult:
-    """Sensitivity indices of a study (a path, a bundled name or a loaded :class:`Study`), per setting;
-    ``scheduler`` (default the study's) says where the design is evaluated."""
+    """Sensitivity indices of a study's series (its ``[sobol]`` section), per setting.
+
+    Parameters
+    ----------
+    path_or_study : str, pathlib.Path or Study
+        A study file, the name of a bundled study, or a loaded :class:`Study`.
+    seed : int, optional
+        Seed, instead of the file's (ignored for a loaded study).
+    scheduler : str, optional
+        Where the design is evaluated (a Dask scheduler address); default the study's.
+
+    Returns
+    -------
+    SensitivityResult
+        One record per (setting, series, target, factor, base sample size)
+        (``records``; ``to_dataframe()``), second-order pairs if asked, warnings.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> indices = uqenergy.run_sensitivity("sobol_traditional").to_dataframe()
+    >>> list(indices.columns[:6])
+    ['scenario', 'series', 'target', 'factor', 'S1', 'S1_conf']
+    >>> indices.query("series == 'blend' and target == 'log_energy_wh'").sort_values("ST").factor.iloc[-1]
+    'group:workload'
+    """
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, seed=seed)
     scheduler = parse_scheduler(scheduler, study.path, "--scheduler") if scheduler else study.scheduler
     method = study.sobol.options.method

@@ -28,7 +28,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import json
+
 import numpy as np
+import xarray as xr
 
 from uqenergy.analyses.intervals import describe
 from uqenergy.config.errors import InputError
@@ -278,3 +281,25 @@ def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[st
     if pending:
         raise Pending
     return records, members
+
+
+def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
+    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
+    blends = {}
+    for key, value in attrs.items():
+        name = key.removeprefix("blend_members_")
+        if name != key and f"blend_trim_{name}" in attrs:
+            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
+    return blends
+
+
+def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
+    """Draws per model and per blend (pooled and trimmed as in the run) from the first ``stop`` saved draws."""
+    models = [str(m) for m in energy_wh["model"].values]
+    saved = InMemory(energy_wh.isel(draw=slice(0, stop)).transpose("model", "draw").values)
+    draws = {model: saved.pool(model_series(m)) for m, model in enumerate(models)}
+    for name, (members, trim) in blend_definitions(attrs).items():
+        pool = trimmed_members([models.index(m) for m in members], trim, saved) if set(members) <= set(models) else None
+        if pool is not None:  # None: the blend's models are not all saved, or a window keeps nothing
+            draws[name] = saved.pool(Series(pool))
+    return draws

@@ -105,19 +105,28 @@ class Setting:
 
 
 def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
-    """Parse, layer and validate a study file (a path or a bundled study name).
+    """Parse, layer and validate a study file.
 
     Parameters
     ----------
-    path : str or Path
-        A study file, or the name of a bundled study such as ``"paper_traditional"``.
-    draws, seed : int, optional
-        Override the file's ``draws`` and ``seed`` (command-line ``--draws`` and ``--seed``).
+    path : str or pathlib.Path
+        A study file, or the name of a bundled study (``"paper_traditional"``).
+    draws : int, optional
+        Draws per model, instead of the file's.
+    seed : int, optional
+        Seed, instead of the file's.
 
     Returns
     -------
     Study
         The study with every section parsed; bad input raises :class:`~uqenergy.config.errors.InputError`.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> study = uqenergy.load_study("paper_traditional", draws=2000, seed=1)
+    >>> study.scenario, study.draws, len(study.models)
+    ('traditional', 2000, 5)
     """
     path = resolve(path, "studies")
     return study_from_document(path, read_toml(path), draws=draws, seed=seed)

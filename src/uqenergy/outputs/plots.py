@@ -1,11 +1,14 @@
-"""Figures from plain records and arrays: one function per figure, each writing one PNG.
+"""Figures from plain records and arrays: one function per figure, each drawing on the axes it is given.
 
-Every function takes the flat records of a JSON output (and, where a shape is
-drawn, plain arrays of draws), so a figure can be rebuilt from an output folder
-alone. Figures are rendered with matplotlib's Agg canvas on a fresh
-:class:`~matplotlib.figure.Figure` (no pyplot state), in the Okabe-Ito
-colour-blind-safe palette (Okabe & Ito 2008, https://jfly.uni-koeln.de/color/),
-with a title, units on every axis and a source line naming the study and seed.
+Every ``plot_*`` function takes the flat records of a result (and, where a shape
+is drawn, plain arrays of draws), so a figure can be rebuilt from an output
+folder alone; :func:`plot_distributions` also takes a study's result. Like
+ArviZ's ``plot_*``, each draws on ``ax`` (one axes per panel) or, without one, on
+a new pyplot figure, and returns the axes. Each has a ``*_layout`` function: its
+panels, natural size, legend key and note, which :func:`lay_out` arranges on a
+figure (the report adds a title and a source line naming the study and seed).
+Colours are the Okabe-Ito colour-blind-safe palette (Okabe & Ito 2008,
+https://jfly.uni-koeln.de/color/); every axis has units.
 
 Energy axes are logarithmic: per-query energy spans three decades. Distributions
 are drawn untrimmed; the only thing a log axis cannot show is a draw of exactly
@@ -16,14 +19,19 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
+import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+from uqenergy.analyses.results import StudyResult
+from uqenergy.analyses.series import blend_definitions, series_draws
 
 DPI = 150
 WIDTH_IN = 9.0
@@ -80,33 +88,56 @@ def log_density(values: np.ndarray, grid_log10: np.ndarray) -> np.ndarray:
     return np.convolve(counts, kernel, mode="same")
 
 
-def _figure(size: tuple[float, float], title: str, source: str, note: str = "", legend: Sequence = (),
-            heights: Sequence[float] = (1,), sharex: bool = True) -> tuple[Figure, np.ndarray]:
-    """A constrained-layout figure: title, stacked axes of relative ``heights``, then legend, note and source."""
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    width_chars = int(size[0] * FOOTER_CHARS_PER_IN)
-    footer = [(line, color) for text, color in ((note, "#222222"), (source, "#555555")) if text
+@dataclass(frozen=True)
+class Layout:
+    """How a plot's figure is laid out: its panels, natural size, legend key and note.
+
+    ``heights`` are the panels' relative heights, top first (one axes each);
+    ``size`` is the figure's size in inches when none is asked for; ``key`` the
+    legend entries and ``note`` the line that explain the marks.
+    """
+
+    heights: tuple[float, ...]
+    size: tuple[float, float]
+    key: tuple[Artist, ...] = ()
+    note: str = ""
+    sharex: bool = True
+
+
+def lay_out(fig: Figure, layout: Layout, *, title: str = "", source: str = "") -> np.ndarray:
+    """The axes of ``layout`` on ``fig`` (constrained layout): title, stacked panels, then legend key, note and source."""
+    width_in, height_in = fig.get_size_inches()
+    width_chars = int(width_in * FOOTER_CHARS_PER_IN)
+    footer = [(line, color) for text, color in ((layout.note, "#222222"), (source, "#555555")) if text
               for line in textwrap.wrap(text, width_chars)]
     text_in = FOOTER_LINE_IN * (len(footer) + 0.3)
-    legend_rows = -(-len(legend) // LEGEND_COLUMNS)
+    legend_rows = -(-len(layout.key) // LEGEND_COLUMNS)
     footer_in = text_in + LEGEND_ROW_IN * legend_rows
-    fig.get_layout_engine().set(rect=(0, footer_in / size[1], 1, 1 - footer_in / size[1]))
-    fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.get_layout_engine().set(rect=(0, footer_in / height_in, 1, 1 - footer_in / height_in))
+    if title:
+        fig.suptitle(title, fontsize=13, fontweight="bold")
     for i, (line, color) in enumerate(reversed(footer)):
-        fig.text(0.01, (0.2 + i) * FOOTER_LINE_IN / size[1], line, fontsize=8, color=color, ha="left", va="bottom")
-    if legend:
-        fig.legend(handles=list(legend), loc="lower center", bbox_to_anchor=(0.5, text_in / size[1]),
-                   ncol=min(len(legend), LEGEND_COLUMNS), fontsize=8, frameon=False, borderaxespad=0.0)
-    axes = fig.subplots(len(heights), 1, sharex=sharex, squeeze=False, height_ratios=list(heights))[:, 0]
-    return fig, axes
+        fig.text(0.01, (0.2 + i) * FOOTER_LINE_IN / height_in, line, fontsize=8, color=color, ha="left", va="bottom")
+    if layout.key:
+        fig.legend(handles=list(layout.key), loc="lower center", bbox_to_anchor=(0.5, text_in / height_in),
+                   ncol=min(len(layout.key), LEGEND_COLUMNS), fontsize=8, frameon=False, borderaxespad=0.0)
+    return fig.subplots(len(layout.heights), 1, sharex=layout.sharex, squeeze=False,
+                        height_ratios=list(layout.heights))[:, 0]
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
-    """Render with Agg straight to PNG: ``savefig`` would lay the figure out twice, doubling the cost."""
-    path = Path(path)
-    fig.canvas.print_png(path)
-    return path
+def _panels(ax: Axes | Sequence[Axes] | None, layout: Layout) -> np.ndarray:
+    """The axes to draw on, one per panel: those of ``ax`` or, if None, of a new pyplot figure laid out as ``layout``."""
+    if ax is None:
+        return lay_out(plt.figure(figsize=layout.size, layout="constrained"), layout)
+    axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
+    if axes.size != len(layout.heights):
+        raise ValueError(f"this figure has {len(layout.heights)} panels: ax must be as many axes, not {axes.size}")
+    return axes
+
+
+def _drawn(axes: np.ndarray) -> Axes | np.ndarray:
+    """What a plot function returns: the axes of its one panel, or the array of axes of several."""
+    return axes[0] if axes.size == 1 else axes
 
 
 def _log_energy_axis(ax, label: str, lo: float, hi: float) -> None:
@@ -140,7 +171,7 @@ def _interval_key() -> list[Line2D]:
     ]
 
 
-def _row_labels(ax, ys: Sequence[float], left: Sequence[str], right: Sequence[str]) -> None:
+def _row_labels(ax, ys: Sequence[float] | np.ndarray, left: Sequence[str], right: Sequence[str]) -> None:
     """Names as y tick labels on the left, numbers as text just right of the axes (both kept in the layout)."""
     ax.set_yticks(ys, left, fontsize=9)
     ax.tick_params(axis="y", length=0)
@@ -164,21 +195,33 @@ def _log_limits(lows: Sequence[float], highs: Sequence[float]) -> tuple[float, f
     return min(lows) / 1.6, max(highs) * 1.6
 
 
-def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarray], path: str | Path, *,
-                       title: str, source: str, labels: Mapping[str, str] | None = None,
-                       size: tuple[float, float] | None = None) -> Path:
-    """Per-model and blend distributions of energy per query, one row per record, on a log axis.
+def _distribution_inputs(result: StudyResult | Sequence[Mapping], draws: Mapping[str, np.ndarray] | None,
+                         labels: Mapping[str, str] | None) -> tuple[list[Mapping], Mapping[str, np.ndarray], Mapping[str, str]]:
+    """Records, draws and row labels of a distributions figure, from a study result or given as records and draws."""
+    if not isinstance(result, StudyResult):
+        return list(result), draws or {}, labels or {}
+    if "setting" in result.samples.dims:
+        raise ValueError("a study with settings has a distribution per setting: pass one setting's records "
+                         "(those with that 'setting') instead of the result")
+    records: list[Mapping] = [r for r in result.records if r["pathway"] == "baseline" and r["quantity"] == "energy_wh"]
+    energy_wh = result.samples.get("energy_wh")
+    shapes = series_draws(energy_wh, result.samples.attrs) if energy_wh is not None and energy_wh.dims == ("model", "draw") else {}
+    return records, draws or shapes, labels or series_labels(result.samples.attrs)
 
-    ``records`` are summary records (``series``, ``p5`` ... ``p95``, ``draws``), top
-    row first; ``draws`` maps a series to its draws (energy in Wh), whose density
-    of log energy gives each row's shape. The median and intervals marked come from
-    the records (all draws of the run), the shapes from the draws given. Nothing
-    is trimmed.
-    """
-    labels = labels or {}
-    n = len(records)
-    size = size or (WIDTH_IN, 1.9 + 0.78 * n)
-    shaped = {r["series"]: np.asarray(draws[r["series"]]) for r in records if r["series"] in draws}
+
+def series_labels(attrs: Mapping) -> dict[str, str]:
+    """Row labels of blends, from a run's attributes: name, then whether trimmed and how many models it pools."""
+    return {name: f"{name}\n({'trimmed' if trim else 'untrimmed'} pool of {len(members)})"
+            for name, (members, trim) in blend_definitions(dict(attrs)).items()}
+
+
+def _shaped(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {r["series"]: np.asarray(draws[r["series"]]) for r in records if r["series"] in draws}
+
+
+def distributions_layout(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> Layout:
+    """The layout of :func:`plot_distributions`: one panel, a row per record; the note counts the draws drawn."""
+    shaped = _shaped(records, draws)
     zeros = sum(int((v <= 0).sum()) for v in shaped.values())
     total = sum(v.size for v in shaped.values())
     sizes = [v.size for v in shaped.values()] or [0]
@@ -187,7 +230,55 @@ def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarra
             "Marks: median and intervals from all draws of the run.")
     if zeros:
         note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."
-    fig, (ax,) = _figure(size, title, source, note, _interval_key())
+    return Layout((1,), (WIDTH_IN, 1.9 + 0.78 * len(records)), tuple(_interval_key()), note)
+
+
+def plot_distributions(result: StudyResult | Sequence[Mapping], draws: Mapping[str, np.ndarray] | None = None,
+                       ax: Axes | None = None, *, labels: Mapping[str, str] | None = None) -> Axes:
+    """Per-model and blend distributions of energy per query, one row per series, on a log axis.
+
+    Each row shows the density of log energy of the series' draws (its shape) and
+    the median, 50% and 90% intervals of its record (from all draws of the run).
+    Nothing is trimmed but what a blend's own definition trims.
+
+    Parameters
+    ----------
+    result : StudyResult or sequence of dict
+        A study's result (its baseline ``energy_wh`` records, shaped by its saved
+        draws), or summary records (``series``, ``p5``, ``median``, ``p95``,
+        optionally ``p25`` and ``p75``), top row first.
+    draws : mapping of str to numpy.ndarray, optional
+        Draws of energy per query (Wh) per series, whose density gives each row's
+        shape; a series without draws gets only its intervals. Taken from the
+        result when it is a :class:`StudyResult`.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure with a legend and a note if None.
+    labels : mapping of str to str, optional
+        Row labels per series (default: the series name; a blend's says whether
+        it is trimmed and how many models it pools).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> import uqenergy
+    >>> result = uqenergy.run_study("paper_traditional", draws=2000, seed=1)
+    >>> fig, ax = plt.subplots(figsize=(9, 7))
+    >>> uqenergy.plot_distributions(result, ax=ax) is ax
+    True
+    >>> ax.get_yticklabels()[-1].get_text().splitlines()
+    ['blend', '(untrimmed pool of 3)']
+    >>> len(ax.collections) > len(ax.get_yticklabels())  # a shape per row, besides the intervals
+    True
+    """
+    records, draws, labels = _distribution_inputs(result, draws, labels)
+    (ax,) = _panels(ax, distributions_layout(records, draws))
+    shaped = _shaped(records, draws)
+    n = len(records)
     positive = [v[v > 0] for v in shaped.values()]
     lo, hi = _log_limits([r["p5"] for r in records] + [np.quantile(v, 0.001) for v in positive if v.size],
                          [r["p95"] for r in records] + [np.quantile(v, 0.999) for v in positive if v.size])
@@ -207,55 +298,81 @@ def plot_distributions(records: Sequence[Mapping], draws: Mapping[str, np.ndarra
     _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
     _row_labels(ax, ys + 0.05, [labels.get(r["series"], r["series"]) for r in records],
                 [_quantile_text(r, "Wh") for r in records])
-    return _save(fig, path)
+    return ax
 
 
-def plot_pathways(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                  labels: Mapping[str, str] | None = None, size: tuple[float, float] | None = None) -> Path:
-    """Baseline vs each efficiency pathway vs combined, one panel per series, from summary records.
-
-    ``records`` are summary records of the series that pathways apply to (every
-    ``pathway`` value of those series, baseline included). Each row is labelled
-    with the median and the median reduction against the series' baseline.
-    """
+def _pathway_groups(records: Sequence[Mapping]) -> dict[str, list[Mapping]]:
+    """Records per series, baseline first and combined last."""
     groups: dict[str, list[Mapping]] = {}
     for record in records:
         groups.setdefault(record["series"], []).append(record)
     for rows in groups.values():
         rows.sort(key=lambda r: (r["pathway"] != "baseline", r["pathway"] == "combined"))
+    return groups
+
+
+def pathways_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_pathways`: a panel per series, as tall as its pathways."""
+    groups = _pathway_groups(records)
     n_rows = sum(len(rows) for rows in groups.values())
-    size = size or (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups))
     note = "Each pathway divides the baseline energy by its own uncertain gain; combined divides by all of them."
-    fig, axes = _figure(size, title, source, note, _interval_key(), [len(rows) for rows in groups.values()])
+    return Layout(tuple(len(rows) for rows in groups.values()),
+                  (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups)), tuple(_interval_key()), note)
+
+
+def plot_pathways(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *,
+                  labels: Mapping[str, str] | None = None) -> Axes | np.ndarray:
+    """Baseline vs each efficiency pathway vs combined, one panel per series, from summary records.
+
+    Each row is labelled with its median and the median reduction against the
+    series' baseline.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Summary records (``scenario``, ``series``, ``pathway``, ``p5``, ``median``,
+        ``p95``) of the series that pathways apply to, baseline included.
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per series; a new figure if None.
+    labels : mapping of str to str, optional
+        Panel titles per series (default: the series name).
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per series.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> result = uqenergy.run_study("paper_traditional", draws=2000, seed=1)
+    >>> ax = uqenergy.plot_pathways([r for r in result.records if r["series"] == "blend"])
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['baseline', 'model', 'serving', 'hardware', 'combined']
+    """
+    groups = _pathway_groups(records)
+    axes = _panels(ax, pathways_layout(records))
     lo, hi = _log_limits([r["p5"] for r in records], [r["p95"] for r in records])
-    for ax, (series, rows) in zip(axes, groups.items()):
+    for panel_ax, (series, rows) in zip(axes, groups.items()):
         baseline = next((r["median"] for r in rows if r["pathway"] == "baseline"), None)
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record in zip(ys, rows):
-            _interval(ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
+            _interval(panel_ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
         right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline" or r["median"] <= 0
                                                    else f"\n÷{baseline / r['median']:.2g} vs baseline")
                  for r in rows]
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
         name = (labels or {}).get(series, series).replace("\n", " ")
-        ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
-        _row_labels(ax, ys, [r["pathway"] for r in rows], right)
-    for ax in axes[:-1]:
-        ax.set_xlabel("")
-    return _save(fig, path)
+        panel_ax.set_title(f"{name}, {rows[0]['scenario']}", fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [r["pathway"] for r in rows], right)
+    for panel_ax in axes[:-1]:
+        panel_ax.set_xlabel("")
+    return _drawn(axes)
 
 
-def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                       size: tuple[float, float] | None = None) -> Path:
-    """First-order (S1) and total-order (ST) Sobol indices with confidence intervals, one panel per target.
-
-    ``records`` are Sobol records (``scenario``, ``series``, ``target``, ``factor``,
-    ``S1``, ``S1_conf``, ``ST``, ``ST_conf``, ``base_samples``, ``converged``);
-    ``*_conf`` is the half-width of the index's confidence interval. Records at
-    several base sample sizes (a convergence history) are drawn at the largest;
-    records with a ``setting`` get a panel per setting.
-    """
+def _sobol_panels(records: Sequence[Mapping]) -> dict[tuple, list[Mapping]]:
+    """Records per (scenario, setting, series, target), each panel's at its largest base sample size."""
     largest: dict[tuple, int] = {}
     for record in records:
         panel = (record["scenario"], record.get("setting"), record["series"], record["target"])
@@ -265,193 +382,373 @@ def plot_sobol_indices(records: Sequence[Mapping], path: str | Path, *, title: s
         panel = (record["scenario"], record.get("setting"), record["series"], record["target"])
         if record["base_samples"] == largest[panel]:
             groups.setdefault(panel, []).append(record)
+    return groups
+
+
+SOBOL_COLORS = {"S1": OKABE_ITO[0], "ST": OKABE_ITO[1]}
+
+
+def sobol_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_sobol_indices`: a panel per target, as tall as its factors."""
+    groups = _sobol_panels(records)
     n_rows = sum(len(rows) for rows in groups.values())
-    size = size or (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups))
     note = "Bars: index estimates; whiskers: confidence intervals. S1 = share of variance from the factor alone; ST = including its interactions."
-    s1_color, st_color = OKABE_ITO[0], OKABE_ITO[1]
-    key = [Patch(color=s1_color, label="S1 first order"), Patch(color=st_color, label="ST total order")]
-    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
-    for ax, ((scenario, setting, series, target), rows) in zip(axes, groups.items()):
+    key = (Patch(color=SOBOL_COLORS["S1"], label="S1 first order"), Patch(color=SOBOL_COLORS["ST"], label="ST total order"))
+    return Layout(tuple(len(rows) for rows in groups.values()), (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups)),
+                  key, note, sharex=False)
+
+
+def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
+    """First-order (S1) and total-order (ST) Sobol indices with confidence intervals, one panel per target.
+
+    Records at several base sample sizes (a convergence history) are drawn at the
+    largest; records with a ``setting`` get a panel per setting.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Sobol records (``scenario``, ``series``, ``target``, ``factor``, ``S1``,
+        ``S1_conf``, ``ST``, ``ST_conf``, ``base_samples``, ``converged``);
+        ``*_conf`` is the half-width of the index's confidence interval.
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per (scenario, setting, series, target); a new
+        figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per panel.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"scenario": "traditional", "series": "blend", "target": "log_energy_wh", "factor": factor,
+    ...             "S1": s1, "S1_conf": 0.02, "ST": st, "ST_conf": 0.03, "base_samples": 1024, "converged": True}
+    ...            for factor, s1, st in (("pue", 0.1, 0.15), ("output_tokens", 0.6, 0.7))]
+    >>> ax = uqenergy.plot_sobol_indices(records)
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['output_tokens', 'pue']
+    >>> len(ax.patches)
+    4
+    """
+    axes = _panels(ax, sobol_layout(records))
+    for panel_ax, ((scenario, setting, series, target), rows) in zip(axes, _sobol_panels(records).items()):
         rows = sorted(rows, key=lambda r: r["ST"], reverse=True)
         scenario = scenario if setting is None else f"{scenario}, {setting}"
         ys = np.arange(len(rows))[::-1].astype(float)
-        for offset, key, color in ((0.18, "S1", s1_color), (-0.18, "ST", st_color)):
-            ax.barh(ys + offset, [r[key] for r in rows], height=0.34, color=color,
-                    xerr=[r[f"{key}_conf"] for r in rows], error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1})
-        ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
+        for offset, index in ((0.18, "S1"), (-0.18, "ST")):
+            panel_ax.barh(ys + offset, [r[index] for r in rows], height=0.34, color=SOBOL_COLORS[index],
+                    xerr=[r[f"{index}_conf"] for r in rows], error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1})
+        panel_ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
         low = min(0.0, *(r[k] - r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
         high = max(1.0, *(r[k] + r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
-        ax.set_xlim(low - 0.02, high + 0.02)
-        ax.axvline(0, color="#888888", linewidth=0.8)
-        ax.grid(axis="x", color="#dddddd", linewidth=0.8)
-        ax.set_axisbelow(True)
-        ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
+        panel_ax.set_xlim(low - 0.02, high + 0.02)
+        panel_ax.axvline(0, color="#888888", linewidth=0.8)
+        panel_ax.grid(axis="x", color="#dddddd", linewidth=0.8)
+        panel_ax.set_axisbelow(True)
+        panel_ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
         status = "" if all(r["converged"] for r in rows) else "; NOT converged"
-        ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
+        panel_ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
                      fontsize=10, loc="left")
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
-    return _save(fig, path)
+            panel_ax.spines[spine].set_visible(False)
+    return _drawn(axes)
 
 
 FLEET_ROW_KEYS = ("setting", "mix", "pathway", "grid")  # what tells one fleet row from another (besides the method)
 
 
-def plot_fleet(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-               size: tuple[float, float] | None = None) -> Path:
-    """Fleet totals per workload mix and pathway with their 90% intervals, one panel per quantity.
-
-    ``records`` are fleet records (``scenario``, ``mix``, ``pathway``, ``quantity``,
-    ``method``, ``p5``, ``median``, ``p95``, ``mean``, optionally ``setting`` and
-    ``grid``); the unit is read from the quantity name (``energy_gwh_per_day`` ->
-    GWh/day). One row per (setting, mix, pathway, grid); the methods share the row,
-    side by side, told apart by colour.
-    """
+def _fleet_panels(records: Sequence[Mapping]) -> dict[str, dict[tuple, list[Mapping]]]:
+    """Records per quantity, then per row (setting, mix, pathway, grid)."""
     groups: dict[str, dict[tuple, list[Mapping]]] = {}
     for record in records:
         row = tuple(record[k] for k in FLEET_ROW_KEYS if k in record)
         groups.setdefault(record["quantity"], {}).setdefault(row, []).append(record)
+    return groups
+
+
+def fleet_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_fleet`: a panel per quantity, as tall as its rows; a colour per method."""
+    groups = _fleet_panels(records)
     rows_total = sum(len(rows) for rows in groups.values())
-    size = size or (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups))
+    key = tuple(Patch(color=c, label=f"method: {m}") for m, c in colors_for([r["method"] for r in records]).items())
+    return Layout(tuple(len(rows) for rows in groups.values()), (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups)),
+                  key, "Thin line: 90% interval (P5-P95); dot: median; diamond: mean.", sharex=False)
+
+
+def plot_fleet(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
+    """Fleet totals per workload mix and pathway with their 90% intervals, one panel per quantity.
+
+    One row per (setting, mix, pathway, grid); the methods share the row, side by
+    side, told apart by colour. The unit is read from the quantity name
+    (``energy_gwh_per_day`` -> GWh/day).
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Fleet records (``scenario``, ``mix``, ``pathway``, ``quantity``,
+        ``method``, ``p5``, ``median``, ``p95``, ``mean``, optionally ``setting``
+        and ``grid``).
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per quantity; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per quantity.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"scenario": "1e9 queries/day", "mix": "traditional", "pathway": "baseline",
+    ...             "quantity": "energy_gwh_per_day", "method": method, "p5": p5, "median": median, "p95": p95,
+    ...             "mean": mean} for method, p5, median, p95, mean in (("paper", 0.73, 0.73, 0.73, 0.73),
+    ...                                                                  ("honest", 0.5, 0.7, 1.0, 0.72))]
+    >>> ax = uqenergy.plot_fleet(records)
+    >>> ax.get_xlabel()
+    'energy_gwh_per_day (GWh/day, log scale)'
+    """
+    groups = _fleet_panels(records)
+    axes = _panels(ax, fleet_layout(records))
     colors = colors_for([r["method"] for r in records])
     offsets = {m: 0.18 * ((len(colors) - 1) / 2 - i) for i, m in enumerate(colors)}
-    note = "Thin line: 90% interval (P5-P95); dot: median; diamond: mean."
-    key = [Patch(color=c, label=f"method: {m}") for m, c in colors.items()]
-    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
-    for ax, (quantity, rows) in zip(axes, groups.items()):
+    for panel_ax, (quantity, rows) in zip(axes, groups.items()):
         unit = unit_of(quantity)
         ys = np.arange(len(rows))[::-1].astype(float)
         every = [r for row in rows.values() for r in row]
         for y, row in zip(ys, rows.values()):
             for record in row:
                 color = colors[record["method"]]
-                _interval(ax, y + offsets[record["method"]], record, color, height=0.8)
-                ax.plot(record["mean"], y + offsets[record["method"]], "D", color=color, markersize=4.5, zorder=5)
+                _interval(panel_ax, y + offsets[record["method"]], record, color, height=0.8)
+                panel_ax.plot(record["mean"], y + offsets[record["method"]], "D", color=color, markersize=4.5, zorder=5)
         lo, hi = _log_limits([r["p5"] for r in every], [r["p95"] for r in every])
-        _log_energy_axis(ax, f"{quantity} ({unit}, log scale)", lo, hi)
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        ax.set_title(quantity, fontsize=10, loc="left")
-        _row_labels(ax, ys, [" · ".join(map(str, row)) for row in rows],
+        _log_energy_axis(panel_ax, f"{quantity} ({unit}, log scale)", lo, hi)
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        panel_ax.set_title(quantity, fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [" · ".join(map(str, row)) for row in rows],
                     ["\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
                      for row in rows.values()])
-    return _save(fig, path)
+    return _drawn(axes)
 
 
-def plot_fleet_sweep(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                     size: tuple[float, float] | None = None) -> Path:
-    """Fleet totals across a study's settings (e.g. a token-multiplier sweep), one panel per (quantity, mix, grid).
-
-    ``records`` are fleet records with a ``setting``, placed left to right in
-    first-seen order (settings need not be numbers, so nothing joins them). One
-    colour per pathway, side by side at each setting: the ``honest`` 90% interval
-    as a bar with its median, the ``paper`` mean as a bar-wide tick.
-    """
-    settings = list(dict.fromkeys(r["setting"] for r in records))
+def _sweep_panels(records: Sequence[Mapping]) -> dict[tuple, list[Mapping]]:
+    """Records per (quantity, mix, grid)."""
     panels: dict[tuple, list[Mapping]] = {}
     for record in records:
         panels.setdefault(tuple(record[k] for k in ("quantity", "mix", "grid") if k in record), []).append(record)
-    size = size or (WIDTH_IN, 1.8 + 2.2 * len(panels))
+    return panels
+
+
+def _pathway_colors(records: Sequence[Mapping]) -> dict[str, str]:
     pathways = list(dict.fromkeys(r["pathway"] for r in records))
-    colors = {p: PATHWAY_COLORS.get(p, c) for p, c in colors_for(pathways, OKABE_ITO[4:]).items()}
-    offsets = {p: 0.22 * (i - (len(pathways) - 1) / 2) for i, p in enumerate(pathways)}
+    return {p: PATHWAY_COLORS.get(p, c) for p, c in colors_for(pathways, OKABE_ITO[4:]).items()}
+
+
+def fleet_sweep_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_fleet_sweep`: a panel per (quantity, mix, grid); a colour per pathway."""
+    panels = _sweep_panels(records)
     note = ("Bar: honest 90% credible interval (P5-P95), dot: its median; tick across the bar: paper method "
             "(mean; its interval is Monte Carlo noise).")
-    key = [Patch(color=c, label=p) for p, c in colors.items()]
-    fig, axes = _figure(size, title, source, note, key, [1] * len(panels), sharex=False)
-    for ax, (panel, rows) in zip(axes, panels.items()):
+    key = tuple(Patch(color=c, label=p) for p, c in _pathway_colors(records).items())
+    return Layout((1,) * len(panels), (WIDTH_IN, 1.8 + 2.2 * len(panels)), key, note, sharex=False)
+
+
+def plot_fleet_sweep(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
+    """Fleet totals across a study's settings (e.g. a token-multiplier sweep), one panel per (quantity, mix, grid).
+
+    Settings are placed left to right in first-seen order (they need not be
+    numbers, so nothing joins them). One colour per pathway, side by side at each
+    setting: the ``honest`` 90% interval as a bar with its median, the ``paper``
+    mean as a bar-wide tick.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Fleet records with a ``setting`` (see :func:`plot_fleet`).
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per (quantity, mix, grid); a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per panel.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"scenario": "1e9 queries/day", "setting": setting, "mix": "traditional", "pathway": "baseline",
+    ...             "quantity": "energy_gwh_per_day", "method": "honest", "p5": 0.5 * k, "median": 0.7 * k,
+    ...             "p95": 1.0 * k, "mean": 0.72 * k} for setting, k in (("x1", 1), ("x2", 2), ("x4", 4))]
+    >>> ax = uqenergy.plot_fleet_sweep(records)
+    >>> [label.get_text() for label in ax.get_xticklabels()]
+    ['x1', 'x2', 'x4']
+    """
+    settings = list(dict.fromkeys(r["setting"] for r in records))
+    panels = _sweep_panels(records)
+    axes = _panels(ax, fleet_sweep_layout(records))
+    colors = _pathway_colors(records)
+    offsets = {p: 0.22 * (i - (len(colors) - 1) / 2) for i, p in enumerate(colors)}
+    for panel_ax, (panel, rows) in zip(axes, panels.items()):
         for record in rows:
             x = settings.index(record["setting"]) + offsets[record["pathway"]]
             color = colors[record["pathway"]]
             if record["method"] == "paper":
-                ax.hlines(record["mean"], x - 0.1, x + 0.1, color="#222222", linewidth=1.6, zorder=5)
+                panel_ax.hlines(record["mean"], x - 0.1, x + 0.1, color="#222222", linewidth=1.6, zorder=5)
             else:
-                ax.vlines(x, record["p5"], record["p95"], color=color, linewidth=5, alpha=0.8)
-                ax.plot(x, record["median"], "o", color="white", markeredgecolor=color, markersize=5, zorder=4)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
-        ax.set_xticks(np.arange(len(settings)), settings, fontsize=9)
-        ax.set_ylabel(f"{unit_of(panel[0])} (log scale)")
-        ax.set_title(" · ".join(panel), fontsize=10, loc="left")
-        ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
-        ax.set_axisbelow(True)
+                panel_ax.vlines(x, record["p5"], record["p95"], color=color, linewidth=5, alpha=0.8)
+                panel_ax.plot(x, record["median"], "o", color="white", markeredgecolor=color, markersize=5, zorder=4)
+        panel_ax.set_yscale("log")
+        panel_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,g}"))
+        panel_ax.set_xticks(np.arange(len(settings)), settings, fontsize=9)
+        panel_ax.set_ylabel(f"{unit_of(panel[0])} (log scale)")
+        panel_ax.set_title(" · ".join(panel), fontsize=10, loc="left")
+        panel_ax.grid(axis="y", color="#e5e5e5", linewidth=0.8)
+        panel_ax.set_axisbelow(True)
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+            panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("setting")
-    return _save(fig, path)
+    return _drawn(axes)
 
 
 VERDICT_COLORS = {"below": "#0072B2", "within": "#009E73", "above": "#D55E00"}
 
 
-def plot_published_estimates(estimates: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                             size: tuple[float, float] | None = None, unverified: Collection[str] = ()) -> Path:
-    """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
-
-    ``estimates`` are compare records (``estimate_id``, ``value_wh``, ``scenario``,
-    ``series``, ``percentile`` of the value among our draws in 0-100, ``ratio_median``
-    = value / our median, ``ratio_p5`` = value / our P95, ``ratio_p95`` = value / our
-    P5, ``verdict``). Each row shows the estimate on the distribution it was compared
-    with (its boundary decides whether PUE is included), recovered from the ratios.
-    Estimates in ``unverified`` (ids whose figure is not confirmed in its source)
-    are drawn hollow.
-    """
+def _estimate_panels(estimates: Sequence[Mapping]) -> dict[tuple[str, str], list[Mapping]]:
+    """Estimates per (scenario, series) they were compared with."""
     groups: dict[tuple[str, str], list[Mapping]] = {}
     for record in estimates:
         groups.setdefault((record["scenario"], record["series"]), []).append(record)
-    size = size or (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups))
-    verdicts = {v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()}
+    return groups
+
+
+def _verdict_colors(estimates: Sequence[Mapping]) -> dict[str, str]:
+    return {v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()}
+
+
+def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collection[str] = ()) -> Layout:
+    """The layout of :func:`plot_published_estimates`: a panel per (scenario, series); a colour per verdict."""
+    groups = _estimate_panels(estimates)
     note = ("Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
             "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median.")
-    key = [Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+    key = (Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
            Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
            *(Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
-             for v, c in verdicts.items()),
+             for v, c in _verdict_colors(estimates).items()),
            *([Line2D([], [], marker="o", linestyle="", color="white", markeredgecolor="#222222",
-                     label="figure not confirmed in its source")] if unverified else [])]
-    fig, axes = _figure(size, title, source, note, key, [len(rows) for rows in groups.values()], sharex=False)
-    for ax, ((scenario, series), rows) in zip(axes, groups.items()):
+                     label="figure not confirmed in its source")] if unverified else []))
+    return Layout(tuple(len(rows) for rows in groups.values()),
+                  (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups)), key, note, sharex=False)
+
+
+def plot_published_estimates(estimates: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *,
+                             unverified: Collection[str] = ()) -> Axes | np.ndarray:
+    """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
+
+    Each row shows the estimate on the distribution it was compared with (its
+    boundary decides whether PUE is included), recovered from the ratios.
+
+    Parameters
+    ----------
+    estimates : sequence of dict
+        Compare records (``estimate_id``, ``value_wh``, ``scenario``, ``series``,
+        ``percentile`` of the value among our draws in 0-100, ``ratio_median`` =
+        value / our median, ``ratio_p5`` = value / our P95, ``ratio_p95`` = value
+        / our P5, ``verdict``).
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per (scenario, series); a new figure if None.
+    unverified : collection of str, optional
+        Ids of estimates whose figure is not confirmed in its source: drawn hollow.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per panel.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"estimate_id": estimate, "value_wh": value, "scenario": "traditional", "series": "blend",
+    ...             "percentile": percentile, "ratio_median": value / 0.3, "ratio_p5": value / 1.5,
+    ...             "ratio_p95": value / 0.06, "verdict": verdict}
+    ...            for estimate, value, percentile, verdict in (("a_2023", 2.9, 98.0, "above"),
+    ...                                                        ("b_2025", 0.24, 42.0, "within"))]
+    >>> ax = uqenergy.plot_published_estimates(records)
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['b_2025', 'a_2023']
+    """
+    axes = _panels(ax, published_estimates_layout(estimates, unverified))
+    verdicts = _verdict_colors(estimates)
+    for panel_ax, ((scenario, series), rows) in zip(axes, _estimate_panels(estimates).items()):
         rows = sorted(rows, key=lambda r: r["value_wh"])
         ours = [(r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
                 for r in rows]
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record, (p5, median, p95) in zip(ys, rows, ours):
-            ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
-            ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
+            panel_ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
+            panel_ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
             hollow = record["estimate_id"] in unverified
             colour = verdicts[record["verdict"]]
-            ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
+            panel_ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
                     markeredgecolor=colour if hollow else "#222222", markeredgewidth=1.5 if hollow else 0.6, zorder=4)
         lo, hi = _log_limits([r["value_wh"] for r in rows] + [o[0] for o in ours],
                              [r["value_wh"] for r in rows] + [o[2] for o in ours])
-        ax.set_ylim(-0.6, len(rows) - 0.4)
-        _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
-        ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
-        _row_labels(ax, ys, [r["estimate_id"] for r in rows],
+        panel_ax.set_ylim(-0.6, len(rows) - 0.4)
+        _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
+        panel_ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
+        _row_labels(panel_ax, ys, [r["estimate_id"] for r in rows],
                     [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows])
-    return _save(fig, path)
+    return _drawn(axes)
 
 
 CONVERGENCE_QUANTILES = ("p5", "median", "p95")
 
 
-def plot_convergence(records: Sequence[Mapping], path: str | Path, *, title: str, source: str,
-                     size: tuple[float, float] | None = None) -> Path:
-    """Reported quantiles against the number of draws, relative to each series' largest-draw estimate.
-
-    ``records`` are flat (``series``, ``draws`` and any of ``p5``, ``median``,
-    ``p95``), one per series and checkpoint. One panel per quantile; a line that
-    settles at 0% means the estimate has converged.
-    """
-    quantiles = [q for q in CONVERGENCE_QUANTILES if any(q in r for r in records)]
-    size = size or (WIDTH_IN, 1.4 + 2.0 * len(quantiles))
+def _convergence_groups(records: Sequence[Mapping]) -> tuple[list[str], dict[str, list[Mapping]]]:
+    """The quantiles the records hold, and the records per series."""
     groups: dict[str, list[Mapping]] = {}
     for record in records:
         groups.setdefault(record["series"], []).append(record)
-    colors = colors_for(list(groups))
+    return [q for q in CONVERGENCE_QUANTILES if any(q in r for r in records)], groups
+
+
+def convergence_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_convergence`: a panel per quantile; a colour per series."""
+    quantiles, groups = _convergence_groups(records)
     note = "Each line: a series' estimate after n draws, as % deviation from its estimate with the most draws (the last point). A blend counts the draws of all its members."
-    key = [Line2D([], [], color=c, marker="o", markersize=3, label=s) for s, c in colors.items()]
-    fig, axes = _figure(size, title, source, note, key, [1] * len(quantiles))
-    for ax, q in zip(axes, quantiles):
+    key = tuple(Line2D([], [], color=c, marker="o", markersize=3, label=s) for s, c in colors_for(list(groups)).items())
+    return Layout((1,) * len(quantiles), (WIDTH_IN, 1.4 + 2.0 * len(quantiles)), key, note)
+
+
+def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
+    """Reported quantiles against the number of draws, relative to each series' largest-draw estimate.
+
+    One panel per quantile; a line that settles at 0% means the estimate has converged.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Flat records (``series``, ``draws`` and any of ``p5``, ``median``,
+        ``p95``), one per series and checkpoint.
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per quantile present; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per quantile.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"series": "blend", "draws": n, "median": 0.3 + 1 / n} for n in (1000, 2000, 4000)]
+    >>> ax = uqenergy.plot_convergence(records)
+    >>> ax.get_ylabel(), len(ax.lines)
+    ('median: deviation (%)', 2)
+    """
+    quantiles, groups = _convergence_groups(records)
+    axes = _panels(ax, convergence_layout(records))
+    colors = colors_for(list(groups))
+    for panel_ax, q in zip(axes, quantiles):
         for series, rows in groups.items():
             rows = sorted((r for r in rows if q in r), key=lambda r: r["draws"])
             if not rows:
@@ -459,14 +756,14 @@ def plot_convergence(records: Sequence[Mapping], path: str | Path, *, title: str
             final = rows[-1][q]
             n = np.array([r["draws"] for r in rows])
             deviation = 100 * (np.array([r[q] for r in rows]) / final - 1)
-            ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
-        ax.axhline(0, color="#888888", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_ylabel(f"{q}: deviation (%)")
-        ax.grid(color="#e5e5e5", linewidth=0.8)
+            panel_ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
+        panel_ax.axhline(0, color="#888888", linewidth=0.8)
+        panel_ax.set_xscale("log")
+        panel_ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        panel_ax.xaxis.set_minor_locator(NullLocator())
+        panel_ax.set_ylabel(f"{q}: deviation (%)")
+        panel_ax.grid(color="#e5e5e5", linewidth=0.8)
         for spine in ("top", "right"):
-            ax.spines[spine].set_visible(False)
+            panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("draws (log scale)")
-    return _save(fig, path)
+    return _drawn(axes)

@@ -16,15 +16,18 @@ import json
 import math
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from uqenergy._version import __version__
-from uqenergy.analyses.series import InMemory, Series, model_series, trimmed_members
+from uqenergy.analyses.series import blend_definitions, series_draws
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
 from uqenergy.config.intervals import QUANTILES
@@ -148,28 +151,6 @@ def read_output(path: str | Path) -> OutputFolder:
     return OutputFolder(path, results, attrs, energy_wh)
 
 
-def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
-    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
-    blends = {}
-    for key, value in attrs.items():
-        name = key.removeprefix("blend_members_")
-        if name != key and f"blend_trim_{name}" in attrs:
-            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
-    return blends
-
-
-def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
-    """Draws per model and per blend (pooled and trimmed as in the run) from the first ``stop`` saved draws."""
-    models = [str(m) for m in energy_wh["model"].values]
-    saved = InMemory(energy_wh.isel(draw=slice(0, stop)).transpose("model", "draw").values)
-    draws = {model: saved.pool(model_series(m)) for m, model in enumerate(models)}
-    for name, (members, trim) in blend_definitions(attrs).items():
-        pool = trimmed_members([models.index(m) for m in members], trim, saved) if set(members) <= set(models) else None
-        if pool is not None:  # None: the blend's models are not all saved, or a window keeps nothing
-            draws[name] = saved.pool(Series(pool))
-    return draws
-
-
 def _trace_point(series: str, values: np.ndarray) -> dict:
     point = {"series": series, "draws": int(values.size)}
     for name, q in zip(TRACE_QUANTILES, np.quantile(values, list(TRACE_QUANTILES.values()))):
@@ -207,9 +188,18 @@ def _energy_records(summary: list[dict], scenario: str) -> list[dict]:
     return [r for r in summary if r.get("scenario") == scenario and r.get("quantity", "energy_wh") == "energy_wh"]
 
 
-def _series_labels(attrs: dict) -> dict[str, str]:
-    return {name: f"{name}\n({'trimmed' if trim else 'untrimmed'} pool of {len(members)})"
-            for name, (members, trim) in blend_definitions(attrs).items()}
+def render(path: Path, layout: plots.Layout, plot: Callable, *args, title: str, source: str,
+           size: tuple[float, float] | None = None, **kwargs) -> Path:
+    """Write a PNG of ``plot(*args, **kwargs)`` on a figure laid out as ``layout``, with a title and a source line.
+
+    The figure is ``size`` inches (default: the layout's), rendered with matplotlib's
+    Agg canvas on a fresh :class:`~matplotlib.figure.Figure`: no pyplot state.
+    """
+    fig = Figure(figsize=size or layout.size, dpi=plots.DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    plot(*args, ax=plots.lay_out(fig, layout, title=title, source=source), **kwargs)
+    fig.canvas.print_png(path)  # savefig would lay the figure out twice, doubling the cost
+    return path
 
 
 def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
@@ -217,52 +207,56 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     source, images = source_line(out), []
 
-    def add(name: str, caption: str, plot, *args, **kwargs) -> None:
-        plot(*args, fig_dir / name, source=source, **kwargs)
+    def add(name: str, caption: str, layout: plots.Layout, plot: Callable, *args, **kwargs) -> None:
+        render(fig_dir / name, layout, plot, *args, source=source, **kwargs)
         images.append(Image(f"{fig_dir.name}/{name}", caption))
 
     summary = out.results.get("summary.json", [])
     sampled = out.attrs.get("scenario")
     draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
+    labels = plots.series_labels(out.attrs)
     for scenario in dict.fromkeys(r["scenario"] for r in summary):
         records = _energy_records(summary, scenario)
         baseline = [r for r in records if r["pathway"] == "baseline"]
-        targets = {r["series"] for r in records if r["pathway"] != "baseline"}
+        targets = [r for r in records if r["series"] in {t["series"] for t in records if t["pathway"] != "baseline"}]
         shapes = draws if scenario == sampled else {}
         if baseline:
             add(f"distributions-{_slug(scenario)}.png",
                 f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
-                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.", plots.plot_distributions, baseline, shapes,
-                title=f"Energy per query ({scenario}): models and blends", labels=_series_labels(out.attrs))
+                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.",
+                plots.distributions_layout(baseline, shapes), plots.plot_distributions, baseline, shapes,
+                title=f"Energy per query ({scenario}): models and blends", labels=labels)
         if targets:
             add(f"pathways-{_slug(scenario)}.png",
                 f"Efficiency pathways, {scenario}: baseline, each pathway alone and all combined, "
-                "with the median reduction against the baseline.", plots.plot_pathways,
-                [r for r in records if r["series"] in targets], title=f"Efficiency pathways ({scenario})",
-                labels=_series_labels(out.attrs))
+                "with the median reduction against the baseline.", plots.pathways_layout(targets), plots.plot_pathways,
+                targets, title=f"Efficiency pathways ({scenario})", labels=labels)
         if shapes and baseline:
+            trace = convergence_records(out.energy_wh, out.attrs, baseline)
             add(f"convergence-{_slug(scenario)}.png",
                 f"Convergence, {scenario}: P5, median and P95 after n draws against the reported value.",
-                plots.plot_convergence, convergence_records(out.energy_wh, out.attrs, baseline),
+                plots.convergence_layout(trace), plots.plot_convergence, trace,
                 title=f"Convergence of the reported quantiles ({scenario})")
     sobol = out.results.get("sobol.json", [])
     for series in dict.fromkeys(r["series"] for r in sobol):
+        rows = [r for r in sobol if r["series"] == series]
         add(f"sobol-{_slug(series)}.png", f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) "
-            "indices with confidence intervals.", plots.plot_sobol_indices, [r for r in sobol if r["series"] == series],
+            "indices with confidence intervals.", plots.sobol_layout(rows), plots.plot_sobol_indices, rows,
             title=f"Which input drives the spread of {series}: Sobol indices")
     if fleet := fleet_headline_records(out.results.get("fleet.json", [])):
         if any("setting" in r for r in fleet):
             add("fleet.png", "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
                 "credible band, paper method dashed (every record is in the table below).",
-                plots.plot_fleet_sweep, fleet, title="Fleet energy across settings")
+                plots.fleet_sweep_layout(fleet), plots.plot_fleet_sweep, fleet, title="Fleet energy across settings")
         else:
             add("fleet.png", "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the "
-                "table below).", plots.plot_fleet, fleet, title="Fleet energy, water and carbon")
-    if out.results.get("compare.json"):
+                "table below).", plots.fleet_layout(fleet), plots.plot_fleet, fleet, title="Fleet energy, water and carbon")
+    if estimates := out.results.get("compare.json"):
+        unverified = _unverified_estimates(out.path)
         add("published-estimates.png", "Published per-query estimates placed on our distribution (log axis); "
             "hollow markers: figures not confirmed in their cited source.",
-            plots.plot_published_estimates, out.results["compare.json"], title="Published estimates on our distribution",
-            unverified=_unverified_estimates(out.path))
+            plots.published_estimates_layout(estimates, unverified), plots.plot_published_estimates, estimates,
+            title="Published estimates on our distribution", unverified=unverified)
     return images
 
 
@@ -349,8 +343,8 @@ def fleet_headline_records(records: list[dict]) -> list[dict]:
     interventions scenarios; without settings also their reduction factors, and water and carbon at baseline."""
     sweep = any("setting" in r for r in records)
     return [r for r in records if r["pathway"] in FLEET_HEADLINE_PATHWAYS
-            and (r["quantity"] == "energy_gwh_per_day" or not sweep and (
-                r["quantity"] == "reduction_factor" or r["quantity"].endswith("_per_day") and r["pathway"] == "baseline"))]
+            and (r["quantity"] == "energy_gwh_per_day" or (not sweep and (
+                r["quantity"] == "reduction_factor" or (r["quantity"].endswith("_per_day") and r["pathway"] == "baseline"))))]
 
 
 def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
