@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from uqenergy.engine import energy
 from uqenergy.cli import main
 from uqenergy.config.study import load_study
+from uqenergy.engine import energy
 from uqenergy.engine.throughput import study_fits
 
 MODELS = {  # (b0, b1, b2, tps_max, node kW) of the paper's fits, for the bare script
@@ -79,14 +79,30 @@ def timed(fn, *args) -> float:
 
 
 def main_bench(draws: int, scheduler: str = "local") -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"core: {core_draws_per_s(min(draws, 1_000_000)) / 1e6:.1f} M draws/s (energy.evaluate)")
     with tempfile.TemporaryDirectory() as tmp:
-        run_s = timed(main, ["run", "paper_traditional", "--draws", str(draws), "--out", f"{tmp}/out", "--quiet",
-                             "--scheduler", scheduler])
+        run_s = timed(
+            main,
+            [
+                "run",
+                "paper_traditional",
+                "--draws",
+                str(draws),
+                "--out",
+                f"{tmp}/out",
+                "--quiet",
+                "--scheduler",
+                scheduler,
+            ],
+        )
     bare_s = timed(bare_numpy, draws)
     total = draws * len(MODELS)
-    print(f"whole run ({scheduler}): {run_s:.2f} s for {total:,} draws = {total / run_s / 1e6:.2f} M draws/s end to end")
+    print(
+        f"whole run ({scheduler}): {run_s:.2f} s for {total:,} draws = {total / run_s / 1e6:.2f} M draws/s end to end"
+    )
     print(f"bare numpy script: {bare_s:.2f} s; ratio run / bare = {run_s / bare_s:.2f} (goal <= 3)")
 
 

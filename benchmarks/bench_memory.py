@@ -26,12 +26,34 @@ def measure(draws: int, scheduler: str) -> dict[str, str]:
     src = Path(__file__).resolve().parents[1] / "src"
     env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory() as tmp:
-        command = ["/usr/bin/time", "-v", sys.executable, "-m", "uqenergy", "run", str(STUDY), "--draws", str(draws),
-                   "--scheduler", scheduler, "--out", f"{tmp}/out"]
+        command = [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "-m",
+            "uqenergy",
+            "run",
+            str(STUDY),
+            "--draws",
+            str(draws),
+            "--scheduler",
+            scheduler,
+            "--out",
+            f"{tmp}/out",
+        ]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        passes = subprocess.run([sys.executable, "-c", "import xarray as xr; print(xr.open_dataset("
-                                 f"'{tmp}/out/samples.nc').attrs.get('streamed_passes', '0 (in memory)'))"],
-                                env=env, capture_output=True, text=True, check=True).stdout.strip()
+        passes = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import xarray as xr; print(xr.open_dataset("
+                f"'{tmp}/out/samples.nc').attrs.get('streamed_passes', '0 (in memory)'))",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     report = dict(line.strip().rsplit(": ", 1) for line in done.stderr.splitlines() if line.startswith("\t"))
     report["passes"] = passes
     report["headline"] = done.stdout.strip().splitlines()[0]
@@ -39,14 +61,18 @@ def measure(draws: int, scheduler: str) -> dict[str, str]:
 
 
 def main_bench(draws: int, scheduler: str) -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, {date.today()}, load average {os.getloadavg()[0]:.1f}, scheduler {scheduler}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {date.today()}, load average {os.getloadavg()[0]:.1f}, scheduler {scheduler}"
+    )
     report = measure(draws, scheduler)
     peak_mb = int(report["Maximum resident set size (kbytes)"]) / 1024
-    print(f"{draws:,} draws: wall {report['Elapsed (wall clock) time (h:mm:ss or m:ss)']}, CPU "
-          f"{float(report['User time (seconds)']) + float(report['System time (seconds)']):.1f} s, "
-          f"peak RSS {peak_mb:,.0f} MB (goal < {GOAL_MB:,} MB: {'met' if peak_mb < GOAL_MB else 'missed'}), "
-          f"passes {report['passes']}")
+    print(
+        f"{draws:,} draws: wall {report['Elapsed (wall clock) time (h:mm:ss or m:ss)']}, CPU "
+        f"{float(report['User time (seconds)']) + float(report['System time (seconds)']):.1f} s, "
+        f"peak RSS {peak_mb:,.0f} MB (goal < {GOAL_MB:,} MB: {'met' if peak_mb < GOAL_MB else 'missed'}), "
+        f"passes {report['passes']}"
+    )
     print(report["headline"])
 
 

@@ -30,14 +30,24 @@ done = time.perf_counter()
 factors = {r["factor"] for r in result.records if not r["factor"].startswith("group:")}
 groups = {r["factor"] for r in result.records} - factors
 cpuinfo = Path("/proc/cpuinfo")
-cpu = next((line.split(":", 1)[1].strip() for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-            if line.startswith("model name")), platform.processor() or platform.machine())
+cpu = next(
+    (
+        line.split(":", 1)[1].strip()
+        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+        if line.startswith("model name")
+    ),
+    platform.processor() or platform.machine(),
+)
 print(f"machine: {cpu}, Python {platform.python_version()}, 1 core")
-print(f"{len(factors)} factors, {len(groups)} groups, base samples {result.records[0]['base_samples']}, "
-      f"{result.records[0]['base_samples'] * (2 + len(factors) + len(groups)):,} model runs, 2 targets, "
-      "100 bootstrap resamples")
-print(f"load study {loaded - start:.2f} s; sobol design, evaluation and analysis {done - loaded:.2f} s; "
-      f"total {done - start:.2f} s (goal < 10 s)")
+print(
+    f"{len(factors)} factors, {len(groups)} groups, base samples {result.records[0]['base_samples']}, "
+    f"{result.records[0]['base_samples'] * (2 + len(factors) + len(groups)):,} model runs, 2 targets, "
+    "100 bootstrap resamples"
+)
+print(
+    f"load study {loaded - start:.2f} s; sobol design, evaluation and analysis {done - loaded:.2f} s; "
+    f"total {done - start:.2f} s (goal < 10 s)"
+)
 for pair in dominant(result.records, "sobol"):
     for r in pair:
         print(f"  {r['target']:<14} {r['factor']:<18} ST {r['ST']:.3f} ± {r['ST_conf']:.3f}")

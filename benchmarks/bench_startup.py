@@ -17,7 +17,7 @@ HEAVY = ("matplotlib", "arviz", "SALib", "dask", "scipy.stats", "xarray", "panda
 COMMANDS = {
     "import uqenergy": "import uqenergy",
     "uqenergy --help": "import sys; sys.argv = ['uqenergy', '--help']\n"
-                       "from uqenergy.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
+    "from uqenergy.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
 }
 
 
@@ -46,7 +46,9 @@ def main() -> None:
     bare = wall_seconds("pass", env, args.repeat)
     print(f"python -c pass: {bare:.3f} s (median of {args.repeat})")
     for name, code in COMMANDS.items():
-        print(f"{name}: {wall_seconds(code, env, args.repeat):.3f} s; loads {', '.join(loaded(code, env)) or 'none of them'}")
+        print(
+            f"{name}: {wall_seconds(code, env, args.repeat):.3f} s; loads {', '.join(loaded(code, env)) or 'none of them'}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,17 @@ import sys
 import time
 from datetime import date
 
-from uqenergy.config.study import load_study
 from uqenergy.analyses.two_level import two_level, two_level_records
+from uqenergy.config.study import load_study
 
 
 def main_bench(outer: int, inner: int, workers: int | None) -> None:
     study = load_study("two_level_traditional")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {date.today()}, load average {os.getloadavg()[0]:.1f}, "
-          f"workers {workers or os.cpu_count()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, {date.today()}, load average {os.getloadavg()[0]:.1f}, "
+        f"workers {workers or os.cpu_count()}"
+    )
     start = time.perf_counter()
     result = two_level(study, outer=outer, inner=inner, workers=workers)
     design_s = time.perf_counter() - start
@@ -33,13 +35,17 @@ def main_bench(outer: int, inner: int, workers: int | None) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     queries = outer * inner * len(study.models)
     print(f"two-level: {outer:,} outer x {inner:,} inner x {len(study.models)} models = {queries:,} per-query energies")
-    print(f"design {design_s:.1f} s + records {total_s - design_s:.1f} s = {total_s:.1f} s wall "
-          f"(goal < 60 s), {cpu_s:.1f} s CPU, peak memory {peak_mb:,.0f} MB")
+    print(
+        f"design {design_s:.1f} s + records {total_s - design_s:.1f} s = {total_s:.1f} s wall "
+        f"(goal < 60 s), {cpu_s:.1f} s CPU, peak memory {peak_mb:,.0f} MB"
+    )
     blend = {r["quantity"]: r for r in records if r["series"] == "blend" and r["pathway"] == "baseline"}
     for quantity, r in blend.items():
-        print(f"blend {quantity}: median {r['median']:.4g} +- {r['mcse_median']:.2g} Wh, 90% {r['p5']:.3g}-{r['p95']:.3g}")
+        print(
+            f"blend {quantity}: median {r['median']:.4g} +- {r['mcse_median']:.2g} Wh, 90% {r['p5']:.3g}-{r['p95']:.3g}"
+        )
 
 
 if __name__ == "__main__":
-    outer, inner, workers = ([int(a) for a in sys.argv[1:]] + [2000, 100_000, 0][len(sys.argv) - 1:])[:3]
+    outer, inner, workers = ([int(a) for a in sys.argv[1:]] + [2000, 100_000, 0][len(sys.argv) - 1 :])[:3]
     main_bench(outer, inner, workers or None)

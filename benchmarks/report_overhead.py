@@ -19,15 +19,22 @@ def timed(label: str, action):
 
 
 def main(study: str = "paper_traditional") -> None:
-    from uqenergy.outputs.files import write_json, write_netcdf
     from uqenergy.analyses.run import run_study
+    from uqenergy.outputs.files import write_json, write_netcdf
 
     result = timed("run_study", lambda: run_study(study))
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)
-        timed("write summary.json + samples.nc", lambda: (write_json(out / "summary.json", result.records),
-                                                          write_netcdf(out / "samples.nc", result.samples)))
-        report = timed("import uqenergy.outputs.report (matplotlib)", lambda: __import__("uqenergy.outputs.report").report)
+        timed(
+            "write summary.json + samples.nc",
+            lambda: (
+                write_json(out / "summary.json", result.records),
+                write_netcdf(out / "samples.nc", result.samples),
+            ),
+        )
+        report = timed(
+            "import uqenergy.outputs.report (matplotlib)", lambda: __import__("uqenergy.outputs.report").report
+        )
         written = timed("write_report (figures, md, html)", lambda: report.write_report(out))
         print(f"{len(written) - 2} figures, report.html {(out / 'report.html').stat().st_size / 1e6:.1f} MB")
 

@@ -42,8 +42,8 @@ SMALL_STUDY = f"""
 [study]
 name = "small"
 scenario = "traditional"
-priors = ["{PRIORS_DIR / 'joule2026.toml'}"]
-throughput = "{PRIORS_DIR / 'throughput_h100.csv'}"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+throughput = "{PRIORS_DIR / "throughput_h100.csv"}"
 models = ["DeepSeek-R1", "Llama 3.1 405B", "Llama 3.1 70B"]
 draws = 20000
 seed = 7

@@ -12,7 +12,10 @@ from uqenergy.config.study import load_study
 
 
 def _study(write, tolerance: str, draws: int = 2_000_000, tokens: str = "") -> object:
-    return load_study(write("adaptive.toml", f"""
+    return load_study(
+        write(
+            "adaptive.toml",
+            f"""
 [study]
 name = "adaptive"
 scenario = "traditional"
@@ -24,7 +27,9 @@ seed = 5
 [intervals]
 {tolerance}
 batch_draws = 20000
-"""))
+""",
+        )
+    )
 
 
 def _stable(record, tolerance) -> bool:
@@ -50,7 +55,9 @@ def test_adaptive_result_is_the_fixed_run_of_the_same_draws(write):
 
 
 def test_adaptive_figures_are_within_tolerance_of_the_exact_answer(write):
-    study = _study(write, "absolute_tolerance_wh = 0.002", tokens="\n[priors.output_tokens]\ndist = \"fixed\"\nvalue = 300\n")
+    study = _study(
+        write, "absolute_tolerance_wh = 0.002", tokens='\n[priors.output_tokens]\ndist = "fixed"\nvalue = 300\n'
+    )
     study = replace(study, models=[NEMOTRON])
     result = run_study(study)
     law = closed_form_energy(study)
@@ -67,10 +74,13 @@ def test_the_maximum_caps_the_run_and_the_shortfall_is_reported(write):
     assert not all(r["tolerance_met"] for r in result.records)
 
 
-@pytest.mark.parametrize("done, growth, expected", [
-    (20_000, 1.5, 40_000),  # at least one more batch
-    (20_000, 3.1, 80_000),  # enough for the predicted need, in whole batches
-    (20_000, float("inf"), 100_000),  # never beyond the maximum
-])
+@pytest.mark.parametrize(
+    "done, growth, expected",
+    [
+        (20_000, 1.5, 40_000),  # at least one more batch
+        (20_000, 3.1, 80_000),  # enough for the predicted need, in whole batches
+        (20_000, float("inf"), 100_000),  # never beyond the maximum
+    ],
+)
 def test_next_draws(done, growth, expected):
     assert next_draws(done, growth, batch_draws=20_000, max_draws=100_000) == expected

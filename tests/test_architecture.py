@@ -27,22 +27,28 @@ def _imports() -> dict[str, list[tuple[str, bool]]]:
     for path in PACKAGE.rglob("*.py"):
         module = ".".join(("uqenergy", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
         tree = ast.parse(path.read_text())
-        local = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
-                 for n in ast.walk(f)}
+        local = {
+            id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f)
+        }
         names = []
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("uqenergy"):
                 for alias in node.names:
                     target = f"{node.module}.{alias.name}"
-                    names.append((target if (PACKAGE / Path(*target.split(".")[1:])).with_suffix(".py").exists()
-                                  else node.module, id(node) in local))
+                    names.append(
+                        (
+                            target
+                            if (PACKAGE / Path(*target.split(".")[1:])).with_suffix(".py").exists()
+                            else node.module,
+                            id(node) in local,
+                        )
+                    )
         found[module] = names
     return found
 
 
 def test_layers_import_only_to_their_left():
-    wrong = [(m, t) for m, targets in _imports().items() for t, _ in targets
-             if _layer(t) > _layer(m)]
+    wrong = [(m, t) for m, targets in _imports().items() for t, _ in targets if _layer(t) > _layer(m)]
     assert wrong == []
 
 
@@ -52,7 +58,7 @@ def test_no_import_cycles():
 
     def visit(node):
         if node in path:
-            pytest.fail("import cycle: " + " -> ".join([*path[path.index(node):], node]))
+            pytest.fail("import cycle: " + " -> ".join([*path[path.index(node) :], node]))
         if node in done:
             return
         path.append(node)
@@ -67,6 +73,6 @@ def test_no_import_cycles():
 
 
 def test_import_loads_no_heavy_library():
-    code = ("import sys, uqenergy; print(','.join(m for m in " + repr(HEAVY) + " if m in sys.modules))")
+    code = "import sys, uqenergy; print(','.join(m for m in " + repr(HEAVY) + " if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -31,13 +31,16 @@ from uqenergy.engine.throughput import study_fits
 distributed = pytest.importorskip("distributed")
 
 RUN_STUDY = SMALL_STUDY.replace("draws = 20000", f"draws = {2 * BLOCK_DRAWS + 500}\nchunk_draws = {BLOCK_DRAWS}")
-TWO_LEVEL_STUDY = SMALL_STUDY.replace("draws = 20000", "draws = 4000\nchunk_draws = 100000").replace(
-    'trim = [[5, 95], [10, 90]]', "members = [\"Llama 3.1 405B\", \"Llama 3.1 70B\"]").replace(
-    "[blends.blend-paper]\ntop = 2", "[blends.blend-paper]") + """
+TWO_LEVEL_STUDY = (
+    SMALL_STUDY.replace("draws = 20000", "draws = 4000\nchunk_draws = 100000")
+    .replace("trim = [[5, 95], [10, 90]]", 'members = ["Llama 3.1 405B", "Llama 3.1 70B"]')
+    .replace("[blends.blend-paper]\ntop = 2", "[blends.blend-paper]")
+    + """
 [intervals]
 design = "two-level"
 outer_draws = 120
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,12 @@ def local(studies):
     """Results on the local backend, to compare every scheduler with."""
     run = load_study(studies["run"])
     two = load_study(studies["two_level"])
-    return {"run": run_study(run), "streamed": run_study(replace(run, memory_budget_mb=1)),
-            "two_level": two_level_records(two, two_level(two, workers=1)), "sobol": run_sensitivity(studies["sobol"])}
+    return {
+        "run": run_study(run),
+        "streamed": run_study(replace(run, memory_budget_mb=1)),
+        "two_level": two_level_records(two, two_level(two, workers=1)),
+        "sobol": run_sensitivity(studies["sobol"]),
+    }
 
 
 def assert_same_results(scheduler: str, studies, local) -> None:

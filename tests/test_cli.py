@@ -7,13 +7,25 @@ import xarray as xr
 
 from uqenergy.outputs.files import MARKER
 
-RECORD_KEYS = {"scenario", "series", "pathway", "quantity", "p5", "p25", "median", "p75", "p95", "mean",
-               "mcse_median", "draws"}
+RECORD_KEYS = {
+    "scenario",
+    "series",
+    "pathway",
+    "quantity",
+    "p5",
+    "p25",
+    "median",
+    "p75",
+    "p95",
+    "mean",
+    "mcse_median",
+    "draws",
+}
 
 
 def test_bare_run_writes_the_default_study(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = cli("run", "--draws", "2000", "--quiet")
+    code, _out, err = cli("run", "--draws", "2000", "--quiet")
     assert code == 0 and err == ""
     records = json.loads((tmp_path / "uqenergy-out" / "summary.json").read_text())
     assert {r["series"] for r in records} >= {"DeepSeek-R1", "blend-paper", "blend"}
@@ -83,8 +95,11 @@ def test_bad_studies_fail_on_one_line(cli, write, tmp_path, small_study, case):
 def test_missing_file_text_in_benchmark_and_zero_draws(cli, write, tmp_path, small_study):
     code, _, err = cli("run", tmp_path / "absent.toml")
     assert code == 2 and "absent.toml: no such file" in err
-    table = write("t.csv", "model,hardware,quantization,tokens_per_s,input_tokens,output_tokens,batch_size,"
-                  "node_power_kw,source\nLlama 3.1 70B,h,FP8,lots,500,2000,1,10,s\n")
+    table = write(
+        "t.csv",
+        "model,hardware,quantization,tokens_per_s,input_tokens,output_tokens,batch_size,"
+        "node_power_kw,source\nLlama 3.1 70B,h,FP8,lots,500,2000,1,10,s\n",
+    )
     bad = write("b.toml", small_study.read_text().replace('throughput = "', f'throughput = "{table}"\n# "'))
     code, _, err = cli("run", bad)
     assert code == 2 and "t.csv: line 2: tokens_per_s: 'lots' is not a number" in err

@@ -15,8 +15,18 @@ from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
 
 PRIORS = data_dir("priors")
-RECORD_FIELDS = {"estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",
-                 "ratio_p95", "verdict", "contributions"}
+RECORD_FIELDS = {
+    "estimate_id",
+    "value_wh",
+    "scenario",
+    "series",
+    "percentile",
+    "ratio_median",
+    "ratio_p5",
+    "ratio_p95",
+    "verdict",
+    "contributions",
+}
 
 SCENARIO = """
 [study]
@@ -113,8 +123,12 @@ series = "{series}"
 @pytest.fixture
 def compare_study(write):
     for name, scenario, median in (("traditional", "traditional", 300), ("test_time", "test-time", 5000)):
-        write(f"{name}.toml", SCENARIO.format(name=name, scenario=scenario, priors=PRIORS / "joule2026.toml",
-                                              priors_dir=PRIORS, median=median))
+        write(
+            f"{name}.toml",
+            SCENARIO.format(
+                name=name, scenario=scenario, priors=PRIORS / "joule2026.toml", priors_dir=PRIORS, median=median
+            ),
+        )
     write("estimates.toml", ESTIMATES)
     return write("compare.toml", COMPARE.format(series="blend"))
 
@@ -145,9 +159,18 @@ def test_run_compare_places_and_audits_every_estimate(compare_study):
         assert r["verdict"] == expected
     assert records["long"]["scenario"] == "test-time" and records["facility"]["scenario"] == "traditional"
     # no stated assumptions: the whole gap is unexplained
-    assert records["facility"]["contributions"] == {"unexplained": pytest.approx(math.log(records["facility"]["ratio_median"]))}
+    assert records["facility"]["contributions"] == {
+        "unexplained": pytest.approx(math.log(records["facility"]["ratio_median"]))
+    }
     # every factor of the equation stated: the audit explains the whole gap
-    assert set(records["formula"]["contributions"]) == {"throughput", "power_utilisation", "pue", "tokens", "hardware", "unexplained"}
+    assert set(records["formula"]["contributions"]) == {
+        "throughput",
+        "power_utilisation",
+        "pue",
+        "tokens",
+        "hardware",
+        "unexplained",
+    }
     assert records["formula"]["contributions"]["unexplained"] == pytest.approx(0.0, abs=1e-9)
     # a server-only figure meets our energy without PUE: same value, larger ratio by about our PUE
     pue_effect = records["it_only"]["ratio_median"] / records["facility"]["ratio_median"]
@@ -178,15 +201,23 @@ def test_cli_writes_compare_json_and_chart(cli, compare_study, tmp_path):
     assert "it_only" in stdout and "(unverified)" in stdout and "verified = false" in stderr
 
 
-@pytest.mark.parametrize("edit, key", [
-    (lambda t: t.replace('series = "blend"', 'series = "blend-x"'), "compare.series"),
-    (lambda t: t + "colour = 1\n", "compare.colour"),
-    (lambda t: t.replace('"test_time.toml"', ""), "compare.studies"),
-    (lambda t: t.replace('studies = ["traditional.toml", "test_time.toml"]', 'studies = ["traditional.toml", "traditional.toml"]'), "compare.studies"),
-    (lambda t: t.replace('estimates = "estimates.toml"\n', ""), "compare.estimates"),
-    (lambda t: t + "seed = -1\n", "compare.seed"),
-    (lambda t: t + "draws = 0\n", "compare.draws"),
-])
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda t: t.replace('series = "blend"', 'series = "blend-x"'), "compare.series"),
+        (lambda t: t + "colour = 1\n", "compare.colour"),
+        (lambda t: t.replace('"test_time.toml"', ""), "compare.studies"),
+        (
+            lambda t: t.replace(
+                'studies = ["traditional.toml", "test_time.toml"]', 'studies = ["traditional.toml", "traditional.toml"]'
+            ),
+            "compare.studies",
+        ),
+        (lambda t: t.replace('estimates = "estimates.toml"\n', ""), "compare.estimates"),
+        (lambda t: t + "seed = -1\n", "compare.seed"),
+        (lambda t: t + "draws = 0\n", "compare.draws"),
+    ],
+)
 def test_bad_compare_study_is_an_input_error(write, compare_study, edit, key):
     path = write("bad_compare.toml", edit(COMPARE.format(series="blend")).replace(", ]", "]"))
     with pytest.raises(InputError) as err:

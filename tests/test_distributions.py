@@ -34,12 +34,15 @@ def test_exponential_from_median_and_mean():
     np.testing.assert_allclose(by_median.ppf(U), by_mean.ppf(U))
 
 
-@pytest.mark.parametrize("spec,reference", [
-    ({"dist": "uniform", "low": 1, "high": 3}, stats.uniform(1, 2)),
-    ({"dist": "triangular", "low": 0, "mode": 1, "high": 4}, stats.triang(0.25, 0, 4)),
-    ({"dist": "normal", "mean": 1, "sd": 2}, stats.norm(1, 2)),
-    ({"dist": "beta", "alpha": 2, "beta": 5}, stats.beta(2, 5)),
-])
+@pytest.mark.parametrize(
+    "spec,reference",
+    [
+        ({"dist": "uniform", "low": 1, "high": 3}, stats.uniform(1, 2)),
+        ({"dist": "triangular", "low": 0, "mode": 1, "high": 4}, stats.triang(0.25, 0, 4)),
+        ({"dist": "normal", "mean": 1, "sd": 2}, stats.norm(1, 2)),
+        ({"dist": "beta", "alpha": 2, "beta": 5}, stats.beta(2, 5)),
+    ],
+)
 def test_inverse_cdf_matches_scipy(spec, reference):
     np.testing.assert_allclose(from_spec(spec).ppf(U), reference.ppf(U))
 
@@ -57,21 +60,24 @@ def test_truncation_keeps_draws_inside_bounds():
     assert law.ppf(np.array([0.5]))[0] < 0.6
 
 
-@pytest.mark.parametrize("spec,key", [
-    ({"dist": "lognormal", "p5": 0.9, "p95": 0.4}, "prior.p5"),
-    ({"dist": "lognormal", "p5": 0.5, "p95": 0.5}, "prior.p5"),
-    ({"dist": "lognormal", "p5": -1, "p95": 2}, "prior.p5"),
-    ({"dist": "lognormal", "median": 1, "gsd": 0.5}, "prior.gsd"),
-    ({"dist": "exponential", "median": -300}, "prior.median"),
-    ({"dist": "exponential", "median": "300"}, "prior.median"),
-    ({"dist": "exponential", "median": float("nan")}, "prior.median"),
-    ({"dist": "weibull", "k": 1}, "prior.dist"),
-    ({"dist": "uniform", "low": 1}, "prior"),
-    ({"dist": "exponential", "median": 1, "mean": 2}, "prior.mean"),
-    ({"dist": "triangular", "low": 0, "mode": 5, "high": 4}, "prior.mode"),
-    ({"dist": "categorical", "values": []}, "prior.values"),
-    ({"dist": "categorical", "values": ["a", "b"], "weights": [1]}, "prior.weights"),
-])
+@pytest.mark.parametrize(
+    "spec,key",
+    [
+        ({"dist": "lognormal", "p5": 0.9, "p95": 0.4}, "prior.p5"),
+        ({"dist": "lognormal", "p5": 0.5, "p95": 0.5}, "prior.p5"),
+        ({"dist": "lognormal", "p5": -1, "p95": 2}, "prior.p5"),
+        ({"dist": "lognormal", "median": 1, "gsd": 0.5}, "prior.gsd"),
+        ({"dist": "exponential", "median": -300}, "prior.median"),
+        ({"dist": "exponential", "median": "300"}, "prior.median"),
+        ({"dist": "exponential", "median": float("nan")}, "prior.median"),
+        ({"dist": "weibull", "k": 1}, "prior.dist"),
+        ({"dist": "uniform", "low": 1}, "prior"),
+        ({"dist": "exponential", "median": 1, "mean": 2}, "prior.mean"),
+        ({"dist": "triangular", "low": 0, "mode": 5, "high": 4}, "prior.mode"),
+        ({"dist": "categorical", "values": []}, "prior.values"),
+        ({"dist": "categorical", "values": ["a", "b"], "weights": [1]}, "prior.weights"),
+    ],
+)
 def test_bad_parameters_name_the_key(spec, key):
     with pytest.raises(InputError) as err:
         from_spec(spec, "f.toml")
@@ -79,11 +85,14 @@ def test_bad_parameters_name_the_key(spec, key):
     assert err.value.message.startswith(f"f.toml: {key}: ")
 
 
-@pytest.mark.parametrize("spec", [
-    {"dist": "lognormal", "p5": 0.4, "p95": 0.9},
-    {"dist": "exponential", "median": 300},
-    {"dist": "triangular", "low": 0, "mode": 1, "high": 4},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"dist": "lognormal", "p5": 0.4, "p95": 0.9},
+        {"dist": "exponential", "median": 300},
+        {"dist": "triangular", "low": 0, "mode": 1, "high": 4},
+    ],
+)
 def test_direct_sampling_has_the_law_of_the_inverse_cdf(spec):
     law = from_spec(spec)
     draws = law.sample(np.random.default_rng(5), 200_000)

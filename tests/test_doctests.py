@@ -13,8 +13,9 @@ import uqenergy
 matplotlib.use("Agg")
 
 FINDER = doctest.DocTestFinder()
-EXAMPLES = [test for name in uqenergy._API for test in FINDER.find(getattr(uqenergy, name), f"uqenergy.{name}")
-            if test.examples]
+EXAMPLES = [
+    test for name in uqenergy._API for test in FINDER.find(getattr(uqenergy, name), f"uqenergy.{name}") if test.examples
+]
 
 
 def test_every_public_function_has_examples():

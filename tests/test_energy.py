@@ -9,8 +9,10 @@ from uqenergy.config.files import resolve
 from uqenergy.engine import energy
 from uqenergy.engine.throughput import fit_throughput
 
-FITS = fit_throughput(read_benchmarks(resolve("throughput_h100", "priors", suffix=".csv")),
-                      ["DeepSeek-R1", "Llama 3.1 405B", "Llama 3.1 70B", "Mixtral 8x22B", "Llama-3.1 Nemotron Ultra 253B"])
+FITS = fit_throughput(
+    read_benchmarks(resolve("throughput_h100", "priors", suffix=".csv")),
+    ["DeepSeek-R1", "Llama 3.1 405B", "Llama 3.1 70B", "Mixtral 8x22B", "Llama-3.1 Nemotron Ultra 253B"],
+)
 positive = st.floats(0.01, 100.0)
 
 
@@ -35,10 +37,15 @@ def test_pathways_compose_multiplicatively(divisors):
 def _inputs(output_tokens, input_tokens=500.0, model="Llama 3.1 405B"):
     n = len(output_tokens)
     one = ("draw", np.ones(n))
-    return xr.Dataset({
-        "pue": one, "power_utilisation": one, "node_power_kw": ("draw", np.full(n, 10.2)),
-        "output_tokens": ("draw", np.asarray(output_tokens, float)), "input_tokens": ("draw", np.full(n, input_tokens)),
-    }).expand_dims(model=[model])
+    return xr.Dataset(
+        {
+            "pue": one,
+            "power_utilisation": one,
+            "node_power_kw": ("draw", np.full(n, 10.2)),
+            "output_tokens": ("draw", np.asarray(output_tokens, float)),
+            "input_tokens": ("draw", np.full(n, input_tokens)),
+        }
+    ).expand_dims(model=[model])
 
 
 @pytest.mark.parametrize("model", FITS["model"].values.tolist())

@@ -22,108 +22,340 @@ kind = "epistemic"
 source = "s"
 """
 HEADER = "model,hardware,quantization,tokens_per_s,input_tokens,output_tokens,batch_size,node_power_kw,source"
-TABLE = HEADER + """
+TABLE = (
+    HEADER
+    + """
 Llama 3.1 70B,8xH100,FP8,14686.01,128,128,dynamic,11,s
 Llama 3.1 70B,8xH100,FP8,1840.12,2048,128,dynamic,11,s
 Llama 3.1 70B,8xH100,FP8,14630.41,500,2000,dynamic,11,s
 """
+)
 TABLE_STUDY = f"""[study]
 name = "t"
 scenario = "traditional"
-priors = ["{PRIORS_DIR / 'joule2026.toml'}"]
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
 throughput = "table.csv"
 models = ["Llama 3.1 70B"]
 draws = 100
 """
 RESULT = '[{"scenario": "t", "series": "m", "pathway": "baseline", "p5": 0.1, "median": 0.3, "p95": 1.0, "draws": 10}]'
-BASE = {"study": ("study.toml", SMALL_STUDY), "prior": ("prior.toml", PRIOR), "csv": ("table.csv", TABLE),
-        "result": ("result/summary.json", RESULT)}
+BASE = {
+    "study": ("study.toml", SMALL_STUDY),
+    "prior": ("prior.toml", PRIOR),
+    "csv": ("table.csv", TABLE),
+    "result": ("result/summary.json", RESULT),
+}
 
 CASES = [
- # study file
- ("study-missing-file", "cli", ["run", "{tmp}/absent.toml"], "absent.toml: no such file"),
- ("study-toml-syntax", "study", ("prepend", "[study\n"), "not valid TOML"),
- ("study-unknown-section", "study", ("append", "[fleeet]\nx = 1\n"), "fleeet: unknown key"),
- ("study-misspelt-study-table", "study", ("sub", "[study]", "[studyy]"), "studyy: unknown key"),
- ("study-unknown-key", "study", ("sub", "seed = 7", "seed = 7\nseeed = 8"), "study.seeed: unknown key"),
- ("study-name-type", "study", ("sub", 'name = "small"', "name = 5"), "study.name: expected text"),
- ("study-priors-type", "study", ("sub", 'priors = ["', 'priors = "x"\n#'), "study.priors: expected a list"),
- ("study-priors-missing-file", "study", ("sub", 'priors = ["', 'priors = ["nowhere.toml"]\n#'), "study.priors: 'nowhere.toml': no such file"),
- ("study-models-unknown", "study", ("sub", '"Llama 3.1 70B"]', '"GPT-5"]'), "study.models: unknown model 'GPT-5'"),
- ("study-models-duplicate", "study", ("sub", '"Llama 3.1 70B"]', '"Llama 3.1 70B", "Llama 3.1 70B"]'), "study.models: has duplicate names"),
- ("study-draws-zero", "study", ("sub", "draws = 20000", "draws = 0"), "study.draws: 0 is not a whole number"),
- ("study-draws-text", "study", ("sub", "draws = 20000", 'draws = "many"'), "study.draws: 'many' is not a whole number"),
- ("study-draws-huge", "study", ("sub", "draws = 20000", "draws = 1e12"), "study.draws: 1000000000000.0 is not a whole number"),
- ("study-seed-negative", "study", ("sub", "seed = 7", "seed = -1"), "study.seed: -1 is not a non-negative integer"),
- ("study-chunk-draws-zero", "study", ("sub", "seed = 7", "seed = 7\nchunk_draws = 0"), "study.chunk_draws"),
- ("study-effective-tokens", "study", ("sub", "seed = 7", 'seed = 7\neffective_tokens = "input"'), "study.effective_tokens: unknown mode"),
- ("study-input-divisor-zero", "study", ("sub", "seed = 7", "seed = 7\ninput_token_divisor = 0"), "study.input_token_divisor: 0 is not positive"),
- ("study-uncertainty-type", "study", ("sub", "seed = 7", 'seed = 7\nthroughput_uncertainty = "yes"'), "study.throughput_uncertainty: expected true or false"),
- ("study-throughput-missing", "study", ("sub", 'throughput = "', 'throughput = "absent.csv"\n#'), "study.throughput: 'absent.csv': no such file"),
- ("study-power-utilisation-mode", "study", ("sub", "seed = 7", 'seed = 7\npower_utilisation = "constant"'), "study.power_utilisation"),
- ("study-scheduler-unknown", "study", ("sub", "seed = 7", 'seed = 7\nscheduler = "gpu"'), "study.scheduler: unknown scheduler 'gpu'"),
- ("study-memory-budget-negative", "study", ("sub", "seed = 7", "seed = 7\nmemory_budget_mb = -5"), "study.memory_budget_mb: -5 is not a whole number"),
- ("study-prior-undefined", "study", ("append", "[priors.puee]\nvalue = 1.2\n"), "priors.puee: overrides a prior the prior files do not define"),
- ("study-prior-p5-above-p95", "study", ("append", "[priors.pue]\ndist = 'lognormal'\np5 = 1.6\np95 = 1.05\n"), "priors.pue.p5: p5 = 1.6 is not below p95 = 1.05"),
- ("study-prior-negative-power", "study", ("append", "[priors.node_power_kw]\nvalue = -10.2\n"), "priors.node_power_kw.bounds: value -10.2 lies outside the physical bounds"),
- ("study-prior-nan", "study", ("append", "[priors.pue]\ndist = 'lognormal'\np5 = nan\np95 = 1.6\n"), "priors.pue.p5: nan is not finite"),
- ("study-prior-inf", "study", ("append", "[priors.pue]\ndist = 'lognormal'\np5 = 1.05\np95 = inf\n"), "priors.pue.p95: inf is not finite"),
- ("study-blend-top-and-members", "study", ("sub", "top = 2\ntrim", 'top = 2\nmembers = ["DeepSeek-R1"]\ntrim'), "blends.blend-paper: needs exactly one of top and members"),
- ("study-blend-top-too-many", "study", ("sub", "top = 2\ntrim", "top = 9\ntrim"), "blends.blend-paper.top: 9 is not a whole number in 1..3"),
- ("study-blend-trim-range", "study", ("sub", "[10, 90]", "[10, 190]"), "blends.blend-paper.trim: [10, 190] is not a percentile window"),
- ("study-blend-unknown-member", "study", ("sub", "top = 2\ntrim", 'members = ["Grok"]\ntrim'), "blends.blend-paper.members: unknown model 'Grok'"),
- ("study-pathway-undefined", "study", ("sub", 'names = ["model", "serving"]', 'names = ["model", "magic"]'), "pathways.names: prior 'pathway_magic' is not defined"),
- ("study-pathway-apply-unknown", "study", ("sub", 'names = ["model", "serving"]', 'names = ["model"]\napply_to = ["nope"]'), "pathways.apply_to: unknown series 'nope'"),
- ("study-intervals-level", "study", ("append", "[intervals]\nhdi_level = 1.5\n"), "intervals.hdi_level"),
- ("study-intervals-design", "study", ("append", "[intervals]\ndesign = \"three-level\"\n"), "intervals.design"),
- ("study-sobol-method", "study:sobol", ("append", "[sobol]\nmethod = \"fast\"\n"), "sobol.method"),
- ("study-sobol-group-unknown-prior", "study:sobol", ("append", "[sobol.groups]\nhardware = [\"puee\"]\n"), "sobol.groups"),
- ("study-settings-name", "study", ("append", "[[settings]]\nname = \"bad name!\"\n"), "settings[0].name"),
- ("study-settings-unknown-key", "study", ("append", "[[settings]]\nname = \"a\"\n[settings.study]\nmodels = []\n"), "settings.a.study.models: unknown key"),
- # prior files
- ("prior-unknown-key", "prior", ("sub", "kind =", "knd ="), "priors.pue.knd: unknown key"),
- ("prior-missing-source", "prior", ("sub", 'source = "s"', ""), "priors.pue.source: missing"),
- ("prior-unknown-dist", "prior", ("sub", 'dist = "lognormal"', 'dist = "weibull"'), "priors.pue.dist: unknown distribution 'weibull'"),
- ("prior-missing-parameters", "prior", ("sub", "p95 = 1.6", ""), "priors.pue: lognormal distribution is missing its parameters"),
- ("prior-conflicting-parameters", "prior", ("sub", "p95 = 1.6", "p95 = 1.6\nmedian = 1.2"), "priors.pue.median: conflicts with p5+p95"),
- ("prior-parameter-of-other-dist", "prior", ("sub", "p95 = 1.6", "p95 = 1.6\nmode = 1.2"), "priors.pue.mode: not a parameter of lognormal"),
- ("prior-p5-equals-p95", "prior", ("sub", "p95 = 1.6", "p95 = 1.05"), "priors.pue.p5: p5 = 1.05 is not below p95 = 1.05"),
- ("prior-gsd-below-one", "prior", ("sub", "p5 = 1.05\np95 = 1.6", "median = 1.2\ngsd = 0.9"), "priors.pue.gsd: 0.9 is not above 1"),
- ("prior-kind-unknown", "prior", ("sub", 'kind = "epistemic"', 'kind = "random"'), "priors.pue.kind: unknown kind 'random'"),
- ("prior-bounds-malformed", "prior", ("sub", "bounds = [1.0, inf]", "bounds = [1.0]"), "priors.pue.bounds: expected [low, high]"),
- ("prior-bounds-exclude-all", "prior", ("sub", "bounds = [1.0, inf]", "bounds = [50.0, 60.0]"), "priors.pue.bounds: all of the prior's mass lies outside"),
- ("prior-huge-value", "prior", ("sub", "p95 = 1.6", "p95 = 1e400"), "priors.pue.p95: inf is not finite"),
- ("prior-circular-extends", "prior", ("prepend", '[meta]\nextends = ["prior.toml"]\n'), "meta.extends: circular layering"),
- ("prior-missing-extends", "prior", ("prepend", '[meta]\nextends = ["nowhere.toml"]\n'), "meta.extends: 'nowhere.toml': no such file"),
- ("prior-model-override-type", "prior", ("append", '[priors.pue.models]\n"DeepSeek-R1" = 3\n'), "priors.pue.models: expected tables per model"),
- ("prior-categorical-weights", "prior", ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = [1.1, 1.2]\nweights = [1]'), "priors.pue.weights: must have one weight per value"),
- ("prior-meta-not-table", "prior", ("prepend", "meta = 3\n"), "meta: expected a table, got 3"),
- ("prior-flag-type", "prior", ("sub", "p95 = 1.6", 'p95 = 1.6\ntruncate = "yes"'), "priors.pue.truncate: expected true or false"),
- # benchmark tables
- ("table-empty", "csv", ("replace", ""), "has no header and no rows"),
- ("table-header-only", "csv", ("replace", "{header}\n"), "has a header but no rows"),
- ("table-unknown-column", "csv", ("sub", "tokens_per_s", "tps"), "column tps: unknown, missing or repeated column"),
- ("table-cell-count", "csv", ("sub", ",s\n", ",s,extra\n"), "line 2: has 10 cells"),
- ("table-text-tps", "csv", ("sub", ",14686.01,", ",fast,"), "line 2: tokens_per_s: 'fast' is not a number"),
- ("table-zero-tps", "csv", ("sub", ",14686.01,", ",0,"), "line 2: tokens_per_s: 0 is not a positive finite number"),
- ("table-negative-tps", "csv", ("sub", ",14686.01,", ",-5,"), "line 2: tokens_per_s: -5 is not a positive finite number"),
- ("table-text-length", "csv", ("sub", ",128,128,", ",long,128,"), "line 2: input_tokens: 'long' is not a number"),
- ("table-empty-model", "csv", ("sub", "Llama 3.1 70B,8x", ",8x"), "line 2: model: is empty"),
- ("table-model-without-rows", "csv", ("replace", "{header}\nLlama 3.1 70B,8xH100,FP16,100,500,500,8,10,s\n"), "has no FP8 rows with numeric lengths"),
- # command line
- ("cli-draws-zero", "cli", ["run", "{study}", "--draws", "0"], "--draws: 0 is not a whole number"),
- ("cli-draws-text", "cli", ["run", "{study}", "--draws", "lots"], "argument --draws: invalid int value: 'lots'"),
- ("cli-seed-negative", "cli", ["run", "{study}", "--seed", "-3"], "--seed: -3 is not a non-negative integer"),
- ("cli-scheduler-unknown", "cli", ["run", "{study}", "--scheduler", "gpu"], "--scheduler: unknown scheduler 'gpu'"),
- ("cli-scheduler-bad-address", "cli", ["run", "{study}", "--scheduler", "foo://bar:1"], "--scheduler: unknown scheduler 'foo://bar:1'"),
- ("cli-scheduler-bad-port", "cli", ["run", "{study}", "--scheduler", "tcp://localhost:notaport"], "--scheduler: unknown scheduler 'tcp://localhost:notaport'"),
- ("result-text-in-number", "result", ("sub", '"median": 0.3', '"median": "x"'), "record 0: median: 'x' is not allowed (a finite number)"),
- ("result-list-as-label", "result", ("sub", '"scenario": "t"', '"scenario": ["t"]'), "record 0: scenario: ['t'] is not allowed (text)"),
- ("cli-out-is-file", "cli", ["run", "{study}", "--out", "{tmp}/afile"], "--out: exists and is not a folder"),
- ("cli-out-foreign-folder", "cli", ["run", "{study}", "--out", "{tmp}/mine"], "--out: exists and is not a uqenergy output"),
- ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
- ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
- ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
+    # study file
+    ("study-missing-file", "cli", ["run", "{tmp}/absent.toml"], "absent.toml: no such file"),
+    ("study-toml-syntax", "study", ("prepend", "[study\n"), "not valid TOML"),
+    ("study-unknown-section", "study", ("append", "[fleeet]\nx = 1\n"), "fleeet: unknown key"),
+    ("study-misspelt-study-table", "study", ("sub", "[study]", "[studyy]"), "studyy: unknown key"),
+    ("study-unknown-key", "study", ("sub", "seed = 7", "seed = 7\nseeed = 8"), "study.seeed: unknown key"),
+    ("study-name-type", "study", ("sub", 'name = "small"', "name = 5"), "study.name: expected text"),
+    ("study-priors-type", "study", ("sub", 'priors = ["', 'priors = "x"\n#'), "study.priors: expected a list"),
+    (
+        "study-priors-missing-file",
+        "study",
+        ("sub", 'priors = ["', 'priors = ["nowhere.toml"]\n#'),
+        "study.priors: 'nowhere.toml': no such file",
+    ),
+    ("study-models-unknown", "study", ("sub", '"Llama 3.1 70B"]', '"GPT-5"]'), "study.models: unknown model 'GPT-5'"),
+    (
+        "study-models-duplicate",
+        "study",
+        ("sub", '"Llama 3.1 70B"]', '"Llama 3.1 70B", "Llama 3.1 70B"]'),
+        "study.models: has duplicate names",
+    ),
+    ("study-draws-zero", "study", ("sub", "draws = 20000", "draws = 0"), "study.draws: 0 is not a whole number"),
+    (
+        "study-draws-text",
+        "study",
+        ("sub", "draws = 20000", 'draws = "many"'),
+        "study.draws: 'many' is not a whole number",
+    ),
+    (
+        "study-draws-huge",
+        "study",
+        ("sub", "draws = 20000", "draws = 1e12"),
+        "study.draws: 1000000000000.0 is not a whole number",
+    ),
+    ("study-seed-negative", "study", ("sub", "seed = 7", "seed = -1"), "study.seed: -1 is not a non-negative integer"),
+    ("study-chunk-draws-zero", "study", ("sub", "seed = 7", "seed = 7\nchunk_draws = 0"), "study.chunk_draws"),
+    (
+        "study-effective-tokens",
+        "study",
+        ("sub", "seed = 7", 'seed = 7\neffective_tokens = "input"'),
+        "study.effective_tokens: unknown mode",
+    ),
+    (
+        "study-input-divisor-zero",
+        "study",
+        ("sub", "seed = 7", "seed = 7\ninput_token_divisor = 0"),
+        "study.input_token_divisor: 0 is not positive",
+    ),
+    (
+        "study-uncertainty-type",
+        "study",
+        ("sub", "seed = 7", 'seed = 7\nthroughput_uncertainty = "yes"'),
+        "study.throughput_uncertainty: expected true or false",
+    ),
+    (
+        "study-throughput-missing",
+        "study",
+        ("sub", 'throughput = "', 'throughput = "absent.csv"\n#'),
+        "study.throughput: 'absent.csv': no such file",
+    ),
+    (
+        "study-power-utilisation-mode",
+        "study",
+        ("sub", "seed = 7", 'seed = 7\npower_utilisation = "constant"'),
+        "study.power_utilisation",
+    ),
+    (
+        "study-scheduler-unknown",
+        "study",
+        ("sub", "seed = 7", 'seed = 7\nscheduler = "gpu"'),
+        "study.scheduler: unknown scheduler 'gpu'",
+    ),
+    (
+        "study-memory-budget-negative",
+        "study",
+        ("sub", "seed = 7", "seed = 7\nmemory_budget_mb = -5"),
+        "study.memory_budget_mb: -5 is not a whole number",
+    ),
+    (
+        "study-prior-undefined",
+        "study",
+        ("append", "[priors.puee]\nvalue = 1.2\n"),
+        "priors.puee: overrides a prior the prior files do not define",
+    ),
+    (
+        "study-prior-p5-above-p95",
+        "study",
+        ("append", "[priors.pue]\ndist = 'lognormal'\np5 = 1.6\np95 = 1.05\n"),
+        "priors.pue.p5: p5 = 1.6 is not below p95 = 1.05",
+    ),
+    (
+        "study-prior-negative-power",
+        "study",
+        ("append", "[priors.node_power_kw]\nvalue = -10.2\n"),
+        "priors.node_power_kw.bounds: value -10.2 lies outside the physical bounds",
+    ),
+    (
+        "study-prior-nan",
+        "study",
+        ("append", "[priors.pue]\ndist = 'lognormal'\np5 = nan\np95 = 1.6\n"),
+        "priors.pue.p5: nan is not finite",
+    ),
+    (
+        "study-prior-inf",
+        "study",
+        ("append", "[priors.pue]\ndist = 'lognormal'\np5 = 1.05\np95 = inf\n"),
+        "priors.pue.p95: inf is not finite",
+    ),
+    (
+        "study-blend-top-and-members",
+        "study",
+        ("sub", "top = 2\ntrim", 'top = 2\nmembers = ["DeepSeek-R1"]\ntrim'),
+        "blends.blend-paper: needs exactly one of top and members",
+    ),
+    (
+        "study-blend-top-too-many",
+        "study",
+        ("sub", "top = 2\ntrim", "top = 9\ntrim"),
+        "blends.blend-paper.top: 9 is not a whole number in 1..3",
+    ),
+    (
+        "study-blend-trim-range",
+        "study",
+        ("sub", "[10, 90]", "[10, 190]"),
+        "blends.blend-paper.trim: [10, 190] is not a percentile window",
+    ),
+    (
+        "study-blend-unknown-member",
+        "study",
+        ("sub", "top = 2\ntrim", 'members = ["Grok"]\ntrim'),
+        "blends.blend-paper.members: unknown model 'Grok'",
+    ),
+    (
+        "study-pathway-undefined",
+        "study",
+        ("sub", 'names = ["model", "serving"]', 'names = ["model", "magic"]'),
+        "pathways.names: prior 'pathway_magic' is not defined",
+    ),
+    (
+        "study-pathway-apply-unknown",
+        "study",
+        ("sub", 'names = ["model", "serving"]', 'names = ["model"]\napply_to = ["nope"]'),
+        "pathways.apply_to: unknown series 'nope'",
+    ),
+    ("study-intervals-level", "study", ("append", "[intervals]\nhdi_level = 1.5\n"), "intervals.hdi_level"),
+    ("study-intervals-design", "study", ("append", '[intervals]\ndesign = "three-level"\n'), "intervals.design"),
+    ("study-sobol-method", "study:sobol", ("append", '[sobol]\nmethod = "fast"\n'), "sobol.method"),
+    (
+        "study-sobol-group-unknown-prior",
+        "study:sobol",
+        ("append", '[sobol.groups]\nhardware = ["puee"]\n'),
+        "sobol.groups",
+    ),
+    ("study-settings-name", "study", ("append", '[[settings]]\nname = "bad name!"\n'), "settings[0].name"),
+    (
+        "study-settings-unknown-key",
+        "study",
+        ("append", '[[settings]]\nname = "a"\n[settings.study]\nmodels = []\n'),
+        "settings.a.study.models: unknown key",
+    ),
+    # prior files
+    ("prior-unknown-key", "prior", ("sub", "kind =", "knd ="), "priors.pue.knd: unknown key"),
+    ("prior-missing-source", "prior", ("sub", 'source = "s"', ""), "priors.pue.source: missing"),
+    (
+        "prior-unknown-dist",
+        "prior",
+        ("sub", 'dist = "lognormal"', 'dist = "weibull"'),
+        "priors.pue.dist: unknown distribution 'weibull'",
+    ),
+    (
+        "prior-missing-parameters",
+        "prior",
+        ("sub", "p95 = 1.6", ""),
+        "priors.pue: lognormal distribution is missing its parameters",
+    ),
+    (
+        "prior-conflicting-parameters",
+        "prior",
+        ("sub", "p95 = 1.6", "p95 = 1.6\nmedian = 1.2"),
+        "priors.pue.median: conflicts with p5+p95",
+    ),
+    (
+        "prior-parameter-of-other-dist",
+        "prior",
+        ("sub", "p95 = 1.6", "p95 = 1.6\nmode = 1.2"),
+        "priors.pue.mode: not a parameter of lognormal",
+    ),
+    (
+        "prior-p5-equals-p95",
+        "prior",
+        ("sub", "p95 = 1.6", "p95 = 1.05"),
+        "priors.pue.p5: p5 = 1.05 is not below p95 = 1.05",
+    ),
+    (
+        "prior-gsd-below-one",
+        "prior",
+        ("sub", "p5 = 1.05\np95 = 1.6", "median = 1.2\ngsd = 0.9"),
+        "priors.pue.gsd: 0.9 is not above 1",
+    ),
+    (
+        "prior-kind-unknown",
+        "prior",
+        ("sub", 'kind = "epistemic"', 'kind = "random"'),
+        "priors.pue.kind: unknown kind 'random'",
+    ),
+    (
+        "prior-bounds-malformed",
+        "prior",
+        ("sub", "bounds = [1.0, inf]", "bounds = [1.0]"),
+        "priors.pue.bounds: expected [low, high]",
+    ),
+    (
+        "prior-bounds-exclude-all",
+        "prior",
+        ("sub", "bounds = [1.0, inf]", "bounds = [50.0, 60.0]"),
+        "priors.pue.bounds: all of the prior's mass lies outside",
+    ),
+    ("prior-huge-value", "prior", ("sub", "p95 = 1.6", "p95 = 1e400"), "priors.pue.p95: inf is not finite"),
+    (
+        "prior-circular-extends",
+        "prior",
+        ("prepend", '[meta]\nextends = ["prior.toml"]\n'),
+        "meta.extends: circular layering",
+    ),
+    (
+        "prior-missing-extends",
+        "prior",
+        ("prepend", '[meta]\nextends = ["nowhere.toml"]\n'),
+        "meta.extends: 'nowhere.toml': no such file",
+    ),
+    (
+        "prior-model-override-type",
+        "prior",
+        ("append", '[priors.pue.models]\n"DeepSeek-R1" = 3\n'),
+        "priors.pue.models: expected tables per model",
+    ),
+    (
+        "prior-categorical-weights",
+        "prior",
+        ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = [1.1, 1.2]\nweights = [1]'),
+        "priors.pue.weights: must have one weight per value",
+    ),
+    ("prior-meta-not-table", "prior", ("prepend", "meta = 3\n"), "meta: expected a table, got 3"),
+    (
+        "prior-flag-type",
+        "prior",
+        ("sub", "p95 = 1.6", 'p95 = 1.6\ntruncate = "yes"'),
+        "priors.pue.truncate: expected true or false",
+    ),
+    # benchmark tables
+    ("table-empty", "csv", ("replace", ""), "has no header and no rows"),
+    ("table-header-only", "csv", ("replace", "{header}\n"), "has a header but no rows"),
+    ("table-unknown-column", "csv", ("sub", "tokens_per_s", "tps"), "column tps: unknown, missing or repeated column"),
+    ("table-cell-count", "csv", ("sub", ",s\n", ",s,extra\n"), "line 2: has 10 cells"),
+    ("table-text-tps", "csv", ("sub", ",14686.01,", ",fast,"), "line 2: tokens_per_s: 'fast' is not a number"),
+    ("table-zero-tps", "csv", ("sub", ",14686.01,", ",0,"), "line 2: tokens_per_s: 0 is not a positive finite number"),
+    (
+        "table-negative-tps",
+        "csv",
+        ("sub", ",14686.01,", ",-5,"),
+        "line 2: tokens_per_s: -5 is not a positive finite number",
+    ),
+    ("table-text-length", "csv", ("sub", ",128,128,", ",long,128,"), "line 2: input_tokens: 'long' is not a number"),
+    ("table-empty-model", "csv", ("sub", "Llama 3.1 70B,8x", ",8x"), "line 2: model: is empty"),
+    (
+        "table-model-without-rows",
+        "csv",
+        ("replace", "{header}\nLlama 3.1 70B,8xH100,FP16,100,500,500,8,10,s\n"),
+        "has no FP8 rows with numeric lengths",
+    ),
+    # command line
+    ("cli-draws-zero", "cli", ["run", "{study}", "--draws", "0"], "--draws: 0 is not a whole number"),
+    ("cli-draws-text", "cli", ["run", "{study}", "--draws", "lots"], "argument --draws: invalid int value: 'lots'"),
+    ("cli-seed-negative", "cli", ["run", "{study}", "--seed", "-3"], "--seed: -3 is not a non-negative integer"),
+    ("cli-scheduler-unknown", "cli", ["run", "{study}", "--scheduler", "gpu"], "--scheduler: unknown scheduler 'gpu'"),
+    (
+        "cli-scheduler-bad-address",
+        "cli",
+        ["run", "{study}", "--scheduler", "foo://bar:1"],
+        "--scheduler: unknown scheduler 'foo://bar:1'",
+    ),
+    (
+        "cli-scheduler-bad-port",
+        "cli",
+        ["run", "{study}", "--scheduler", "tcp://localhost:notaport"],
+        "--scheduler: unknown scheduler 'tcp://localhost:notaport'",
+    ),
+    (
+        "result-text-in-number",
+        "result",
+        ("sub", '"median": 0.3', '"median": "x"'),
+        "record 0: median: 'x' is not allowed (a finite number)",
+    ),
+    (
+        "result-list-as-label",
+        "result",
+        ("sub", '"scenario": "t"', '"scenario": ["t"]'),
+        "record 0: scenario: ['t'] is not allowed (text)",
+    ),
+    ("cli-out-is-file", "cli", ["run", "{study}", "--out", "{tmp}/afile"], "--out: exists and is not a folder"),
+    (
+        "cli-out-foreign-folder",
+        "cli",
+        ["run", "{study}", "--out", "{tmp}/mine"],
+        "--out: exists and is not a uqenergy output",
+    ),
+    ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
+    ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
+    ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
 ]
 
 
@@ -142,7 +374,7 @@ def _edit(text: str, edit: tuple) -> str:
 
 @pytest.mark.parametrize("row", CASES, ids=[c[0] for c in CASES])
 def test_catalogue_row(row, cli, tmp_path):
-    name, kind, edit, expected = row
+    _name, kind, edit, expected = row
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("keep")
@@ -160,7 +392,8 @@ def test_catalogue_row(row, cli, tmp_path):
         if kind == "result":  # a finished output folder whose JSON was edited by hand
             (tmp_path / "result" / MARKER).write_text("")
         args = {"prior": ["validate", tmp_path / file_name], "result": ["report", tmp_path / "result"]}.get(
-            kind, [command or "run", study])
+            kind, [command or "run", study]
+        )
         args += ["--out", tmp_path / "out"] if args[0] not in ("validate", "report") else []
     code, out, err = cli(*args)
     assert code == 2, (out, err)

@@ -37,8 +37,14 @@ def test_bundled_estimates_are_complete_and_sourced():
     estimates = load_estimates("public_estimates")
     ids = {e.id for e in estimates}
     # the required figures are all present
-    for required in ("devries_2023_chatgpt", "epri_2024_chatgpt", "google_2009_search", "epoch_2025_gpt4o",
-                     "openai_2025_chatgpt_average", "google_2025_gemini_median"):
+    for required in (
+        "devries_2023_chatgpt",
+        "epri_2024_chatgpt",
+        "google_2009_search",
+        "epoch_2025_gpt4o",
+        "openai_2025_chatgpt_average",
+        "google_2025_gemini_median",
+    ):
         assert required in ids
     assert any(i.startswith("jegham_2025") for i in ids) and any(i.startswith("ecologits_0_11_3") for i in ids)
     for e in estimates:
@@ -61,27 +67,30 @@ def test_valid_file_loads(write):
     assert one.record()["estimate_id"] == "one" and one.record()["verified"] is True
 
 
-@pytest.mark.parametrize("old, new, key", [
-    ('note = "a note"', 'note = "a note"\ncolour = "red"', "estimates.one.colour"),
-    ("value_wh = 0.5", 'value_wh = "0.5"', "estimates.one.value_wh"),
-    ("value_wh = 0.5", "value_wh = -1", "estimates.one.value_wh"),
-    ('kind = "estimate"', 'kind = "guess"', "estimates.one.kind"),
-    ('boundary = "datacenter"', 'boundary = "rack"', "estimates.one.boundary"),
-    ('query_type = "traditional"', 'query_type = "long"', "estimates.one.query_type"),
-    ("verified = true", 'verified = "yes"', "estimates.one.verified"),
-    ('date = "2025-05"', 'date = "May 2025"', "estimates.one.date"),
-    ('url = "https://example.org/paper"', 'url = "example.org"', "estimates.one.url"),
-    ('citation = "Someone (2025). A paper."', "citation = 3", "estimates.one.citation"),
-    ("value_high_wh = 0.6", "value_high_wh = 0.45", "estimates.one.value_wh"),
-    ("value_high_wh = 0.6\n", "", "estimates.one.value_low_wh"),
-    ('url = "https://example.org/paper"\n', "", "estimates.one.url"),
-    ("pue = 1.2", "pue = 0.9", "estimates.one.assumptions.pue"),
-    ("pue = 1.2", "batch = 8", "estimates.one.assumptions.batch"),
-    ("output_tokens = 500", 'output_tokens = "many"', "estimates.one.assumptions.output_tokens"),
-    ("output_tokens = 500", "power_utilisation = 1.5", "estimates.one.assumptions.power_utilisation"),
-    ('boundary = "datacenter"', 'boundary = "server"', "estimates.one.assumptions.pue"),
-    ("[meta]", "[meta]\nauthor = 'x'", "meta.author"),
-])
+@pytest.mark.parametrize(
+    "old, new, key",
+    [
+        ('note = "a note"', 'note = "a note"\ncolour = "red"', "estimates.one.colour"),
+        ("value_wh = 0.5", 'value_wh = "0.5"', "estimates.one.value_wh"),
+        ("value_wh = 0.5", "value_wh = -1", "estimates.one.value_wh"),
+        ('kind = "estimate"', 'kind = "guess"', "estimates.one.kind"),
+        ('boundary = "datacenter"', 'boundary = "rack"', "estimates.one.boundary"),
+        ('query_type = "traditional"', 'query_type = "long"', "estimates.one.query_type"),
+        ("verified = true", 'verified = "yes"', "estimates.one.verified"),
+        ('date = "2025-05"', 'date = "May 2025"', "estimates.one.date"),
+        ('url = "https://example.org/paper"', 'url = "example.org"', "estimates.one.url"),
+        ('citation = "Someone (2025). A paper."', "citation = 3", "estimates.one.citation"),
+        ("value_high_wh = 0.6", "value_high_wh = 0.45", "estimates.one.value_wh"),
+        ("value_high_wh = 0.6\n", "", "estimates.one.value_low_wh"),
+        ('url = "https://example.org/paper"\n', "", "estimates.one.url"),
+        ("pue = 1.2", "pue = 0.9", "estimates.one.assumptions.pue"),
+        ("pue = 1.2", "batch = 8", "estimates.one.assumptions.batch"),
+        ("output_tokens = 500", 'output_tokens = "many"', "estimates.one.assumptions.output_tokens"),
+        ("output_tokens = 500", "power_utilisation = 1.5", "estimates.one.assumptions.power_utilisation"),
+        ('boundary = "datacenter"', 'boundary = "server"', "estimates.one.assumptions.pue"),
+        ("[meta]", "[meta]\nauthor = 'x'", "meta.author"),
+    ],
+)
 def test_bad_entries_are_input_errors(write, old, new, key):
     assert old in VALID
     path = write("bad.toml", VALID.replace(old, new, 1))

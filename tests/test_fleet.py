@@ -28,17 +28,22 @@ LONG = 5000 / 300
 RECORD_KEYS = ["scenario", "mix", "pathway", "quantity", "method", "p5", "median", "p95", "mean"]
 
 # Oviedo et al. (Joule 2026), fleet scripts (seed 42, 10,000 draws per model), GWh/day for 1e9 queries.
-PUBLISHED = {("traditional", "baseline"): "0.73", ("traditional", "interventions"): "0.33",
-             ("long", "baseline"): "10.5", ("long", "interventions"): "5.05",
-             ("mixed", "baseline"): "1.71", ("mixed", "interventions"): "0.80"}
+PUBLISHED = {
+    ("traditional", "baseline"): "0.73",
+    ("traditional", "interventions"): "0.33",
+    ("long", "baseline"): "10.5",
+    ("long", "interventions"): "5.05",
+    ("mixed", "baseline"): "1.71",
+    ("mixed", "interventions"): "0.80",
+}
 PUBLISHED_DRAWS = 10_000
 
 FLEET = f"""
 [study]
 name = "fleet-test"
 scenario = "fleet"
-priors = ["{PRIORS_DIR / 'fleet.toml'}"]
-throughput = "{PRIORS_DIR / 'throughput_h100.csv'}"
+priors = ["{PRIORS_DIR / "fleet.toml"}"]
+throughput = "{PRIORS_DIR / "throughput_h100.csv"}"
 models = ["{NEMOTRON}"]
 draws = 2000
 seed = 11
@@ -139,8 +144,9 @@ def test_honest_total_is_the_closed_form_epistemic_lognormal(small):
     draws = 2e9 / 1e9 * result.samples["energy_wh_per_query"].sel(mix="traditional", pathway="baseline").values[0]
     for prob in (0.05, 0.5, 0.95):
         assert _within_quantile_band(draws, prob, scale * math.exp(mu + stats.norm.ppf(prob) * sigma))
-    record = _records(result.records, mix="traditional", pathway="baseline", quantity="energy_gwh_per_day",
-                      method="honest")[0]
+    record = _records(
+        result.records, mix="traditional", pathway="baseline", quantity="energy_gwh_per_day", method="honest"
+    )[0]
     assert record["median"] == pytest.approx(np.median(draws))
     assert record["mean"] == pytest.approx(scale * math.exp(mu + sigma**2 / 2), rel=0.04)
 
@@ -151,8 +157,9 @@ def test_long_queries_are_the_multiplier_times_the_traditional_ones_state_by_sta
     traditional, long_, mixed = (energy_wh[list(fleet.mixes).index(m)] for m in ("traditional", "long", "mixed"))
     np.testing.assert_allclose(long_ / traditional, LONG, rtol=1e-9)
     np.testing.assert_allclose(mixed, 0.9 * traditional + 0.1 * long_, rtol=1e-12)
-    record = _records(result.records, mix="mixed", pathway="baseline", quantity="energy_gwh_per_day",
-                      method="honest")[0]
+    record = _records(result.records, mix="mixed", pathway="baseline", quantity="energy_gwh_per_day", method="honest")[
+        0
+    ]
     assert record["p95"] == pytest.approx(2 * np.quantile(mixed, 0.95))
     blended = 0.9 * np.quantile(traditional, 0.95) + 0.1 * np.quantile(long_, 0.95)  # not how a mix is made
     assert record["p95"] == pytest.approx(2 * blended)  # here equal: the workloads move together (one PUE, one PU)
@@ -182,8 +189,9 @@ def test_combined_reduction_is_the_product_of_the_pathway_multipliers(small):
     ratio = energy_wh[labels.index("baseline")] / energy_wh[labels.index("combined")]
     for prob in (0.05, 0.5, 0.95):
         assert _within_quantile_band(ratio, prob, math.exp(mu + stats.norm.ppf(prob) * sigma))
-    record = _records(result.records, mix="traditional", pathway="combined", quantity="reduction_factor",
-                      method="honest")[0]
+    record = _records(
+        result.records, mix="traditional", pathway="combined", quantity="reduction_factor", method="honest"
+    )[0]
     assert record["median"] == pytest.approx(np.median(ratio))
 
 
@@ -208,7 +216,9 @@ def test_water_and_carbon_follow_the_environment_priors(small):
     for grid, priors in fleet.grids.items():
         env = {name: prior.ppf(outer_uniforms(name, outer, seed)) for name, prior in priors.items()}
         water = samples["water_ml_per_query"].sel(mix="mixed", pathway="baseline", grid=grid).values[0]
-        expected = energy_wh * (env["water_use_effectiveness_l_per_kwh"] / pue + env["water_intensity_electricity_l_per_kwh"])
+        expected = energy_wh * (
+            env["water_use_effectiveness_l_per_kwh"] / pue + env["water_intensity_electricity_l_per_kwh"]
+        )
         np.testing.assert_allclose(water, expected, rtol=1e-9)
         carbon = samples["co2e_g_per_query"].sel(mix="mixed", pathway="baseline", grid=grid).values[0]
         intensity = carbon / energy_wh * 1000
@@ -239,7 +249,9 @@ def test_records_are_flat_finite_and_keyed_as_documented(small):
 def test_workload_priors_win_over_settings(write):
     long_override = f'priors.output_token_multiplier = {{ dist = "fixed", value = {LONG!r} }}'
     assert long_override in FLEET
-    text = FLEET.replace("outer_draws = 2000", "outer_draws = 200").replace(long_override, "") + """
+    text = (
+        FLEET.replace("outer_draws = 2000", "outer_draws = 200").replace(long_override, "")
+        + """
 [[settings]]
 name = "x2"
 priors.output_token_multiplier = { dist = "fixed", value = 2.0 }
@@ -248,27 +260,45 @@ priors.output_token_multiplier = { dist = "fixed", value = 2.0 }
 name = "x8"
 priors.output_token_multiplier = { dist = "fixed", value = 8.0 }
 """
+    )
     fleet = load_fleet(write("settings.toml", text))
     assert fleet.settings == ["x2", "x8"]
     result = run_fleet(fleet)
     energy_wh = result.samples["energy_wh_per_query"].sel(pathway="baseline")
-    np.testing.assert_array_equal(energy_wh.sel(setting="x2", mix="traditional"), energy_wh.sel(setting="x8", mix="traditional"))
+    np.testing.assert_array_equal(
+        energy_wh.sel(setting="x2", mix="traditional"), energy_wh.sel(setting="x8", mix="traditional")
+    )
     np.testing.assert_allclose(energy_wh.sel(setting="x8", mix="long") / energy_wh.sel(setting="x2", mix="long"), 4.0)
     assert all("setting" in r for r in result.records)
 
 
 BAD = {
     "negative queries": ("queries_per_day = 2e9", "queries_per_day = -5", "fleet.queries_per_day"),
-    "share above 1": ("mixed = { traditional = 0.9, long = 0.1 }", "mixed = { traditional = 1.2, long = -0.2 }",
-                      "fleet.mixes.mixed.traditional"),
-    "shares not summing to 1": ("mixed = { traditional = 0.9, long = 0.1 }", "mixed = { traditional = 0.8, long = 0.1 }",
-                                "fleet.mixes.mixed"),
-    "unknown workload": ("mixed = { traditional = 0.9, long = 0.1 }", "mixed = { traditional = 0.9, agents = 0.1 }",
-                         "fleet.mixes.mixed.agents"),
-    "unknown pathway": ('pathways = ["model", "serving", "hardware"]', 'pathways = ["model", "teleport"]',
-                        "fleet.workloads.traditional.pathways"),
-    "unknown grid": ('grids = ["default", "us_average", "us_average+microsoft_fleet"]', 'grids = ["us_average+atlantis"]',
-                     "fleet.grids"),
+    "share above 1": (
+        "mixed = { traditional = 0.9, long = 0.1 }",
+        "mixed = { traditional = 1.2, long = -0.2 }",
+        "fleet.mixes.mixed.traditional",
+    ),
+    "shares not summing to 1": (
+        "mixed = { traditional = 0.9, long = 0.1 }",
+        "mixed = { traditional = 0.8, long = 0.1 }",
+        "fleet.mixes.mixed",
+    ),
+    "unknown workload": (
+        "mixed = { traditional = 0.9, long = 0.1 }",
+        "mixed = { traditional = 0.9, agents = 0.1 }",
+        "fleet.mixes.mixed.agents",
+    ),
+    "unknown pathway": (
+        'pathways = ["model", "serving", "hardware"]',
+        'pathways = ["model", "teleport"]',
+        "fleet.workloads.traditional.pathways",
+    ),
+    "unknown grid": (
+        'grids = ["default", "us_average", "us_average+microsoft_fleet"]',
+        'grids = ["us_average+atlantis"]',
+        "fleet.grids",
+    ),
     "unknown series": (f'series = "{NEMOTRON}"', 'series = "blend-paper"', "fleet.series"),
     "unknown key": ("outer_draws = 2000", "outer_draw = 2000", "fleet.outer_draw"),
     "bad workload prior": ("value = 1.0 }", "value = -1.0 }", "fleet.workloads.traditional"),
@@ -287,18 +317,24 @@ def test_bad_fleet_input_is_a_one_line_error(cli, write, tmp_path, case):
 
 def test_fleet_priors_must_be_epistemic_for_the_honest_method(write):
     text = FLEET.replace("[fleet]", '[priors.fleet_overhead]\nkind = "aleatory"\n\n[fleet]')
-    with pytest.raises(InputError, match="priors.fleet_overhead.kind"):  # found before anything runs
+    with pytest.raises(InputError, match=r"priors\.fleet_overhead\.kind"):  # found before anything runs
         run_fleet(load_fleet(write("aleatory.toml", text)))
 
 
 def test_cli_writes_fleet_json_samples_and_report(cli, write, tmp_path):
     path = write("cli.toml", FLEET.replace("outer_draws = 2000", "outer_draws = 100"))
-    code, out, err = cli("fleet", path, "--out", tmp_path / "out", "--draws", "500", "--seed", "3")
+    code, out, _err = cli("fleet", path, "--out", tmp_path / "out", "--draws", "500", "--seed", "3")
     assert code == 0 and "mixed" in out and "GWh/day" in out
     folder = tmp_path / "out"
     records = json.loads((folder / "fleet.json").read_text())
-    assert {r["quantity"] for r in records} >= {"energy_gwh_per_day", "water_m3_per_day", "co2e_t_per_day",
-                                                "reduction_factor", "water_ml_per_query", "co2e_g_per_query"}
+    assert {r["quantity"] for r in records} >= {
+        "energy_gwh_per_day",
+        "water_m3_per_day",
+        "co2e_t_per_day",
+        "reduction_factor",
+        "water_ml_per_query",
+        "co2e_g_per_query",
+    }
     assert (folder / "report.md").is_file() and (folder / "figures" / "fleet.png").is_file()
     with xr.open_dataset(folder / "samples.nc", engine="h5netcdf") as samples:
         assert samples.attrs["seed"] == 3 and samples.attrs["inner_draws"] == 500
@@ -307,8 +343,13 @@ def test_cli_writes_fleet_json_samples_and_report(cli, write, tmp_path):
 
 
 def test_fleet_priors_are_sourced_and_validate(cli):
-    code, out, _ = cli("validate", PRIORS_DIR / "fleet.toml", data_dir("studies") / "paper_fleet.toml",
-                       data_dir("studies") / "fleet_reasoning_growth.toml", "--quiet")
+    code, out, _ = cli(
+        "validate",
+        PRIORS_DIR / "fleet.toml",
+        data_dir("studies") / "paper_fleet.toml",
+        data_dir("studies") / "fleet_reasoning_growth.toml",
+        "--quiet",
+    )
     assert code == 0 and out.count("ok:") == 3
     fleet = load_fleet("paper_fleet")
     for name in (*FLEET_PRIORS, "output_token_multiplier"):

@@ -21,12 +21,38 @@ JOULE = resolve("joule2026", "priors")
 BASE_PRIORS = tomllib.loads(JOULE.read_text())["priors"]
 
 junk = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=8),
-    st.floats(allow_nan=True, allow_infinity=True), st.lists(st.floats(-1e3, 1e3), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.floats(-1e3, 1e3), max_size=3),
     st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
 )
-KEYS = ["dist", "p5", "p95", "median", "gsd", "mean", "sd", "low", "high", "mode", "value", "values", "weights",
-        "alpha", "beta", "unit", "bounds", "kind", "source", "truncate", "integer", "typo"]
+KEYS = [
+    "dist",
+    "p5",
+    "p95",
+    "median",
+    "gsd",
+    "mean",
+    "sd",
+    "low",
+    "high",
+    "mode",
+    "value",
+    "values",
+    "weights",
+    "alpha",
+    "beta",
+    "unit",
+    "bounds",
+    "kind",
+    "source",
+    "truncate",
+    "integer",
+    "typo",
+]
 
 
 def _mutate(table: dict, data) -> dict:
@@ -67,16 +93,27 @@ def test_mutated_prior_files_load_or_fail_cleanly(tmp_path, data):
 
 
 STUDY = {
-    "study": {"name": "fuzz", "scenario": "traditional", "priors": [str(JOULE)], "models": ["Llama 3.1 70B", "DeepSeek-R1"],
-              "draws": 500, "seed": 1},
+    "study": {
+        "name": "fuzz",
+        "scenario": "traditional",
+        "priors": [str(JOULE)],
+        "models": ["Llama 3.1 70B", "DeepSeek-R1"],
+        "draws": 500,
+        "seed": 1,
+    },
     "blends": {"blend": {"top": 2, "trim": [[5, 95]]}},
     "pathways": {"names": ["model"]},
 }
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,  # the same examples on every CI run
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,  # the same examples on every CI run
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_mutated_studies_run_or_fail_on_one_line(tmp_path, capsys, data):
     doc = {section: dict(table) for section, table in STUDY.items()}

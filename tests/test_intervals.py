@@ -29,8 +29,12 @@ NEMOTRON = "Llama-3.1 Nemotron Ultra 253B"  # two benchmark rows: a constant 5,2
 
 def exact_hdi(law, level):
     """Shortest interval of a continuous law holding ``level``: minimise the width over the lower tail mass."""
-    best = optimize.minimize_scalar(lambda p: law.ppf(p + level) - law.ppf(p), bounds=(1e-12, 1 - level - 1e-12),
-                                    method="bounded", options={"xatol": 1e-12})
+    best = optimize.minimize_scalar(
+        lambda p: law.ppf(p + level) - law.ppf(p),
+        bounds=(1e-12, 1 - level - 1e-12),
+        method="bounded",
+        options={"xatol": 1e-12},
+    )
     return law.ppf([best.x, best.x + level])
 
 
@@ -59,7 +63,9 @@ def test_hdi_is_arviz_hdi(size, level):
 def test_hdi_of_a_symmetric_law_is_the_equal_tailed_interval():
     draws = np.random.default_rng(4).normal(size=100_000)
     low, high = hdi_interval(draws, 0.9)
-    assert low == pytest.approx(stats.norm.ppf(0.05), abs=0.03) and high == pytest.approx(stats.norm.ppf(0.95), abs=0.03)
+    assert low == pytest.approx(stats.norm.ppf(0.05), abs=0.03) and high == pytest.approx(
+        stats.norm.ppf(0.95), abs=0.03
+    )
 
 
 @pytest.mark.parametrize("prob", QUANTILES.values())
@@ -74,7 +80,9 @@ def test_summary_mcse_agrees_with_arviz_for_the_mean_and_every_quantile():
     record = summarize(draws)
     assert record["mcse_mean"] / float(az.mcse(draws, method="mean")) == pytest.approx(1.0, abs=0.1)
     for name, prob in QUANTILES.items():
-        assert record[f"mcse_{name}"] / float(az.mcse(draws, method="quantile", prob=prob)) == pytest.approx(1.0, abs=0.3)
+        assert record[f"mcse_{name}"] / float(az.mcse(draws, method="quantile", prob=prob)) == pytest.approx(
+            1.0, abs=0.3
+        )
 
 
 def _spread_and_reported(make_draws, reps=300):
@@ -107,7 +115,9 @@ def test_clustered_mcse_matches_the_spread_and_the_independent_formula_would_not
 
 
 def _closed_form_study(write, extra=""):
-    return write("closed.toml", f"""
+    return write(
+        "closed.toml",
+        f"""
 [study]
 name = "closed"
 scenario = "closed-form"
@@ -119,7 +129,8 @@ seed = 11
 [priors.output_tokens]
 dist = "fixed"
 value = 300
-{extra}""")
+{extra}""",
+    )
 
 
 def closed_form_energy(study):
@@ -168,17 +179,20 @@ def test_inference_data_works_with_arviz(small_study):
     assert table.loc["energy_wh[Llama 3.1 70B]", "mean"] == pytest.approx(mean, abs=1e-3)
 
 
-@pytest.mark.parametrize("table, key", [
-    ("hdi_level = 1.5", "intervals.hdi_level"),
-    ("levels = 0.9", "intervals.levels"),
-    ('design = "nested"', "intervals.design"),
-    ("relative_tolerance = 0.01\nabsolute_tolerance_wh = 0.001", "intervals.absolute_tolerance_wh"),
-    ("batch_draws = 1000", "intervals.batch_draws"),
-    ("outer_draws = 100", "intervals.outer_draws"),
-    ('design = "two-level"\nrelative_tolerance = 0.01', "intervals.relative_tolerance"),
-    ('design = "two-level"', "blends.blend-paper.trim"),
-    ("relative_tolerance = 0", "intervals.relative_tolerance"),
-])
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        ("hdi_level = 1.5", "intervals.hdi_level"),
+        ("levels = 0.9", "intervals.levels"),
+        ('design = "nested"', "intervals.design"),
+        ("relative_tolerance = 0.01\nabsolute_tolerance_wh = 0.001", "intervals.absolute_tolerance_wh"),
+        ("batch_draws = 1000", "intervals.batch_draws"),
+        ("outer_draws = 100", "intervals.outer_draws"),
+        ('design = "two-level"\nrelative_tolerance = 0.01', "intervals.relative_tolerance"),
+        ('design = "two-level"', "blends.blend-paper.trim"),
+        ("relative_tolerance = 0", "intervals.relative_tolerance"),
+    ],
+)
 def test_bad_intervals_settings_are_input_errors(cli, small_study, table, key):
     path = small_study.with_name("bad.toml")
     path.write_text(small_study.read_text() + "\n[intervals]\n" + table + "\n")

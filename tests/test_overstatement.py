@@ -25,8 +25,8 @@ STUDY = f"""
 [study]
 name = "one_model"
 scenario = "traditional"
-priors = ["{PRIORS / 'joule2026.toml'}"]
-throughput = "{PRIORS / 'throughput_h100.csv'}"
+priors = ["{PRIORS / "joule2026.toml"}"]
+throughput = "{PRIORS / "throughput_h100.csv"}"
 models = ["Llama 3.1 405B"]
 draws = 40000
 seed = 11
@@ -40,7 +40,7 @@ COMPARE = f"""
 studies = ["one_model.toml"]
 
 [overstatement]
-priors = ["{PRIORS / 'non_production.toml'}"]
+priors = ["{PRIORS / "non_production.toml"}"]
 claimed_range = [4, 20]
 claim_source = "test"
 """
@@ -53,8 +53,9 @@ def _log_normal(p5: float, p95: float) -> tuple[float, float]:
 
 def test_throughput_scale_divides_throughput(write):
     study = load_study(write("one_model.toml", STUDY))
-    inputs = xr.Dataset({"pue": 1.2, "node_power_kw": 10.2, "power_utilisation": 0.7, "input_tokens": 500.0,
-                         "output_tokens": 300.0})
+    inputs = xr.Dataset(
+        {"pue": 1.2, "node_power_kw": 10.2, "power_utilisation": 0.7, "input_tokens": 500.0, "output_tokens": 300.0}
+    )
     fits = study_fits(study).isel(model=0)
     plain = energy.evaluate(inputs, fits)
     slower = energy.evaluate(inputs.assign(throughput_scale=4.0), fits)
@@ -63,7 +64,9 @@ def test_throughput_scale_divides_throughput(write):
 
 
 def test_non_production_priors_run_as_an_ordinary_study(write, cli, tmp_path):
-    path = write("np.toml", STUDY.replace("joule2026.toml", "non_production.toml").replace("draws = 40000", "draws = 2000"))
+    path = write(
+        "np.toml", STUDY.replace("joule2026.toml", "non_production.toml").replace("draws = 40000", "draws = 2000")
+    )
     assert "throughput_scale" in load_study(path).factors
     code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
     assert code == 0, err
@@ -75,7 +78,9 @@ def test_paired_inputs_share_the_query_not_the_unknowns(write):
     production, non_production = paired_inputs(study, spec.non_production_priors[study.scenario], 0, 20000)
     assert np.array_equal(production["output_tokens"].values, non_production["output_tokens"].values)
     assert "throughput_scale" in non_production and "throughput_scale" not in production
-    correlation = np.corrcoef(np.log(production["pue"].values.ravel()), np.log(non_production["pue"].values.ravel()))[0, 1]
+    correlation = np.corrcoef(np.log(production["pue"].values.ravel()), np.log(non_production["pue"].values.ravel()))[
+        0, 1
+    ]
     assert abs(correlation) < 0.03  # independent epistemic unknowns (4 sigma for 20,000 draws is 0.028)
 
 
@@ -99,7 +104,7 @@ def test_ratio_matches_the_closed_form_log_normal(write):
 
 def test_bundled_overstatement_study_gives_a_plausible_ratio(cli, tmp_path):
     out = tmp_path / "out"
-    code, stdout, err = cli("compare", "non_production_overstatement", "--draws", 5000, "--out", out, "--quiet")
+    code, _stdout, err = cli("compare", "non_production_overstatement", "--draws", 5000, "--out", out, "--quiet")
     assert code == 0, err
     records = json.loads((out / "summary.json").read_text())
     assert {r["scenario"] for r in records} == {"traditional", "test-time"}

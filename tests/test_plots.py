@@ -31,9 +31,16 @@ def png_size(path) -> tuple[int, int]:
 
 def quantile_record(series: str, values: np.ndarray, **extra) -> dict:
     qs = np.quantile(values, [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"scenario": "traditional", "series": series, "pathway": "baseline", "quantity": "energy_wh",
-            **dict(zip(("p5", "p25", "median", "p75", "p95"), qs.tolist())), "mean": float(values.mean()),
-            "draws": values.size, **extra}
+    return {
+        "scenario": "traditional",
+        "series": series,
+        "pathway": "baseline",
+        "quantity": "energy_wh",
+        **dict(zip(("p5", "p25", "median", "p75", "p95"), qs.tolist())),
+        "mean": float(values.mean()),
+        "draws": values.size,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -51,32 +58,80 @@ def summary(draws) -> list[dict]:
 
 
 SOBOL = [
-    {"scenario": "traditional", "series": "blend", "target": "log_energy_wh", "factor": factor, "S1": s1,
-     "S1_conf": 0.03, "ST": st, "ST_conf": 0.04, "base_samples": 1024, "converged": converged}
-    for factor, s1, st, converged in (("output_tokens", 0.6, 0.7, True), ("pue", 0.1, 0.12, True),
-                                      ("power_utilisation", 0.15, 0.2, True))
+    {
+        "scenario": "traditional",
+        "series": "blend",
+        "target": "log_energy_wh",
+        "factor": factor,
+        "S1": s1,
+        "S1_conf": 0.03,
+        "ST": st,
+        "ST_conf": 0.04,
+        "base_samples": 1024,
+        "converged": converged,
+    }
+    for factor, s1, st, converged in (
+        ("output_tokens", 0.6, 0.7, True),
+        ("pue", 0.1, 0.12, True),
+        ("power_utilisation", 0.15, 0.2, True),
+    )
 ]
 FLEET = [
-    {"scenario": "1e9 queries/day", "mix": mix, "pathway": pathway, "quantity": "energy_gwh_per_day",
-     "method": method, "p5": p5, "median": median, "p95": p95, "mean": mean}
+    {
+        "scenario": "1e9 queries/day",
+        "mix": mix,
+        "pathway": pathway,
+        "quantity": "energy_gwh_per_day",
+        "method": method,
+        "p5": p5,
+        "median": median,
+        "p95": p95,
+        "mean": mean,
+    }
     for mix, pathway, method, p5, median, p95, mean in (
         ("traditional", "baseline", "paper", 0.73, 0.73, 0.73, 0.73),
         ("traditional", "baseline", "monte-carlo", 0.5, 0.7, 1.0, 0.72),
-        ("90% traditional + 10% long", "combined", "monte-carlo", 0.5, 0.8, 1.2, 0.81))
+        ("90% traditional + 10% long", "combined", "monte-carlo", 0.5, 0.8, 1.2, 0.81),
+    )
 ]
 COMPARE = [
-    {"estimate_id": eid, "value_wh": value, "scenario": "traditional", "series": "model A", "percentile": pct,
-     "ratio_median": value / 0.3, "ratio_p5": value / 1.5, "ratio_p95": value / 0.06, "verdict": verdict,
-     "contributions": {"pue": 1.1, "output_tokens": 2.0}}
+    {
+        "estimate_id": eid,
+        "value_wh": value,
+        "scenario": "traditional",
+        "series": "model A",
+        "percentile": pct,
+        "ratio_median": value / 0.3,
+        "ratio_p5": value / 1.5,
+        "ratio_p95": value / 0.06,
+        "verdict": verdict,
+        "contributions": {"pue": 1.1, "output_tokens": 2.0},
+    }
     for eid, value, pct, verdict in (("devries_2023", 2.9, 98.0, "above"), ("google_2025", 0.24, 42.0, "within"))
 ]
 FLEET_SWEEP = [
-    {"scenario": "1e9 queries/day", "setting": setting, "mix": "traditional", "pathway": pathway,
-     "quantity": "energy_gwh_per_day", "method": method, "p5": 0.5 * k, "median": 0.7 * k, "p95": k, "mean": 0.72 * k}
-    for setting, k in (("x1", 1.0), ("x2", 2.0)) for pathway in ("baseline", "combined") for method in ("paper", "honest")
+    {
+        "scenario": "1e9 queries/day",
+        "setting": setting,
+        "mix": "traditional",
+        "pathway": pathway,
+        "quantity": "energy_gwh_per_day",
+        "method": method,
+        "p5": 0.5 * k,
+        "median": 0.7 * k,
+        "p95": k,
+        "mean": 0.72 * k,
+    }
+    for setting, k in (("x1", 1.0), ("x2", 2.0))
+    for pathway in ("baseline", "combined")
+    for method in ("paper", "honest")
 ]
-CONVERGENCE = [{"series": s, "draws": n, "p5": 1 + 1 / n, "median": 2 + 1 / n, "p95": 3 + 1 / n}
-               for s in ("a", "b") for n in (1000, 2000, 4000)]
+CONVERGENCE = [
+    {"series": s, "draws": n, "p5": 1 + 1 / n, "median": 2 + 1 / n, "p95": 3 + 1 / n}
+    for s in ("a", "b")
+    for n in (1000, 2000, 4000)
+]
+
 
 def _baseline(summary: list[dict]) -> list[dict]:
     return [r for r in summary if r["pathway"] == "baseline"]
@@ -88,14 +143,22 @@ def _model_a(summary: list[dict]) -> list[dict]:
 
 #: name -> (plot, layout, its data from (draws, summary), keyword options)
 FIGURES = {
-    "distributions": (plots.plot_distributions, plots.distributions_layout,
-                      lambda draws, summary: (_baseline(summary), draws), {}),
+    "distributions": (
+        plots.plot_distributions,
+        plots.distributions_layout,
+        lambda draws, summary: (_baseline(summary), draws),
+        {},
+    ),
     "pathways": (plots.plot_pathways, plots.pathways_layout, lambda draws, summary: (_model_a(summary),), {}),
     "sobol": (plots.plot_sobol_indices, plots.sobol_layout, lambda draws, summary: (SOBOL,), {}),
     "fleet": (plots.plot_fleet, plots.fleet_layout, lambda draws, summary: (FLEET,), {}),
     "fleet-sweep": (plots.plot_fleet_sweep, plots.fleet_sweep_layout, lambda draws, summary: (FLEET_SWEEP,), {}),
-    "compare": (plots.plot_published_estimates, plots.published_estimates_layout,
-                lambda draws, summary: (COMPARE,), {"unverified": {"google_2025"}}),
+    "compare": (
+        plots.plot_published_estimates,
+        plots.published_estimates_layout,
+        lambda draws, summary: (COMPARE,),
+        {"unverified": {"google_2025"}},
+    ),
     "convergence": (plots.plot_convergence, plots.convergence_layout, lambda draws, summary: (CONVERGENCE,), {}),
 }
 
@@ -194,9 +257,16 @@ def test_log_density_ignores_zero_draws():
     assert plots.log_density(np.zeros(10), grid).max() == 0
 
 
-@pytest.mark.parametrize("quantity, unit", [("energy_wh", "Wh"), ("mean_energy_wh", "Wh"),
-                                            ("energy_gwh_per_day", "GWh/day"), ("energy_twh_per_year", "TWh/year"),
-                                            ("share", "1")])
+@pytest.mark.parametrize(
+    "quantity, unit",
+    [
+        ("energy_wh", "Wh"),
+        ("mean_energy_wh", "Wh"),
+        ("energy_gwh_per_day", "GWh/day"),
+        ("energy_twh_per_year", "TWh/year"),
+        ("share", "1"),
+    ],
+)
 def test_unit_is_read_from_the_quantity_name(quantity, unit):
     assert plots.unit_of(quantity) == unit
 

@@ -47,7 +47,7 @@ def test_mass_outside_bounds_is_reported_with_its_size():
 
 
 def test_truncate_restricts_to_bounds(write):
-    path = write("p.toml", PRIOR.replace('p95 = 2.0', 'p95 = 2.0\ntruncate = true').replace("[0.0, inf]", "[0.0, 1.5]"))
+    path = write("p.toml", PRIOR.replace("p95 = 2.0", "p95 = 2.0\ntruncate = true").replace("[0.0, inf]", "[0.0, 1.5]"))
     prior = load_prior_files([path]).get("x")
     assert prior.mass_outside_bounds() == 0.0
     assert prior.ppf(np.linspace(0, 1, 101)).max() <= 1.5
@@ -59,17 +59,23 @@ def test_layering_through_extends(write):
     assert load_prior_files([top]).get("x").ppf(np.array([0.95]))[0] == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("text,key", [
-    (PRIOR.replace("kind =", "knd ="), "priors.x.knd"),
-    (PRIOR.replace('kind = "epistemic"', 'kind = "random"'), "priors.x.kind"),
-    (PRIOR.replace('source = "test"', ""), "priors.x.source"),
-    (PRIOR.replace("bounds = [0.0, inf]", "bounds = [30.0, 40.0]"), "priors.x.bounds"),
-    (PRIOR.replace("bounds = [0.0, inf]", "bounds = [1.0]"), "priors.x.bounds"),
-    (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmedian = 3"), "priors.x.median"),
-    (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmode = 3"), "priors.x.mode"),
-    ("[priors.x]\ndist = 'fixed'\nvalue = -10.2\nunit='kW'\nbounds=[0.0, inf]\nkind='epistemic'\nsource='s'", "priors.x.bounds"),
-    ("[prior.x]\n", "prior"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        (PRIOR.replace("kind =", "knd ="), "priors.x.knd"),
+        (PRIOR.replace('kind = "epistemic"', 'kind = "random"'), "priors.x.kind"),
+        (PRIOR.replace('source = "test"', ""), "priors.x.source"),
+        (PRIOR.replace("bounds = [0.0, inf]", "bounds = [30.0, 40.0]"), "priors.x.bounds"),
+        (PRIOR.replace("bounds = [0.0, inf]", "bounds = [1.0]"), "priors.x.bounds"),
+        (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmedian = 3"), "priors.x.median"),
+        (PRIOR.replace("p5 = 1.0", "p5 = 1.0\nmode = 3"), "priors.x.mode"),
+        (
+            "[priors.x]\ndist = 'fixed'\nvalue = -10.2\nunit='kW'\nbounds=[0.0, inf]\nkind='epistemic'\nsource='s'",
+            "priors.x.bounds",
+        ),
+        ("[prior.x]\n", "prior"),
+    ],
+)
 def test_bad_prior_files(write, text, key):
     path = write("bad.toml", text)
     with pytest.raises(InputError) as err:

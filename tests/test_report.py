@@ -32,7 +32,9 @@ def finished(tmp_path_factory) -> Path:
 
 
 def table_rows(markdown: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines() if line.startswith("| ")]
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")] for line in markdown.splitlines() if line.startswith("| ")
+    ]
 
 
 def test_run_leaves_report_and_figures(finished):
@@ -142,7 +144,9 @@ def test_convergence_trace_ends_at_the_reported_values(finished):
 def test_report_command_rebuilds_the_same_report(finished, tmp_path, cli):
     folder = tmp_path / "copy"
     shutil.copytree(finished, folder)
-    original = {name: (folder / name).read_bytes() for name in ("report.md", "report.html", "summary.json", "samples.nc")}
+    original = {
+        name: (folder / name).read_bytes() for name in ("report.md", "report.html", "summary.json", "samples.nc")
+    }
     shutil.rmtree(folder / "figures")
     (folder / "report.md").unlink()
     code, _, err = cli("report", folder)
@@ -184,7 +188,11 @@ def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
     code, _, err = cli("report", folder)
     assert code == 0, err
     assert sorted(p.name for p in (folder / "figures").iterdir()) == [
-        "compare.png", "fleet.png", "published-estimates.png", "sobol-blend.png"]
+        "compare.png",
+        "fleet.png",
+        "published-estimates.png",
+        "sobol-blend.png",
+    ]
     assert (folder / "figures" / "compare.png").read_bytes() == b"a figure another command drew"
     markdown = (folder / "report.md").read_text()
     for record in SOBOL:

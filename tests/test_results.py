@@ -18,9 +18,16 @@ from uqenergy.config.study import load_study
 from uqenergy.engine.sampling import BLOCK_DRAWS
 
 STUDIES = data_dir("studies")
-TWO_LEVEL = SMALL_STUDY.replace("[blends.blend-paper]\ntop = 2\ntrim = [[5, 95], [10, 90]]\n", "").replace(
-    "draws = 20000", "draws = 2000") + '\n[intervals]\ndesign = "two-level"\nouter_draws = 40\n'
-ADAPTIVE = SMALL_STUDY.replace("draws = 20000", "draws = 40000") + "\n[intervals]\nrelative_tolerance = 0.2\nbatch_draws = 10000\n"
+TWO_LEVEL = (
+    SMALL_STUDY.replace("[blends.blend-paper]\ntop = 2\ntrim = [[5, 95], [10, 90]]\n", "").replace(
+        "draws = 20000", "draws = 2000"
+    )
+    + '\n[intervals]\ndesign = "two-level"\nouter_draws = 40\n'
+)
+ADAPTIVE = (
+    SMALL_STUDY.replace("draws = 20000", "draws = 40000")
+    + "\n[intervals]\nrelative_tolerance = 0.2\nbatch_draws = 10000\n"
+)
 
 
 def _study(design: str, write):
@@ -75,15 +82,50 @@ def test_records_that_share_a_cell_are_refused():
 
 
 RECORDS = {
-    StudyResult: [{"scenario": "traditional", "series": "a", "pathway": "baseline", "quantity": "energy_wh", "median": 0.3},
-                  {"scenario": "traditional", "series": "b", "pathway": "baseline", "quantity": "energy_wh", "median": 0.1,
-                   "hdi_low": 0.01}],
-    SensitivityResult: [{"scenario": "traditional", "series": "blend", "target": "energy_wh", "factor": "pue", "S1": 0.1,
-                         "S1_conf": 0.02, "ST": 0.2, "ST_conf": 0.03, "base_samples": 1024, "converged": True}],
-    FleetResult: [{"scenario": "1e9 queries/day", "mix": "traditional", "pathway": "baseline",
-                   "quantity": "energy_gwh_per_day", "method": "honest", "median": 0.7},
-                  {"scenario": "1e9 queries/day", "mix": "traditional", "pathway": "baseline",
-                   "quantity": "energy_gwh_per_day", "method": "paper", "median": 0.73, "grid": "us"}],
+    StudyResult: [
+        {"scenario": "traditional", "series": "a", "pathway": "baseline", "quantity": "energy_wh", "median": 0.3},
+        {
+            "scenario": "traditional",
+            "series": "b",
+            "pathway": "baseline",
+            "quantity": "energy_wh",
+            "median": 0.1,
+            "hdi_low": 0.01,
+        },
+    ],
+    SensitivityResult: [
+        {
+            "scenario": "traditional",
+            "series": "blend",
+            "target": "energy_wh",
+            "factor": "pue",
+            "S1": 0.1,
+            "S1_conf": 0.02,
+            "ST": 0.2,
+            "ST_conf": 0.03,
+            "base_samples": 1024,
+            "converged": True,
+        }
+    ],
+    FleetResult: [
+        {
+            "scenario": "1e9 queries/day",
+            "mix": "traditional",
+            "pathway": "baseline",
+            "quantity": "energy_gwh_per_day",
+            "method": "honest",
+            "median": 0.7,
+        },
+        {
+            "scenario": "1e9 queries/day",
+            "mix": "traditional",
+            "pathway": "baseline",
+            "quantity": "energy_gwh_per_day",
+            "method": "paper",
+            "median": 0.73,
+            "grid": "us",
+        },
+    ],
     CompareResult: [{"estimate_id": "x_2024", "value_wh": 0.3, "verdict": "within", "contributions": {"pue": 1.1}}],
 }
 

@@ -55,6 +55,7 @@ def within(record, index, expected, widen=2.0):
 
 # --- agreement with SALib ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("second_order", [False, True])
 def test_design_is_salibs_saltelli_design(second_order):
     n, names = 32, ["a", "b", "c"]
@@ -72,7 +73,9 @@ def test_estimates_equal_salib_analyze():
     options = Options(base_samples=(1024,), second_order=True)
     ours = analyse(["x1", "x2", "x3"], {}, ishigami, options, np.random.SeedSequence(3))
     problem = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-np.pi, np.pi]] * 3}
-    x = salib_sample.sample(problem, 1024, calc_second_order=True, seed=np.random.default_rng(_child(np.random.SeedSequence(3), 0)))
+    x = salib_sample.sample(
+        problem, 1024, calc_second_order=True, seed=np.random.default_rng(_child(np.random.SeedSequence(3), 0))
+    )
     salib = salib_sobol.analyze(problem, Ishigami.evaluate(x), calc_second_order=True, seed=11)
     mine = by_factor(ours.records, "y")
     for j, name in enumerate(problem["names"]):
@@ -93,6 +96,7 @@ def test_pawn_statistic_equals_salibs():
 
 
 # --- closed forms ----------------------------------------------------------------------------------
+
 
 def test_ishigami_indices_through_the_wrapper():
     result = analyse(["x1", "x2", "x3"], {}, ishigami, Options(base_samples=(4096,)), np.random.SeedSequence(1))
@@ -138,8 +142,9 @@ def test_morris_elementary_effects_of_a_linear_model():
     its mu* lies between |c_a + c_b| and |c_a| + |c_b| (in the same units)."""
     c = np.array([1.0, -2.0, 0.5])
     options = Options(method="morris", base_samples=(20,))
-    result = analyse(["a", "b", "c"], {"ab": ["a", "b"], "rest": ["c"]}, lambda u: {"y": u @ c}, options,
-                     np.random.SeedSequence(0))
+    result = analyse(
+        ["a", "b", "c"], {"ab": ["a", "b"], "rest": ["c"]}, lambda u: {"y": u @ c}, options, np.random.SeedSequence(0)
+    )
     found = by_factor(result.records, "y")
     mu = np.array([found[f]["mu_star"] for f in "abc"])
     assert np.allclose(mu / mu[0], np.abs(c) / abs(c[0]))
@@ -150,30 +155,39 @@ def test_morris_elementary_effects_of_a_linear_model():
 
 
 def test_pawn_finds_the_inert_factor():
-    result = analyse(["x1", "x2", "x3", "inert"], {}, lambda u: ishigami(u[:, :3]),
-                     Options(method="pawn", base_samples=(2048,), resamples=30), np.random.SeedSequence(2))
+    result = analyse(
+        ["x1", "x2", "x3", "inert"],
+        {},
+        lambda u: ishigami(u[:, :3]),
+        Options(method="pawn", base_samples=(2048,), resamples=30),
+        np.random.SeedSequence(2),
+    )
     found = by_factor(result.records, "y")
     assert found["inert"]["PAWN"] < min(found[f]["PAWN"] for f in ("x1", "x2", "x3"))
 
 
 # --- convergence -----------------------------------------------------------------------------------
 
+
 def test_stops_at_the_first_size_whose_cis_are_under_the_tolerance():
     def log_product(unit):
         return {"log_energy_wh": lognormal_product(unit)["log_energy_wh"]}
 
-    loose = analyse(list(SIGMAS), {}, log_product, Options(base_samples=(256, 512), tolerance=0.5),
-                    np.random.SeedSequence(0))
+    loose = analyse(
+        list(SIGMAS), {}, log_product, Options(base_samples=(256, 512), tolerance=0.5), np.random.SeedSequence(0)
+    )
     assert {r["base_samples"] for r in loose.records} == {256} and all(r["converged"] for r in loose.records)
-    strict = analyse(list(SIGMAS), {}, lognormal_product, Options(base_samples=(256, 512), tolerance=1e-6),
-                     np.random.SeedSequence(0))
+    strict = analyse(
+        list(SIGMAS), {}, lognormal_product, Options(base_samples=(256, 512), tolerance=1e-6), np.random.SeedSequence(0)
+    )
     assert {r["base_samples"] for r in strict.records} == {256, 512} and not any(r["converged"] for r in strict.records)
 
 
 def test_a_longer_run_extends_a_shorter_one():
     short = analyse(list(SIGMAS), {}, lognormal_product, Options(base_samples=(512,)), np.random.SeedSequence(9))
-    longer = analyse(list(SIGMAS), {}, lognormal_product, Options(base_samples=(256, 512), tolerance=1e-6),
-                     np.random.SeedSequence(9))
+    longer = analyse(
+        list(SIGMAS), {}, lognormal_product, Options(base_samples=(256, 512), tolerance=1e-6), np.random.SeedSequence(9)
+    )
     a, b = by_factor(short.records, "log_energy_wh"), by_factor(longer.records, "log_energy_wh", 512)
     assert all(a[f]["S1"] == pytest.approx(b[f]["S1"], abs=1e-12) for f in SIGMAS)
 
@@ -184,8 +198,8 @@ CLOSED_FORM_STUDY = f"""
 [study]
 name = "closed"
 scenario = "closed-form"
-priors = ["{PRIORS_DIR / 'joule2026.toml'}"]
-throughput = "{PRIORS_DIR / 'throughput_h100.csv'}"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+throughput = "{PRIORS_DIR / "throughput_h100.csv"}"
 models = ["Llama 3.1 405B"]
 seed = 3
 
@@ -216,8 +230,13 @@ def test_study_log_indices_match_the_closed_form(write):
     result = run_sensitivity(write("closed.toml", CLOSED_FORM_STUDY))
     found = by_factor(result.records, "log_energy_wh")
     z = 2 * 1.6448536269514722
-    sigma = {"pue": np.log(1.6 / 1.05) / z, "power_utilisation": np.log(0.9 / 0.4) / z, "node_power_kw": np.log(1.2),
-             "pathway_model": np.log(10 / 1.5) / z, "pathway_serving": np.log(5 / 1.5) / z}
+    sigma = {
+        "pue": np.log(1.6 / 1.05) / z,
+        "power_utilisation": np.log(0.9 / 0.4) / z,
+        "node_power_kw": np.log(1.2),
+        "pathway_model": np.log(10 / 1.5) / z,
+        "pathway_serving": np.log(5 / 1.5) / z,
+    }
     total = sum(s**2 for s in sigma.values())
     assert set(found) == {*sigma, "group:hardware", "group:efficiency"}  # fixed priors are not factors
     for name, s in sigma.items():
@@ -226,7 +245,9 @@ def test_study_log_indices_match_the_closed_form(write):
     assert within(found["group:hardware"], "ST", share)
 
 
-SMALL_SOBOL_STUDY = SMALL_STUDY + """
+SMALL_SOBOL_STUDY = (
+    SMALL_STUDY
+    + """
 [sobol]
 base_samples = [1024]
 series = ["Llama 3.1 70B", "blend"]
@@ -237,6 +258,7 @@ serving = ["pathway_serving"]
 hardware = ["pue", "node_power_kw", "power_utilisation"]
 workload = ["output_tokens", "input_tokens"]
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -247,9 +269,12 @@ def small_result(tmp_path_factory):
 
 
 def test_sum_of_first_order_indices_is_at_most_one(small_result):
-    for (series, target) in {(r["series"], r["target"]) for r in small_result.records}:
-        factors = [r for r in small_result.records if (r["series"], r["target"]) == (series, target)
-                   and not r["factor"].startswith("group:")]
+    for series, target in {(r["series"], r["target"]) for r in small_result.records}:
+        factors = [
+            r
+            for r in small_result.records
+            if (r["series"], r["target"]) == (series, target) and not r["factor"].startswith("group:")
+        ]
         assert sum(r["S1"] for r in factors) <= 1 + np.sqrt(sum(r["S1_conf"] ** 2 for r in factors)) * 2
 
 
@@ -303,32 +328,41 @@ def test_zero_token_draws_have_zero_energy_and_a_finite_log(write):
 
 # --- the [sobol] section and the CLI ---------------------------------------------------------------
 
-@pytest.mark.parametrize("section, key", [
-    ('method = "magic"', "sobol.method"),
-    ("base_samples = [1000]", "sobol.base_samples"),
-    ("base_samples = [2048, 1024]", "sobol.base_samples"),
-    ("tolerance = 0", "sobol.tolerance"),
-    ('method = "morris"\nsecond_order = true', "sobol.second_order"),
-    ('method = "pawn"', "sobol.groups"),
-    ('series = ["blend-paper"]', "sobol.series"),
-    ('targets = ["energy_kwh"]', "sobol.targets"),
-    ("colour = 1", "sobol.colour"),
-])
+
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ('method = "magic"', "sobol.method"),
+        ("base_samples = [1000]", "sobol.base_samples"),
+        ("base_samples = [2048, 1024]", "sobol.base_samples"),
+        ("tolerance = 0", "sobol.tolerance"),
+        ('method = "morris"\nsecond_order = true', "sobol.second_order"),
+        ('method = "pawn"', "sobol.groups"),
+        ('series = ["blend-paper"]', "sobol.series"),
+        ('targets = ["energy_kwh"]', "sobol.targets"),
+        ("colour = 1", "sobol.colour"),
+    ],
+)
 def test_bad_sobol_section_is_a_one_line_error(write, cli, tmp_path, section, key):
     replaced = "base_samples = [1024]" if section.startswith("base_samples") else 'series = ["Llama 3.1 70B", "blend"]'
-    code, out, err = cli("sobol", write("bad.toml", SMALL_SOBOL_STUDY.replace(replaced, section)), "--out", tmp_path / "out")
+    code, out, err = cli(
+        "sobol", write("bad.toml", SMALL_SOBOL_STUDY.replace(replaced, section)), "--out", tmp_path / "out"
+    )
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("uqenergy: error: ") and f": {key}" in err
 
 
-@pytest.mark.parametrize("groups, problem", [
-    ('[sobol.groups]\nall = ["pue", "pue"]', "distinct"),
-    ('[sobol.groups]\na = ["pue", "colour"]', "unknown name 'colour'"),
-    ('[sobol.groups]\na = ["pue"]\nb = ["pue"]', "already in group"),
-    ('[sobol.groups]\na = ["pue"]', "in no group"),
-])
+@pytest.mark.parametrize(
+    "groups, problem",
+    [
+        ('[sobol.groups]\nall = ["pue", "pue"]', "distinct"),
+        ('[sobol.groups]\na = ["pue", "colour"]', "unknown name 'colour'"),
+        ('[sobol.groups]\na = ["pue"]\nb = ["pue"]', "already in group"),
+        ('[sobol.groups]\na = ["pue"]', "in no group"),
+    ],
+)
 def test_bad_groups(write, groups, problem):
-    text = SMALL_SOBOL_STUDY[:SMALL_SOBOL_STUDY.index("[sobol.groups]")] + groups + "\n"
+    text = SMALL_SOBOL_STUDY[: SMALL_SOBOL_STUDY.index("[sobol.groups]")] + groups + "\n"
     with pytest.raises(InputError, match=problem):
         load_study(write("bad.toml", text))
 

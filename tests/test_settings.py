@@ -21,8 +21,8 @@ HEAD = f"""
 [study]
 name = "settings-test"
 scenario = "traditional"
-priors = ["{PRIORS_DIR / 'joule2026.toml'}"]
-throughput = "{PRIORS_DIR / 'throughput_h100.csv'}"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+throughput = "{PRIORS_DIR / "throughput_h100.csv"}"
 models = ["DeepSeek-R1", "Llama 3.1 405B", "Llama-3.1 Nemotron Ultra 253B"]
 draws = 20000
 save_draws = 20000
@@ -32,7 +32,9 @@ seed = 5
 top = 2
 """
 
-INPUT_LENGTH = HEAD + """
+INPUT_LENGTH = (
+    HEAD
+    + """
 [[settings]]
 name = "main"
 
@@ -45,8 +47,11 @@ name = "input_5000"
 study = { effective_tokens = "output+input" }
 priors.input_tokens = { value = 5000 }
 """
+)
 
-PROPORTIONAL = HEAD + """
+PROPORTIONAL = (
+    HEAD
+    + """
 [[settings]]
 name = "independent"
 
@@ -54,6 +59,7 @@ name = "independent"
 name = "proportional"
 study = { power_utilisation = "proportional" }
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +108,10 @@ def test_proportional_power_utilisation(tmp_path):
     assert np.allclose(pu, 0.24 + 0.56 * s["tokens_per_s"] / fits["tps_max"])
     median = {(r["setting"], r["series"]): r["median"] for r in result.records}
     assert median[("proportional", "Llama 3.1 405B")] < median[("independent", "Llama 3.1 405B")]
-    assert median[("proportional", "Llama-3.1 Nemotron Ultra 253B")] > median[("independent", "Llama-3.1 Nemotron Ultra 253B")]
+    assert (
+        median[("proportional", "Llama-3.1 Nemotron Ultra 253B")]
+        > median[("independent", "Llama-3.1 Nemotron Ultra 253B")]
+    )
     variants = {s.name: s.study for s in load_study(path).settings}
     assert "power_utilisation" in variants["independent"].factors
     assert "power_utilisation" not in variants["proportional"].factors  # computed, not sampled
@@ -116,22 +125,25 @@ def test_settings_cli_writes_setting_records(write, cli, tmp_path):
     assert xr.open_dataset(tmp_path / "out" / "samples.nc", engine="h5netcdf").sizes["setting"] == 2
 
 
-@pytest.mark.parametrize("settings, key", [
-    ('[[settings]]\nname = "a"\n[[settings]]\nname = "a"', "settings[1].name"),
-    ('[[settings]]\nname = "has space"', "settings[0].name"),
-    ('[[settings]]\nname = "a"\nstudy = { draws = 5 }', "settings.a.study.draws"),
-    ('[[settings]]\nname = "a"\nstudy = { power_utilisation = "maybe" }', "settings.a: study.power_utilisation"),
-    ('[[settings]]\nname = "a"\npriors.colour = { value = 1 }', "settings.a: priors.colour"),
-    ('[[settings]]\nname = "a"\ncolour = 1', "settings[0].colour"),
-])
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        ('[[settings]]\nname = "a"\n[[settings]]\nname = "a"', "settings[1].name"),
+        ('[[settings]]\nname = "has space"', "settings[0].name"),
+        ('[[settings]]\nname = "a"\nstudy = { draws = 5 }', "settings.a.study.draws"),
+        ('[[settings]]\nname = "a"\nstudy = { power_utilisation = "maybe" }', "settings.a: study.power_utilisation"),
+        ('[[settings]]\nname = "a"\npriors.colour = { value = 1 }', "settings.a: priors.colour"),
+        ('[[settings]]\nname = "a"\ncolour = 1', "settings[0].colour"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(write, cli, settings, key):
     code, out, err = cli("validate", write("bad.toml", HEAD + settings))
     assert code == 2 and out == "" and err.count("\n") == 1 and f": {key}" in err
 
 
 def test_unknown_power_utilisation_mode(write):
-    with pytest.raises(InputError, match="study.power_utilisation"):
-        load_study(write("bad.toml", HEAD.replace('seed = 5', 'seed = 5\npower_utilisation = "fixed"')))
+    with pytest.raises(InputError, match=r"study\.power_utilisation"):
+        load_study(write("bad.toml", HEAD.replace("seed = 5", 'seed = 5\npower_utilisation = "fixed"')))
 
 
 def test_evaluate_selects_each_draws_model():
@@ -140,8 +152,10 @@ def test_evaluate_selects_each_draws_model():
     fits = study_fits(study)
     models = np.array(study.models)[[0, 1, 2, 3, 4, 0]]
     values = {"pue": 1.2, "node_power_kw": 10.2, "power_utilisation": 0.6, "input_tokens": 500.0}
-    per_draw = xr.Dataset({k: ("draw", np.full(6, v)) for k, v in values.items()}
-                          | {"output_tokens": ("draw", np.arange(1.0, 7.0) * 100), "model": ("draw", models)})
+    per_draw = xr.Dataset(
+        {k: ("draw", np.full(6, v)) for k, v in values.items()}
+        | {"output_tokens": ("draw", np.arange(1.0, 7.0) * 100), "model": ("draw", models)}
+    )
     energy_wh = energy.evaluate(per_draw, fits)["energy_wh"].values
     for i, model in enumerate(models):
         one = per_draw.isel(draw=[i]).drop_vars("model").expand_dims(model=[model])

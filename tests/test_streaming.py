@@ -47,7 +47,7 @@ def stream(values: np.ndarray, chunk: int, budget: int, rng: np.random.Generator
                 plan = draws.plan()
                 starts = rng.permutation(np.arange(0, values.size, chunk))
                 for start in starts.tolist():
-                    part = values[start:start + chunk]
+                    part = values[start : start + chunk]
                     draws.absorb(plan.apply(part, segment_lengths(part.size, start)))
                 draws.finish(plan)
                 passes += 1
@@ -82,8 +82,9 @@ def test_quantile_interpolation_is_numpys_bit_for_bit(n):
     below, above, weight = quantile_ranks(n, probs)
     ours = interpolate(ordered[below], ordered[above], weight)
     np.testing.assert_array_equal(ours, np.quantile(ordered, probs))
-    np.testing.assert_array_equal(interpolate(ordered[below[:2]], ordered[above[:2]], weight[:2]),
-                                  np.percentile(ordered, [0.0, 5.0]))
+    np.testing.assert_array_equal(
+        interpolate(ordered[below[:2]], ordered[above[:2]], weight[:2]), np.percentile(ordered, [0.0, 5.0])
+    )
 
 
 def test_mean_does_not_depend_on_how_the_draws_are_cut():
@@ -92,7 +93,7 @@ def test_mean_does_not_depend_on_how_the_draws_are_cut():
     whole = Moments.of(values, segment_lengths(values.size))
     pieces = Moments()
     for start in rng.permutation(np.arange(0, values.size, 2 * BLOCK_DRAWS)).tolist():
-        part = values[start:start + 2 * BLOCK_DRAWS]
+        part = values[start : start + 2 * BLOCK_DRAWS]
         pieces.add(Moments.of(part, segment_lengths(part.size, start)))
     assert (pieces.mean, pieces.mean_mcse) == (whole.mean, whole.mean_mcse)
     assert whole.mean == pytest.approx(math.fsum(values) / values.size, rel=1e-14)
@@ -107,12 +108,14 @@ def test_streamed_distribution_equals_sorted_draws(budget):
         memory = SortedDraws(values)
         ranks = rng.integers(0, values.size, 40)
         assert read(lambda d: d.count) == values.size, name
-        np.testing.assert_array_equal(read(lambda d: d.values(ranks)), memory.values(ranks), err_msg=name)
+        np.testing.assert_array_equal(read(lambda d, ranks=ranks: d.values(ranks)), memory.values(ranks), err_msg=name)
         for level in (0.5, 0.9, 0.99):
-            assert read(lambda d: d.hdi(level)) == memory.hdi(level), (name, level)
+            assert read(lambda d, level=level: d.hdi(level)) == memory.hdi(level), (name, level)
         for value in [*values[ranks[:5]].tolist(), 1e-9, 0.3, 7.0]:
-            assert read(lambda d: (d.rank_below(value), d.rank_upto(value))) == \
-                (memory.rank_below(value), memory.rank_upto(value)), (name, value)
+            assert read(lambda d, value=value: (d.rank_below(value), d.rank_upto(value))) == (
+                memory.rank_below(value),
+                memory.rank_upto(value),
+            ), (name, value)
         assert read(lambda d: describe(d)) == summarize(values), name
         if budget == 50 and name == "lognormal":
             assert read.passes() > 2  # too few draws may be kept: bins were split first
@@ -154,8 +157,12 @@ SMALL_DRAWS = 3 * BLOCK_DRAWS + 1_000  # a partial last block
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     path = tmp_path_factory.mktemp("streaming") / "small.toml"
-    path.write_text(SMALL_STUDY.replace("draws = 20000", f"draws = {SMALL_DRAWS}\nsave_draws = 70000")
-                    .replace('names = ["model", "serving"]', 'names = ["model", "serving"]\napply_to = ["blend-paper", "blend", "Llama 3.1 70B"]'))
+    path.write_text(
+        SMALL_STUDY.replace("draws = 20000", f"draws = {SMALL_DRAWS}\nsave_draws = 70000").replace(
+            'names = ["model", "serving"]',
+            'names = ["model", "serving"]\napply_to = ["blend-paper", "blend", "Llama 3.1 70B"]',
+        )
+    )
     study = load_study(path)
     return study, run_study(study)
 

@@ -55,15 +55,18 @@ def test_fit_uncertainty_widens_throughput_symmetrically_in_log_space():
     assert up > mid.item() > down
 
 
-@pytest.mark.parametrize("line,key", [
-    (row("m", "fast", 500, 2000), "line 2: tokens_per_s"),
-    (row("m", -5, 500, 2000), "line 2: tokens_per_s"),
-    (row("m", 0, 500, 2000), "line 2: tokens_per_s"),
-    (row("m", 100, "Variable-ish", 2000), "line 2: input_tokens"),
-    (row("m", 100, 500, 2000).replace("10.2", "ten"), "line 2: node_power_kw"),
-    (row("m", 100, 500, 2000) + ",extra", "line 2"),
-    (row("", 100, 500, 2000), "line 2: model"),
-])
+@pytest.mark.parametrize(
+    "line,key",
+    [
+        (row("m", "fast", 500, 2000), "line 2: tokens_per_s"),
+        (row("m", -5, 500, 2000), "line 2: tokens_per_s"),
+        (row("m", 0, 500, 2000), "line 2: tokens_per_s"),
+        (row("m", 100, "Variable-ish", 2000), "line 2: input_tokens"),
+        (row("m", 100, 500, 2000).replace("10.2", "ten"), "line 2: node_power_kw"),
+        (row("m", 100, 500, 2000) + ",extra", "line 2"),
+        (row("", 100, 500, 2000), "line 2: model"),
+    ],
+)
 def test_bad_rows_are_one_line_errors(write, line, key):
     with pytest.raises(InputError) as err:
         read_benchmarks(write("t.csv", f"{HEADER}\n{line}\n"))
@@ -75,11 +78,13 @@ def test_bad_tables(write):
         read_benchmarks(write("t.csv", HEADER + "\n"))
     with pytest.raises(InputError, match="column"):
         read_benchmarks(write("t.csv", HEADER.replace("tokens_per_s", "tps") + "\n"))
-    with pytest.raises(InputError, match="unknown model|no FP8 rows"):
+    with pytest.raises(InputError, match=r"unknown model|no FP8 rows"):
         fit_throughput(read_benchmarks(TABLE), ["GPT-7"], file=TABLE)
 
 
 def test_byte_order_mark_and_variable_lengths_are_accepted(write):
-    text = "\ufeff" + "\n".join([HEADER, row("m", 1000, "variable", 300), *[row("m", law(i, 300), i, 300) for i in (100, 200)]])
+    text = "\ufeff" + "\n".join(
+        [HEADER, row("m", 1000, "variable", 300), *[row("m", law(i, 300), i, 300) for i in (100, 200)]]
+    )
     rows = read_benchmarks(write("t.csv", text))
     assert rows[0].input_tokens is None and len(rows) == 3

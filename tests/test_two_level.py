@@ -25,7 +25,10 @@ WH_PER_TOKEN = 10.2 / 5200 * 1000 / 3600  # Nemotron: 10.2 kW node at a constant
 
 def _study(write, models=(NEMOTRON,), extra="", uncertainty="false", name="two.toml"):
     quoted = ", ".join(f'"{m}"' for m in models)
-    return load_study(write(name, f"""
+    return load_study(
+        write(
+            name,
+            f"""
 [study]
 name = "two"
 scenario = "traditional"
@@ -38,7 +41,9 @@ throughput_uncertainty = {uncertainty}
 [intervals]
 design = "two-level"
 outer_draws = 1000
-"""))
+""",
+        )
+    )
 
 
 def _state_of_knowledge(study):
@@ -141,10 +146,14 @@ def test_blends_and_pathways_act_on_each_state_of_knowledge(write):
     study = _study(write, models=("Llama 3.1 70B", "Mixtral 8x22B"), extra=extra)
     result = tl.two_level(study, outer=40, inner=1_000)
     mean = result["mean_energy_wh"]
-    np.testing.assert_allclose(mean.sel(series="mix"), mean.sel(series=["Llama 3.1 70B", "Mixtral 8x22B"]).mean("series"))
+    np.testing.assert_allclose(
+        mean.sel(series="mix"), mean.sel(series=["Llama 3.1 70B", "Mixtral 8x22B"]).mean("series")
+    )
     divisor = result["pathway_model"].sel(model="Mixtral 8x22B")
-    np.testing.assert_allclose(mean.sel(series="Mixtral 8x22B", pathway="model"),
-                               mean.sel(series="Mixtral 8x22B", pathway="baseline") / divisor)
+    np.testing.assert_allclose(
+        mean.sel(series="Mixtral 8x22B", pathway="model"),
+        mean.sel(series="Mixtral 8x22B", pathway="baseline") / divisor,
+    )
     assert list(result["pathway"].values) == ["baseline", "model", "combined"]
     # one state of knowledge for all models: the same PUE for both
     np.testing.assert_array_equal(result["pue"].isel(model=0), result["pue"].isel(model=1))
@@ -152,7 +161,7 @@ def test_blends_and_pathways_act_on_each_state_of_knowledge(write):
 
 def test_two_level_study_runs_from_the_cli(cli, tmp_path):
     out = tmp_path / "out"
-    code, stdout, err = cli("run", "two_level_traditional", "--draws", "2000", "--out", out, "--quiet")
+    code, _stdout, err = cli("run", "two_level_traditional", "--draws", "2000", "--out", out, "--quiet")
     assert code == 0 and err == ""
     records = json.loads((out / "summary.json").read_text())
     blend = {r["quantity"]: r for r in records if r["series"] == "blend" and r["pathway"] == "baseline"}
@@ -161,12 +170,23 @@ def test_two_level_study_runs_from_the_cli(cli, tmp_path):
         assert {"hdi_low", "hdi_high", "mcse_p5", "mcse_median", "mcse_p95", "mcse_mean"} <= set(r)
         assert r["outer_draws"] == 2000 and r["inner_draws"] == 2000
     # the credible interval of the mean is far narrower than the spread of single queries
-    assert blend["mean_energy_wh"]["p95"] - blend["mean_energy_wh"]["p5"] < blend["energy_wh"]["p95"] - blend["energy_wh"]["p5"]
-    assert {r["pathway"] for r in records if r["series"] == "blend"} == {"baseline", "model", "serving", "hardware", "combined"}
+    assert (
+        blend["mean_energy_wh"]["p95"] - blend["mean_energy_wh"]["p5"]
+        < blend["energy_wh"]["p95"] - blend["energy_wh"]["p5"]
+    )
+    assert {r["pathway"] for r in records if r["series"] == "blend"} == {
+        "baseline",
+        "model",
+        "serving",
+        "hardware",
+        "combined",
+    }
     samples = xr.open_dataset(out / "samples.nc", engine="h5netcdf")
     assert samples["mean_energy_wh"].dims == ("series", "pathway", "outer") and samples.attrs["design"] == "two-level"
     idata = az.from_netcdf(out / "inference.nc")
     assert idata.prior["mean_energy_wh"].dims == ("chain", "draw", "series", "pathway")
     assert idata.prior_predictive["energy_wh"].dims == ("chain", "draw", "model")
     table = az.summary(idata, group="prior", var_names=["mean_energy_wh"], kind="stats")
-    assert table.loc["mean_energy_wh[blend, baseline]", "mean"] == pytest.approx(blend["mean_energy_wh"]["mean"], rel=1e-3)
+    assert table.loc["mean_energy_wh[blend, baseline]", "mean"] == pytest.approx(
+        blend["mean_energy_wh"]["mean"], rel=1e-3
+    )

@@ -42,8 +42,10 @@ def _run(args) -> None:
     out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         _print_headline(result.records)
-        print(f"wrote {out}/summary.json, samples.nc, inference.nc (ArviZ), report.md, report.html and figures/",
-              file=sys.stderr)
+        print(
+            f"wrote {out}/summary.json, samples.nc, inference.nc (ArviZ), report.md, report.html and figures/",
+            file=sys.stderr,
+        )
 
 
 def _report(args) -> None:
@@ -58,9 +60,11 @@ def _print_headline(records) -> None:
     for r in records:
         if r["pathway"] == "baseline":
             what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
-            print(f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
-                  f"± {r['mcse_median']:.1g} Wh "
-                  f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})")
+            print(
+                f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
+                f"± {r['mcse_median']:.1g} Wh "
+                f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
+            )
 
 
 def _sobol(args) -> None:
@@ -81,8 +85,10 @@ def _sobol(args) -> None:
     out = write_atomically(args.out, fill, force=args.force)
     if not args.quiet:
         _print_dominant(result.records, result.method)
-        print(f"wrote {out}/{result.method}.json" + (" and the report" if result.method == "sobol" else ""),
-              file=sys.stderr)
+        print(
+            f"wrote {out}/{result.method}.json" + (" and the report" if result.method == "sobol" else ""),
+            file=sys.stderr,
+        )
 
 
 def _print_dominant(records, method: str) -> None:
@@ -92,11 +98,16 @@ def _print_dominant(records, method: str) -> None:
     index = MAIN_INDEX[method]
     for factor, group in dominant(records, method):
         head = f"{factor['scenario']:<12} {_setting(factor)}"
-        tops = [f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} {index} {r[index]:.2f} ± {r[index + '_conf']:.2f}"
-                for kind, r in (("factor", factor), ("pathway", group)) if r is not None]
+        tops = [
+            f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} {index} {r[index]:.2f} ± {r[index + '_conf']:.2f}"
+            for kind, r in (("factor", factor), ("pathway", group))
+            if r is not None
+        ]
         status = "converged" if factor["converged"] else "NOT converged"
-        print(f"{head}{factor['series']:<30} {factor['target']:<14} dominant {'; '.join(tops)} "
-              f"(N = {factor['base_samples']}, {status})")
+        print(
+            f"{head}{factor['series']:<30} {factor['target']:<14} dominant {'; '.join(tops)} "
+            f"(N = {factor['base_samples']}, {status})"
+        )
 
 
 def _setting(record: dict) -> str:
@@ -174,21 +185,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    _study_command(sub, "run", _run, "run a study and write summary.json, samples.nc and a report",
-                   f"study file or bundled name (default {DEFAULT_STUDY})", default=DEFAULT_STUDY,
-                   draws="draws per model (overrides the study)", scheduler=True)
-    _study_command(sub, "compare", _compare, "place published per-query estimates on our distributions",
-                   "compare study file or bundled name (e.g. public_estimates)",
-                   draws="draws per model (overrides the compare study)")
+    _study_command(
+        sub,
+        "run",
+        _run,
+        "run a study and write summary.json, samples.nc and a report",
+        f"study file or bundled name (default {DEFAULT_STUDY})",
+        default=DEFAULT_STUDY,
+        draws="draws per model (overrides the study)",
+        scheduler=True,
+    )
+    _study_command(
+        sub,
+        "compare",
+        _compare,
+        "place published per-query estimates on our distributions",
+        "compare study file or bundled name (e.g. public_estimates)",
+        draws="draws per model (overrides the compare study)",
+    )
     report = sub.add_parser("report", help="rebuild report.md, report.html and figures of an output folder")
-    report.add_argument("folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})")
+    report.add_argument(
+        "folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})"
+    )
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_report)
-    _study_command(sub, "sobol", _sobol, "sensitivity indices of a study's energy; write sobol.json and a bar chart",
-                   "study file or bundled name, with an optional [sobol] section", scheduler=True)
-    _study_command(sub, "fleet", _fleet, "fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json",
-                   "fleet study file or bundled name (e.g. paper_fleet)",
-                   draws="draws per model, and queries per state of knowledge (overrides the study)")
+    _study_command(
+        sub,
+        "sobol",
+        _sobol,
+        "sensitivity indices of a study's energy; write sobol.json and a bar chart",
+        "study file or bundled name, with an optional [sobol] section",
+        scheduler=True,
+    )
+    _study_command(
+        sub,
+        "fleet",
+        _fleet,
+        "fleet totals (GWh/day, water, carbon) of a workload mix; write fleet.json",
+        "fleet study file or bundled name (e.g. paper_fleet)",
+        draws="draws per model, and queries per state of knowledge (overrides the study)",
+    )
 
     validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
     validate.add_argument("files", nargs="+")
@@ -202,8 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _study_command(sub, name: str, handler, help_text: str, study_help: str, *, default: str | None = None,
-                   draws: str | None = None, scheduler: bool = False) -> None:
+def _study_command(
+    sub,
+    name: str,
+    handler,
+    help_text: str,
+    study_help: str,
+    *,
+    default: str | None = None,
+    draws: str | None = None,
+    scheduler: bool = False,
+) -> None:
     """A subcommand that runs a study into an output folder."""
     command = sub.add_parser(name, help=help_text)
     command.add_argument("study", help=study_help, **({"nargs": "?", "default": default} if default else {}))
@@ -223,8 +268,11 @@ def _output_options(parser) -> None:
 
 
 def _scheduler_option(parser) -> None:
-    parser.add_argument("--scheduler", help="where chunks run: local, threads, processes, synchronous (Dask) or a "
-                        "dask.distributed address tcp://HOST:PORT (overrides the study)")
+    parser.add_argument(
+        "--scheduler",
+        help="where chunks run: local, threads, processes, synchronous (Dask) or a "
+        "dask.distributed address tcp://HOST:PORT (overrides the study)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

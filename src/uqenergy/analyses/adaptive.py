@@ -48,8 +48,10 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
     saved = xr.concat([p[2] for p in parts if p[2] is not None], dim="draw", data_vars="minimal")
     result = finish(replace(study, draws=done), (records, members), saved)
     result.samples.attrs |= {
-        "adaptive_tolerance": _describe_tolerance(settings), "adaptive_max_draws": study.draws,
-        "adaptive_batch_draws": settings.batch_draws, "adaptive_tolerance_met": int(growth <= 1),
+        "adaptive_tolerance": _describe_tolerance(settings),
+        "adaptive_max_draws": study.draws,
+        "adaptive_batch_draws": settings.batch_draws,
+        "adaptive_tolerance_met": int(growth <= 1),
     }
     return result
 

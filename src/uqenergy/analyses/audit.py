@@ -53,8 +53,9 @@ def stated_factors(assumptions: dict) -> dict[str, dict[str, float]]:
     return factors
 
 
-def substituted_energy_wh(inputs: xr.Dataset, fits: xr.Dataset, input_token_divisor: float,
-                          values: dict[str, float]) -> xr.DataArray:
+def substituted_energy_wh(
+    inputs: xr.Dataset, fits: xr.Dataset, input_token_divisor: float, values: dict[str, float]
+) -> xr.DataArray:
     """Per-query energy from our draws with some inputs replaced by fixed values.
 
     ``tokens_per_s`` replaces the throughput model's output (node throughput);
@@ -66,8 +67,9 @@ def substituted_energy_wh(inputs: xr.Dataset, fits: xr.Dataset, input_token_divi
     outputs = energy.evaluate(inputs, fits, input_token_divisor)
     if tps is None:
         return outputs["energy_wh"]
-    return energy.energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"],
-                                      outputs["effective_tokens"], tps)
+    return energy.energy_per_query_wh(
+        inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"], outputs["effective_tokens"], tps
+    )
 
 
 def _subsets(players: Iterable[str]) -> list[frozenset[str]]:
@@ -83,7 +85,9 @@ def shapley_values(value: Callable[[frozenset[str]], float], players: list[str])
     for player in players:
         others = [p for p in players if p != player]
         shares[player] = sum(
-            math.factorial(len(s)) * math.factorial(n - len(s) - 1) / math.factorial(n)
+            math.factorial(len(s))
+            * math.factorial(n - len(s) - 1)
+            / math.factorial(n)
             * (cache[s | {player}] - cache[s])
             for s in _subsets(others)
         )

@@ -71,8 +71,9 @@ class Scenario:
     _log_medians: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def run(cls, study: Study, series: str) -> "Scenario":
+    def run(cls, study: Study, series: str) -> Scenario:
         energy_wh, _, inputs = simulate(replace(study, save_draws=study.draws))
+        assert inputs is not None  # save_draws = draws keeps every draw
         members = series_members(study, series, InMemory(energy_wh.values))
         return cls(study, inputs, energy_wh, study_fits(study), series, members)
 
@@ -101,7 +102,9 @@ def place(value_wh: float, draws: np.ndarray) -> dict:
     verdict = "below" if value_wh < p5 else "above" if value_wh > p95 else "within"
     return {
         "percentile": float(100.0 * np.mean(draws <= value_wh)),
-        "ratio_median": float(value_wh / median), "ratio_p5": float(value_wh / p95), "ratio_p95": float(value_wh / p5),
+        "ratio_median": float(value_wh / median),
+        "ratio_p5": float(value_wh / p95),
+        "ratio_p95": float(value_wh / p5),
         "verdict": verdict,
     }
 
@@ -115,8 +118,11 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
         return scenario.log_median(base | {k: v for f in subset for k, v in factors[f].items()})
 
     return {
-        "estimate_id": estimate.id, "value_wh": estimate.value_wh, "scenario": scenario.study.scenario,
-        "series": series, **place(estimate.value_wh, scenario.draws_wh(base)),
+        "estimate_id": estimate.id,
+        "value_wh": estimate.value_wh,
+        "scenario": scenario.study.scenario,
+        "series": series,
+        **place(estimate.value_wh, scenario.draws_wh(base)),
         "contributions": decompose(estimate.value_wh, log_median, list(factors)),
     }
 
@@ -125,14 +131,17 @@ def _warnings(study: CompareStudy) -> list[str]:
     messages = list(dict.fromkeys(w for s in study.studies for w in s.priors.warnings))
     for e in study.estimates:
         if not e.verified:
-            messages.append(f"estimate {e.id}: marked verified = false (figure not confirmed in the cited source {e.url})")
+            messages.append(
+                f"estimate {e.id}: marked verified = false (figure not confirmed in the cited source {e.url})"
+            )
         if e.boundary == "accelerator":
             messages.append(f"estimate {e.id}: accelerator-only; compared with {COMPARED_WITH['accelerator']}")
     return messages
 
 
-def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None = None,
-                seed: int | None = None) -> CompareResult:
+def run_compare(
+    path_or_study: str | Path | CompareStudy, *, draws: int | None = None, seed: int | None = None
+) -> CompareResult:
     """Place published per-query estimates on our distributions, audit each gap, and (if asked) the overstatement ratio.
 
     Parameters
@@ -159,7 +168,11 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
     >>> sorted(placed.verdict.unique())
     ['above', 'within']
     """
-    study = path_or_study if isinstance(path_or_study, CompareStudy) else load_compare_study(path_or_study, draws=draws, seed=seed)
+    study = (
+        path_or_study
+        if isinstance(path_or_study, CompareStudy)
+        else load_compare_study(path_or_study, draws=draws, seed=seed)
+    )
     records, overstatement = [], []
     if study.estimates:
         scenarios = {s.scenario: Scenario.run(s, study.series) for s in study.studies}
@@ -177,13 +190,21 @@ def run_compare(path_or_study: str | Path | CompareStudy, *, draws: int | None =
 def format_table(result: CompareResult) -> str:
     """A plain-text summary for the terminal."""
     verified = {e["estimate_id"]: e["verified"] for e in result.estimates}
-    lines = [f"{'estimate':<44} {'Wh':>8} {'scenario':<12} {'pct':>6} {'ratio (90%)':>22}  verdict"] if result.records else []
+    lines = (
+        [f"{'estimate':<44} {'Wh':>8} {'scenario':<12} {'pct':>6} {'ratio (90%)':>22}  verdict"]
+        if result.records
+        else []
+    )
     for r in result.records:
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
-        lines.append(f"{r['estimate_id']:<44} {r['value_wh']:>8.3g} {r['scenario']:<12} {r['percentile']:>6.1f} "
-                     f"{r['ratio_median']:>7.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']}{flag}")
+        lines.append(
+            f"{r['estimate_id']:<44} {r['value_wh']:>8.3g} {r['scenario']:<12} {r['percentile']:>6.1f} "
+            f"{r['ratio_median']:>7.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']}{flag}"
+        )
     for r in result.overstatement:
-        lines.append(f"{r['scenario']} {r['series']}: non-production / production energy median {r['median']:.3g}x "
-                     f"(90% {r['p5']:.3g}-{r['p95']:.3g}); {100 * r['share_in_claimed_range']:.0f}% of draws in the "
-                     f"claimed {r['claimed_low']:g}-{r['claimed_high']:g}x")
+        lines.append(
+            f"{r['scenario']} {r['series']}: non-production / production energy median {r['median']:.3g}x "
+            f"(90% {r['p5']:.3g}-{r['p95']:.3g}); {100 * r['share_in_claimed_range']:.0f}% of draws in the "
+            f"claimed {r['claimed_low']:g}-{r['claimed_high']:g}x"
+        )
     return "\n".join(lines)

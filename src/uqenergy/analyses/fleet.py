@@ -81,14 +81,18 @@ def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray
     energy_wh, divisors, _ = simulate(replace(study, save_draws=1, throughput_uncertainty=False), progress)
     members = series_members(study, fleet.series, InMemory(energy_wh.values))
     pooled = energy_wh.sel(model=members).values.ravel()
-    pooled_divisors = pathway_divisors(study, {name: d.sel(model=members).values.ravel() for name, d in divisors.items()})
+    pooled_divisors = pathway_divisors(
+        study, {name: d.sel(model=members).values.ravel() for name, d in divisors.items()}
+    )
     fleet_draws = {}
     for name in FLEET_PRIORS:
         rng = np.random.default_rng([level_seed(study.seed, PAPER_LEVEL), zlib.crc32(name.encode())])
         fleet_draws[name] = study.priors.get(name).sample(rng, pooled.size)
     with_overhead = pooled * fleet_draws["fleet_overhead"]
-    rows = [with_overhead / pooled_divisors[p] if p != "baseline" else with_overhead
-            for p in _divisor_labels(study, fleet.labels).values()]
+    rows = [
+        with_overhead / pooled_divisors[p] if p != "baseline" else with_overhead
+        for p in _divisor_labels(study, fleet.labels).values()
+    ]
     rows.append(with_overhead / fleet_draws["fleet_interventions"])
     values = np.vstack(rows)
     return values.mean(axis=1), np.atleast_2d(np.cov(values)), pooled.size
@@ -97,8 +101,9 @@ def paper_moments(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray
 def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Mean facility and IT energy per query with overhead, (label, outer) each, in Wh, per state of knowledge."""
     result = two_level(study, outer=fleet.outer_draws, inner=study.draws, keep_inner=1, progress=progress)
-    overhead, interventions = (study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed))
-                               for n in FLEET_PRIORS)
+    overhead, interventions = (
+        study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed)) for n in FLEET_PRIORS
+    )
     weights = result["serves"].sel(series=fleet.series).values.astype(float)
     weights /= weights.sum()
     per_model = result["mean_energy_wh"].sel(series=study.models)  # (series = model, pathway, outer)
@@ -118,9 +123,18 @@ def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray,
 def _run_key(study: Study) -> str:
     """What determines a workload run: equal keys give equal results (settings often leave a workload alone)."""
     priors = [(n, m, study.priors.get(n, m).spec) for n in [*study.factors, *FLEET_PRIORS] for m in study.models]
-    knobs = (study.models, [(b.name, b.top, b.members) for b in study.blends], study.pathways, study.draws,
-             study.seed, study.input_token_divisor, study.power_utilisation, study.throughput_uncertainty,
-             study.quantization, str(study.throughput_file))
+    knobs = (
+        study.models,
+        [(b.name, b.top, b.members) for b in study.blends],
+        study.pathways,
+        study.draws,
+        study.seed,
+        study.input_token_divisor,
+        study.power_utilisation,
+        study.throughput_uncertainty,
+        study.quantization,
+        str(study.throughput_file),
+    )
     return json.dumps([priors, knobs], default=str, sort_keys=True)
 
 
@@ -149,12 +163,16 @@ def paper_quantities(fleet: Fleet, mix: str, moments: dict) -> dict[str, list[di
     scale = fleet.queries_per_day / WH_PER_GWH
     relative = cov[0, 0] / mean[0] ** 2 + np.diag(cov) / mean**2 - 2 * cov[0] / (mean[0] * mean)
     ratio = mean[0] / mean
-    return {"energy_gwh_per_day": [{k: v * scale for k, v in stats.items()} for stats in per_query],
-            "energy_wh_per_query": per_query,
-            "reduction_factor": [_paper_summary(r, r * r * v) for r, v in zip(ratio, relative)]}
+    return {
+        "energy_gwh_per_day": [{k: v * scale for k, v in stats.items()} for stats in per_query],
+        "energy_wh_per_query": per_query,
+        "reduction_factor": [_paper_summary(r, r * r * v) for r, v in zip(ratio, relative)],
+    }
 
 
-def honest_quantities(fleet: Fleet, mix: str, draws: dict, environment: dict) -> dict[tuple[str, str | None], np.ndarray]:
+def honest_quantities(
+    fleet: Fleet, mix: str, draws: dict, environment: dict
+) -> dict[tuple[str, str | None], np.ndarray]:
     """(quantity, grid) -> (label, outer) draws of one mix: the share-weighted mean of each state of knowledge.
 
     Water per query = E_IT x WUE + E_facility x water intensity (Wh x L/kWh = mL);
@@ -164,18 +182,35 @@ def honest_quantities(fleet: Fleet, mix: str, draws: dict, environment: dict) ->
     facility_wh = sum(s * draws[w][0] for w, s in shares.items())
     it_wh = sum(s * draws[w][1] for w, s in shares.items())
     n = fleet.queries_per_day
-    out = {("energy_gwh_per_day", None): facility_wh * n / WH_PER_GWH, ("energy_wh_per_query", None): facility_wh,
-           ("reduction_factor", None): facility_wh[:1] / facility_wh}
+    out: dict[tuple[str, str | None], np.ndarray] = {
+        ("energy_gwh_per_day", None): facility_wh * n / WH_PER_GWH,
+        ("energy_wh_per_query", None): facility_wh,
+        ("reduction_factor", None): facility_wh[:1] / facility_wh,
+    }
     for grid, env in environment.items():
-        water_ml = it_wh * env["water_use_effectiveness_l_per_kwh"] + facility_wh * env["water_intensity_electricity_l_per_kwh"]
+        water_ml = (
+            it_wh * env["water_use_effectiveness_l_per_kwh"]
+            + facility_wh * env["water_intensity_electricity_l_per_kwh"]
+        )
         co2e_g = facility_wh * env["grid_carbon_intensity_g_per_kwh"] / 1000
-        out |= {("water_ml_per_query", grid): water_ml, ("co2e_g_per_query", grid): co2e_g,
-                ("water_m3_per_day", grid): water_ml * n / ML_PER_M3, ("co2e_t_per_day", grid): co2e_g * n / G_PER_T}
+        out |= {
+            ("water_ml_per_query", grid): water_ml,
+            ("co2e_g_per_query", grid): co2e_g,
+            ("water_m3_per_day", grid): water_ml * n / ML_PER_M3,
+            ("co2e_t_per_day", grid): co2e_g * n / G_PER_T,
+        }
     return out
 
 
-QUANTITY_ORDER = ("energy_gwh_per_day", "water_m3_per_day", "co2e_t_per_day", "reduction_factor",
-                  "energy_wh_per_query", "water_ml_per_query", "co2e_g_per_query")
+QUANTITY_ORDER = (
+    "energy_gwh_per_day",
+    "water_m3_per_day",
+    "co2e_t_per_day",
+    "reduction_factor",
+    "energy_wh_per_query",
+    "water_ml_per_query",
+    "co2e_g_per_query",
+)
 
 
 def fleet_records(fleet: Fleet, paper: dict, honest: dict) -> list[dict]:
@@ -192,23 +227,34 @@ def fleet_records(fleet: Fleet, paper: dict, honest: dict) -> list[dict]:
                 for i, label in enumerate(fleet.labels):
                     if quantity == "reduction_factor" and label == "baseline":
                         continue
-                    head = {"scenario": "baseline" if label == "baseline" else "improved",
-                            **({"setting": setting} if setting is not None else {}), "mix": mix, "pathway": label,
-                            "quantity": quantity}
+                    head = {
+                        "scenario": "baseline" if label == "baseline" else "improved",
+                        **({"setting": setting} if setting is not None else {}),
+                        "mix": mix,
+                        "pathway": label,
+                        "quantity": quantity,
+                    }
                     if quantity in paper[(setting, mix)]:
                         records.append(head | {"method": "paper", **paper[(setting, mix)][quantity][i]})
                     for grid in [g for g in fleet.grids if g in grids] + [None]:
                         if (quantity, grid) in honest[(setting, mix)]:
                             where = {"grid": grid} if grid is not None else {}
-                            records.append(head | where | {"method": "honest",
-                                                           **_summary(honest[(setting, mix)][(quantity, grid)][i])})
+                            records.append(
+                                head
+                                | where
+                                | {"method": "honest", **_summary(honest[(setting, mix)][(quantity, grid)][i])}
+                            )
     return records
 
 
 def environment_draws(fleet: Fleet) -> dict[str, dict[str, np.ndarray]]:
     """Each grid's environment priors at the fleet's states of knowledge (outer draws)."""
-    return {grid: {name: prior.ppf(outer_uniforms(name, fleet.outer_draws, fleet.study.seed))
-                   for name, prior in priors.items()} for grid, priors in fleet.grids.items()}
+    return {
+        grid: {
+            name: prior.ppf(outer_uniforms(name, fleet.outer_draws, fleet.study.seed)) for name, prior in priors.items()
+        }
+        for grid, priors in fleet.grids.items()
+    }
 
 
 def work_draws(fleet: Fleet) -> int:
@@ -217,8 +263,9 @@ def work_draws(fleet: Fleet) -> int:
     return sum(s.draws * len(s.models) * (1 + fleet.outer_draws) for s in unique)
 
 
-def run_fleet(path_or_fleet: str | Path | Fleet, *, draws: int | None = None, seed: int | None = None,
-              progress=None) -> FleetResult:
+def run_fleet(
+    path_or_fleet: str | Path | Fleet, *, draws: int | None = None, seed: int | None = None, progress=None
+) -> FleetResult:
     """Fleet totals by both methods (the paper's and the honest Monte Carlo) for every workload mix.
 
     Parameters
@@ -260,8 +307,9 @@ def run_fleet(path_or_fleet: str | Path | Fleet, *, draws: int | None = None, se
     for setting in fleet.settings:
         for mix, shares in fleet.mixes.items():
             paper[(setting, mix)] = paper_quantities(fleet, mix, {w: results[(setting, w)][0] for w in shares})
-            honest[(setting, mix)] = honest_quantities(fleet, mix, {w: results[(setting, w)][1] for w in shares},
-                                                       environment)
+            honest[(setting, mix)] = honest_quantities(
+                fleet, mix, {w: results[(setting, w)][1] for w in shares}, environment
+            )
     studies = list({_run_key(s): s for s in fleet.runs.values()}.values())
     warnings = list(dict.fromkeys(w for s in studies for w in s.priors.warnings))
     return FleetResult(fleet, fleet_records(fleet, paper, honest), fleet_samples(fleet, honest), warnings)
@@ -272,26 +320,52 @@ def fleet_samples(fleet: Fleet, honest: dict) -> xr.Dataset:
     settings, mixes, grids = [s or "" for s in fleet.settings], list(fleet.mixes), list(fleet.grids)
 
     def stack(quantity: str, grid_dim: bool) -> np.ndarray:
-        return np.array([[np.stack([honest[(s, m)][(quantity, g)] for g in grids], axis=1) if grid_dim
-                          else honest[(s, m)][(quantity, None)] for m in mixes] for s in fleet.settings])
+        return np.array(
+            [
+                [
+                    np.stack([honest[(s, m)][(quantity, g)] for g in grids], axis=1)
+                    if grid_dim
+                    else honest[(s, m)][(quantity, None)]
+                    for m in mixes
+                ]
+                for s in fleet.settings
+            ]
+        )
 
     dims = ("setting", "mix", "pathway", "outer")
     env_dims = ("setting", "mix", "pathway", "grid", "outer")
-    variables = {"energy_wh_per_query": (dims, stack("energy_wh_per_query", False), {
-        "units": "Wh", "long_name": "mean facility energy per query with fleet overhead, per state of knowledge"})}
+    variables: dict[str, tuple] = {
+        "energy_wh_per_query": (
+            dims,
+            stack("energy_wh_per_query", False),
+            {"units": "Wh", "long_name": "mean facility energy per query with fleet overhead, per state of knowledge"},
+        )
+    }
     if grids:
         variables |= {
-            "water_ml_per_query": (env_dims, stack("water_ml_per_query", True), {"units": "mL", "long_name": "mean water per query"}),
-            "co2e_g_per_query": (env_dims, stack("co2e_g_per_query", True), {"units": "gCO2e", "long_name": "mean emissions per query"}),
+            "water_ml_per_query": (
+                env_dims,
+                stack("water_ml_per_query", True),
+                {"units": "mL", "long_name": "mean water per query"},
+            ),
+            "co2e_g_per_query": (
+                env_dims,
+                stack("co2e_g_per_query", True),
+                {"units": "gCO2e", "long_name": "mean emissions per query"},
+            ),
         }
     study = fleet.study
     attrs = provenance(study) | {
         "priors": json.dumps(used_priors(fleet)),
-        "design": "fleet", "queries_per_day": fleet.queries_per_day, "series": fleet.series,
-        "outer_draws": fleet.outer_draws, "inner_draws": study.draws,
-        "mixes": json.dumps(fleet.mixes), "workloads": json.dumps(fleet.descriptions),
+        "design": "fleet",
+        "queries_per_day": fleet.queries_per_day,
+        "series": fleet.series,
+        "outer_draws": fleet.outer_draws,
+        "inner_draws": study.draws,
+        "mixes": json.dumps(fleet.mixes),
+        "workloads": json.dumps(fleet.descriptions),
         "note": "samples.nc keeps the honest method's states of knowledge (outer draws) of the mean per query; "
-                "per-day totals are these times queries_per_day",
+        "per-day totals are these times queries_per_day",
     }
     coords = {"setting": settings, "mix": mixes, "pathway": fleet.labels, "outer": np.arange(fleet.outer_draws)}
     return xr.Dataset(variables, coords=coords | ({"grid": grids} if grids else {})).assign_attrs(attrs)
@@ -301,16 +375,24 @@ def used_priors(fleet: Fleet) -> list[dict]:
     """Prior records of the fleet study, then each prior a workload, setting or grid changes, tagged with it."""
     study = fleet.study
     names = [*study.factors, *FLEET_PRIORS]
-    records = prior_records(study.priors, [*names, *(p for p in ENVIRONMENT_PRIORS if p in study.priors.base)],
-                            study.models)
+    records = prior_records(
+        study.priors, [*names, *(p for p in ENVIRONMENT_PRIORS if p in study.priors.base)], study.models
+    )
     base = {(r["prior"], r["model"]): r for r in records}
     for (setting, workload), variant in fleet.runs.items():
         tag = f"workload {workload}" + (f", setting {setting}" if setting is not None else "")
-        records += [r | {"prior": f"{r['prior']} [{tag}]"} for r in prior_records(variant.priors, names, variant.models)
-                    if base.get((r["prior"], r["model"]), {}).get("distribution") != r["distribution"]]
+        records += [
+            r | {"prior": f"{r['prior']} [{tag}]"}
+            for r in prior_records(variant.priors, names, variant.models)
+            if base.get((r["prior"], r["model"]), {}).get("distribution") != r["distribution"]
+        ]
     for grid, priors in fleet.grids.items():
-        records += [r | {"prior": f"{name} [grid {grid}]"} for name, prior in priors.items()
-                    for r in prior_records(PriorSet({name: prior}, {}, []), [name], []) if prior is not study.priors.get(name)]
+        records += [
+            r | {"prior": f"{name} [grid {grid}]"}
+            for name, prior in priors.items()
+            for r in prior_records(PriorSet({name: prior}, {}, []), [name], [])
+            if prior is not study.priors.get(name)
+        ]
     return records
 
 
@@ -324,7 +406,9 @@ def headline(records: list[dict]) -> list[str]:
     for (setting, mix, pathway), methods in rows.items():
         where = f"{setting} · " if setting is not None else ""
         paper, honest = methods["paper"], methods["honest"]
-        lines.append(f"{where}{mix:<12} {pathway:<13} paper {paper['mean']:.3g} GWh/day "
-                     f"(MC noise {paper['p5']:.3g}-{paper['p95']:.3g}); honest median {honest['median']:.3g}, "
-                     f"mean {honest['mean']:.3g} (90% {honest['p5']:.3g}-{honest['p95']:.3g})")
+        lines.append(
+            f"{where}{mix:<12} {pathway:<13} paper {paper['mean']:.3g} GWh/day "
+            f"(MC noise {paper['p5']:.3g}-{paper['p95']:.3g}); honest median {honest['median']:.3g}, "
+            f"mean {honest['mean']:.3g} (90% {honest['p5']:.3g}-{honest['p95']:.3g})"
+        )
     return lines

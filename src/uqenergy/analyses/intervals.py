@@ -110,7 +110,7 @@ def describe(draws, hdi_level: float = DEFAULT_HDI_LEVEL, ess=None) -> dict:
     :mod:`uqenergy.engine.orderstats`). ``ess(quantile, prob)``: effective sample size of clustered draws
     (default: the number of draws). Streamed draws raise ``Pending`` until a pass has fetched the values."""
     n, probs = draws.count, list(QUANTILES.values())
-    below, above, weight = quantile_ranks(n, probs)
+    below, above, _weight = quantile_ranks(n, probs)
     bounds = [] if ess is not None else [_rank_bounds(n, prob, n) for prob in probs]
     draws.request(np.concatenate([below, above, np.ravel(bounds).astype(np.int64)]), hdi_level)
     quantiles = draws.quantiles(probs)
@@ -132,9 +132,15 @@ def figure_table(records: list[dict]) -> list[dict]:
     """One flat row per reported figure: its value, MCSE and MCSE relative to the value."""
     keys = ("scenario", "series", "pathway", "quantity")
     return [
-        {**{k: r[k] for k in keys if k in r}, "figure": f, "value": r[f], "mcse": r[f"mcse_{f}"],
-         "relative_mcse": r[f"mcse_{f}"] / abs(r[f]) if r[f] else 0.0}
-        for r in records for f in FIGURES
+        {
+            **{k: r[k] for k in keys if k in r},
+            "figure": f,
+            "value": r[f],
+            "mcse": r[f"mcse_{f}"],
+            "relative_mcse": r[f"mcse_{f}"] / abs(r[f]) if r[f] else 0.0,
+        }
+        for r in records
+        for f in FIGURES
     ]
 
 
@@ -149,12 +155,15 @@ def inference_data(samples: xr.Dataset) -> az.InferenceData:
     draw = "outer" if "outer" in samples.dims else "draw"
     per_query = [v for v in samples.data_vars if "kept" in samples[v].dims]
     drawn = [v for v in samples.data_vars if draw in samples[v].dims and v not in per_query]
-    groups = {"prior": _one_chain(samples[drawn].rename({draw: "draw"})),
-              "constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore")}
+    groups = {
+        "prior": _one_chain(samples[drawn].rename({draw: "draw"})),
+        "constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore"),
+    }
     if per_query:
         pooled = samples[per_query].stack(draw=("outer", "kept"))
-        groups["prior_predictive"] = _one_chain(pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(
-            draw=np.arange(pooled.sizes["draw"])))
+        groups["prior_predictive"] = _one_chain(
+            pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(draw=np.arange(pooled.sizes["draw"]))
+        )
     return az.InferenceData(**groups)  # type: ignore[arg-type]  # arviz annotates its keyword arguments loosely
 
 

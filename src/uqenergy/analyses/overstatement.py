@@ -49,10 +49,13 @@ def paired_inputs(study: Study, priors: PriorSet, start: int, stop: int) -> tupl
     return sides[0], sides[1]
 
 
-def _energy_per_token_wh(inputs: xr.Dataset, fits: xr.Dataset, input_token_divisor: float) -> tuple[xr.DataArray, xr.DataArray]:
+def _energy_per_token_wh(
+    inputs: xr.Dataset, fits: xr.Dataset, input_token_divisor: float
+) -> tuple[xr.DataArray, xr.DataArray]:
     outputs = energy.evaluate(inputs, fits, input_token_divisor)
-    per_token = energy.energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"],
-                                           1.0, outputs["tokens_per_s"])
+    per_token = energy.energy_per_query_wh(
+        inputs["pue"], inputs["node_power_kw"], inputs["power_utilisation"], 1.0, outputs["tokens_per_s"]
+    )
     return per_token, outputs["energy_wh"]
 
 
@@ -73,7 +76,13 @@ def ratio_record(study: Study, series: str, ratios: np.ndarray, overstatement: O
     """A summary record of the ratio, with the share of draws inside the claimed range."""
     inside = (ratios >= overstatement.claimed_low) & (ratios <= overstatement.claimed_high)
     return {
-        "scenario": study.scenario, "series": series, "pathway": "baseline", "quantity": QUANTITY,
-        **summarize(ratios), "claimed_low": overstatement.claimed_low, "claimed_high": overstatement.claimed_high,
-        "share_in_claimed_range": float(inside.mean()), "claim_source": overstatement.claim_source,
+        "scenario": study.scenario,
+        "series": series,
+        "pathway": "baseline",
+        "quantity": QUANTITY,
+        **summarize(ratios),
+        "claimed_low": overstatement.claimed_low,
+        "claimed_high": overstatement.claimed_high,
+        "share_in_claimed_range": float(inside.mean()),
+        "claim_source": overstatement.claim_source,
     }

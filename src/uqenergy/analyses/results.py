@@ -42,8 +42,11 @@ def records_dataset(records: Sequence[Mapping], dims: Sequence[str], variable: s
     than the dimensions (the same for every record) become attributes.
     """
     dims = [d for d in dims if any(d in r for r in records)]
-    statistics = list(dict.fromkeys(k for r in records for k, v in r.items()
-                                    if k not in dims and k != variable and isinstance(v, Real)))
+    statistics = list(
+        dict.fromkeys(
+            k for r in records for k, v in r.items() if k not in dims and k != variable and isinstance(v, Real)
+        )
+    )
     coords = {d: list(dict.fromkeys(r[d] for r in records)) for d in dims}
     where = {d: {value: i for i, value in enumerate(values)} for d, values in coords.items()}
     shape = (*(len(c) for c in coords.values()), len(statistics))
@@ -52,12 +55,24 @@ def records_dataset(records: Sequence[Mapping], dims: Sequence[str], variable: s
         cell = tuple(where[d][r[d]] for d in dims)
         values = data.setdefault(r[variable], np.full(shape, np.nan))
         if not np.isnan(values[cell]).all():
-            raise ValueError(f"two records share {dict(zip(dims, (r[d] for d in dims)))} and {variable} {r[variable]!r}")
+            raise ValueError(
+                f"two records share {dict(zip(dims, (r[d] for d in dims)))} and {variable} {r[variable]!r}"
+            )
         values[cell] = [float(r.get(s, math.nan)) for s in statistics]
-    constant = {k: v for k, v in records[0].items() if isinstance(v, str) and k not in dims and k != variable
-                and all(r.get(k) == v for r in records)} if records else {}
-    return xr.Dataset({name: ([*dims, "statistic"], values) for name, values in data.items()},
-                      coords={**coords, "statistic": statistics}, attrs=constant)
+    constant = (
+        {
+            k: v
+            for k, v in records[0].items()
+            if isinstance(v, str) and k not in dims and k != variable and all(r.get(k) == v for r in records)
+        }
+        if records
+        else {}
+    )
+    return xr.Dataset(
+        {name: ([*dims, "statistic"], values) for name, values in data.items()},
+        coords={**coords, "statistic": statistics},
+        attrs=constant,
+    )
 
 
 class RecordsResult:
@@ -136,9 +151,14 @@ class StudyResult(RecordsResult):
 def provenance(study: Study) -> dict:
     """Attributes that trace a result to its seed, files and software."""
     attrs = {
-        "study": study.name, "scenario": study.scenario, "study_file": str(study.path), "seed": study.seed,
-        "draws_per_model": study.draws, "uqenergy_version": __version__,
-        "numpy_version": np.__version__, "xarray_version": xr.__version__,
+        "study": study.name,
+        "scenario": study.scenario,
+        "study_file": str(study.path),
+        "seed": study.seed,
+        "draws_per_model": study.draws,
+        "uqenergy_version": __version__,
+        "numpy_version": np.__version__,
+        "xarray_version": xr.__version__,
         "priors": json.dumps(prior_records(study.priors, study.factors, study.models)),
     }
     for i, path in enumerate(study.input_files):

@@ -39,8 +39,9 @@ def design_of(study: Study) -> str:
     return "streamed" if streams(study) else "in-memory"
 
 
-def run_study(path_or_study: str | Path | Study, *, draws: int | None = None, seed: int | None = None,
-              progress=None) -> StudyResult:
+def run_study(
+    path_or_study: str | Path | Study, *, draws: int | None = None, seed: int | None = None, progress=None
+) -> StudyResult:
     """Run a study and summarise it: the Monte Carlo design its file asks for, then a record per distribution.
 
     Parameters
@@ -98,22 +99,42 @@ def _run_streamed(study: Study, progress=None) -> StudyResult:
 
 def _run_settings(study: Study, progress=None) -> StudyResult:
     """Run each setting; records gain ``setting`` and the saved draws a ``setting`` dimension."""
-    parts = [(s.name, run_study(replace(s.study, scheduler=study.scheduler, memory_budget_mb=study.memory_budget_mb),
-                                progress=progress)) for s in study.settings]  # where to run may come from the command line
+    parts = [
+        (
+            s.name,
+            run_study(
+                replace(s.study, scheduler=study.scheduler, memory_budget_mb=study.memory_budget_mb), progress=progress
+            ),
+        )
+        for s in study.settings
+    ]  # where to run may come from the command line
     records = [{"scenario": r["scenario"], "setting": name, **r} for name, part in parts for r in part.records]
-    samples = xr.concat([part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting",
-                        combine_attrs="drop")
+    samples = xr.concat(
+        [part.samples.expand_dims(setting=[name]) for name, part in parts], dim="setting", combine_attrs="drop"
+    )
     warnings = list(dict.fromkeys(w for _, part in parts for w in part.warnings))
     first = {k: v for k, v in parts[0][1].samples.attrs.items() if not k.startswith("blend_members_")}
-    samples.attrs = first | provenance(study) | {
-        "settings": ", ".join(name for name, _ in parts), "prior_warnings": "\n".join(warnings),
-        **{f"setting_{name}_{key}": value for name, part in parts for key, value in part.samples.attrs.items()
-           if key.startswith("blend_members_")},
-    }
+    samples.attrs = (
+        first
+        | provenance(study)
+        | {
+            "settings": ", ".join(name for name, _ in parts),
+            "prior_warnings": "\n".join(warnings),
+            **{
+                f"setting_{name}_{key}": value
+                for name, part in parts
+                for key, value in part.samples.attrs.items()
+                if key.startswith("blend_members_")
+            },
+        }
+    )
     return StudyResult(study, samples, records, warnings)
 
 
 DESIGNS: dict[str, Runner] = {
-    "settings": _run_settings, "two-level": run_two_level, "adaptive": run_adaptively,
-    "streamed": _run_streamed, "in-memory": _run_in_memory,
+    "settings": _run_settings,
+    "two-level": run_two_level,
+    "adaptive": run_adaptively,
+    "streamed": _run_streamed,
+    "in-memory": _run_in_memory,
 }

@@ -60,8 +60,13 @@ class Indices:
 class _Design:
     """A design grown to larger base sample sizes; keeps the outputs of every row evaluated so far."""
 
-    def __init__(self, factors: Sequence[str], groups: Mapping[str, Sequence[str]], options: Options,
-                 seed: np.random.SeedSequence):
+    def __init__(
+        self,
+        factors: Sequence[str],
+        groups: Mapping[str, Sequence[str]],
+        options: Options,
+        seed: np.random.SeedSequence,
+    ):
         self.factors, self.groups, self.options = list(factors), dict(groups), options
         # separate streams: the design does not depend on how many bootstrap draws came before
         self.rng, self.bootstrap_rng = (np.random.default_rng(_child(seed, i)) for i in range(2))
@@ -111,7 +116,7 @@ class _Saltelli(_Design):
         y = np.concatenate([chunk.reshape(self.blocks, -1) for chunk in self.outputs[target]], axis=1)
         y = (y - y.mean()) / y.std()  # centred and scaled, as SALib does, for stable estimators
         k, sets = len(self.factors), len(self.sets)
-        a, b, ab, ba = y[0], y[1], y[2:2 + sets], y[2 + sets:]
+        a, b, ab, ba = y[0], y[1], y[2 : 2 + sets], y[2 + sets :]
         r = self.bootstrap_rng.integers(len(a), size=(len(a), self.options.resamples))  # one index for all
         ar, br = a[r], b[r]
         variance, variance_r = np.var(np.r_[a, b]), np.var(np.r_[ar, br], axis=0)
@@ -121,14 +126,21 @@ class _Saltelli(_Design):
         for j, label in enumerate(labels):
             s1, st = first_and_total_order(a, ab[j], b, variance)
             s1_r, st_r = first_and_total_order(ar, ab[j][r], br, variance_r)
-            records.append({"factor": label, "S1": s1, "S1_conf": z * s1_r.std(ddof=1), "ST": st,
-                            "ST_conf": z * st_r.std(ddof=1)})
+            records.append(
+                {"factor": label, "S1": s1, "S1_conf": z * s1_r.std(ddof=1), "ST": st, "ST_conf": z * st_r.std(ddof=1)}
+            )
         pairs = []
         for part in (range(k), range(k, sets)) if self.options.second_order else ():
             for j, m in combinations(part, 2):
                 boot = sobol_analyze.second_order(ar, ab[j][r], ab[m][r], ba[j][r], br)
-                pairs.append({"factor": labels[j], "factor_2": labels[m],
-                              "S2": sobol_analyze.second_order(a, ab[j], ab[m], ba[j], b), "S2_conf": z * boot.std(ddof=1)})
+                pairs.append(
+                    {
+                        "factor": labels[j],
+                        "factor_2": labels[m],
+                        "S2": sobol_analyze.second_order(a, ab[j], ab[m], ba[j], b),
+                        "S2_conf": z * boot.std(ddof=1),
+                    }
+                )
         return records, pairs
 
 
@@ -163,11 +175,21 @@ class _Morris(_Design):
         records = []
         for p, (problem, prefix) in enumerate(self.problems):
             x, y = np.concatenate(self.x[p]), np.concatenate([parts[p] for parts in split])
-            s = morris_analyze.analyze(problem, x, y, num_resamples=self.options.resamples,
-                                       conf_level=self.options.conf_level, num_levels=MORRIS_LEVELS,
-                                       seed=self.bootstrap_rng)
+            s = morris_analyze.analyze(
+                problem,
+                x,
+                y,
+                num_resamples=self.options.resamples,
+                conf_level=self.options.conf_level,
+                num_levels=MORRIS_LEVELS,
+                seed=self.bootstrap_rng,
+            )
             for j, name in enumerate(s["names"]):
-                record = {"factor": prefix + str(name), "mu_star": s["mu_star"][j], "mu_star_conf": s["mu_star_conf"][j]}
+                record = {
+                    "factor": prefix + str(name),
+                    "mu_star": s["mu_star"][j],
+                    "mu_star_conf": s["mu_star_conf"][j],
+                }
                 if np.isfinite(s["sigma"][j]):  # SALib leaves sigma undefined for groups of several factors
                     record["sigma"] = s["sigma"][j]
                 records.append(record)
@@ -226,8 +248,13 @@ def converged(records: Sequence[dict], method: str, tolerance: float) -> bool:
     return all(value <= tolerance for r in records for key, value in r.items() if key.endswith("_conf"))
 
 
-def analyse(factors: Sequence[str], groups: Mapping[str, Sequence[str]], evaluate: Evaluate, options: Options,
-            seed: np.random.SeedSequence) -> Indices:
+def analyse(
+    factors: Sequence[str],
+    groups: Mapping[str, Sequence[str]],
+    evaluate: Evaluate,
+    options: Options,
+    seed: np.random.SeedSequence,
+) -> Indices:
     """Indices of every target of ``evaluate`` at each base sample size until all targets converge.
 
     ``groups`` maps a group name to its factors (each factor in at most one

@@ -65,12 +65,13 @@ def series_factors(study: Study, members: Sequence[str]) -> list[str]:
     return factors + ([MODEL_FACTOR] if len(members) > 1 else [])
 
 
-def unit_inputs(priors: PriorSet, names: Sequence[str], members: Sequence[str], choice: np.ndarray,
-                columns: dict[str, np.ndarray]) -> xr.Dataset:
+def unit_inputs(
+    priors: PriorSet, names: Sequence[str], members: Sequence[str], choice: np.ndarray, columns: dict[str, np.ndarray]
+) -> xr.Dataset:
     """Inputs (dim ``draw``) for draws served by ``members[choice]``: each prior of the draw's model maps
     its unit column through its inverse CDF; a prior without a column is fixed and takes its value."""
     n = len(choice)
-    variables = {"model": ("draw", np.asarray(members)[choice])}
+    variables: dict[str, tuple] = {"model": ("draw", np.asarray(members)[choice])}
     for name in names:
         u = columns.get(name, np.full(n, 0.5))
         values = np.empty(n)
@@ -81,8 +82,9 @@ def unit_inputs(priors: PriorSet, names: Sequence[str], members: Sequence[str], 
     return xr.Dataset(variables)
 
 
-def series_evaluator(study: Study, fits: xr.Dataset, members: Sequence[str], factors: Sequence[str],
-                     targets: Sequence[str]) -> sensitivity.Evaluate:
+def series_evaluator(
+    study: Study, fits: xr.Dataset, members: Sequence[str], factors: Sequence[str], targets: Sequence[str]
+) -> sensitivity.Evaluate:
     """The unit design of one series -> its targets, through the study's energy core and pathways."""
     choice_law = distributions.from_spec({"dist": "categorical", "values": list(members)})
 
@@ -99,12 +101,18 @@ def series_evaluator(study: Study, fits: xr.Dataset, members: Sequence[str], fac
         if "log_energy_wh" in targets:  # re-evaluated only where output tokens are below the floor
             short = np.flatnonzero(inputs["output_tokens"].values < LOG_MIN_OUTPUT_TOKENS)
             if short.size:
-                floored = inputs.isel(draw=short).assign(output_tokens=("draw", np.full(short.size, LOG_MIN_OUTPUT_TOKENS)))
+                floored = inputs.isel(draw=short).assign(
+                    output_tokens=("draw", np.full(short.size, LOG_MIN_OUTPUT_TOKENS))
+                )
                 energy_wh = energy_wh.copy()
                 energy_wh[short] = pathway_energy_wh(floored)
             if not np.all(energy_wh > 0):
-                raise InputError(study.path, "sobol.targets", "log_energy_wh needs positive energy, but some draws "
-                                 "give zero or negative energy", "priors with positive support, or target energy_wh only")
+                raise InputError(
+                    study.path,
+                    "sobol.targets",
+                    "log_energy_wh needs positive energy, but some draws give zero or negative energy",
+                    "priors with positive support, or target energy_wh only",
+                )
             results["log_energy_wh"] = np.log(energy_wh)
         return results
 
@@ -120,8 +128,9 @@ def first_block_wh(study: Study, fits: xr.Dataset) -> np.ndarray:
     return outputs["energy_wh"].transpose("model", "draw").values
 
 
-def analyse_study(study: Study, setting: str | None = None,
-                  backend: Backend | None = None) -> tuple[list[dict], list[dict]]:
+def analyse_study(
+    study: Study, setting: str | None = None, backend: Backend | None = None
+) -> tuple[list[dict], list[dict]]:
     """Index records and second-order pairs of every series of one (setting of a) study, as its ``[sobol]``
     section asks; the design's rows are evaluated in chunks on ``backend`` when it is not the local one."""
     fits = study_fits(study)
@@ -146,16 +155,17 @@ def analyse_study(study: Study, setting: str | None = None,
 
 def evaluate_in_chunks(backend: Backend, evaluate: sensitivity.Evaluate, unit: np.ndarray) -> dict[str, np.ndarray]:
     """``evaluate(unit)`` by chunks of :data:`CHUNK_ROWS` rows on ``backend`` (rows are independent: same numbers)."""
-    parts = list(backend.map(_evaluate, evaluate, [unit[a:a + CHUNK_ROWS] for a in range(0, len(unit), CHUNK_ROWS)]))
+    parts = list(backend.map(_evaluate, evaluate, [unit[a : a + CHUNK_ROWS] for a in range(0, len(unit), CHUNK_ROWS)]))
     return {target: np.concatenate([part[target] for part in parts]) for target in parts[0]}
 
 
 def _evaluate(evaluate: sensitivity.Evaluate, rows: np.ndarray) -> dict[str, np.ndarray]:
-    return evaluate(rows)
+    return dict(evaluate(rows))
 
 
-def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = None,
-                    scheduler: str | None = None) -> SensitivityResult:
+def run_sensitivity(
+    path_or_study: str | Path | Study, *, seed: int | None = None, scheduler: str | None = None
+) -> SensitivityResult:
     """Sensitivity indices of a study's series (its ``[sobol]`` section), per setting.
 
     Parameters
@@ -185,8 +195,12 @@ def run_sensitivity(path_or_study: str | Path | Study, *, seed: int | None = Non
     study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, seed=seed)
     scheduler = parse_scheduler(scheduler, study.path, "--scheduler") if scheduler else study.scheduler
     method = study.sobol.options.method
-    warnings = [f"{study.path}: blends.{b.name}: trimmed blends have no sensitivity indices (trimming depends on "
-                "the whole sample); analyse the untrimmed blend of the same models" for b in study.blends if b.trim]
+    warnings = [
+        f"{study.path}: blends.{b.name}: trimmed blends have no sensitivity indices (trimming depends on "
+        "the whole sample); analyse the untrimmed blend of the same models"
+        for b in study.blends
+        if b.trim
+    ]
     records, pairs = [], []
     with Backend(scheduler) as backend:
         runs: list[tuple[str | None, Study]] = [(s.name, s.study) for s in study.settings] or [(None, study)]

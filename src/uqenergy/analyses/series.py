@@ -24,11 +24,10 @@ from (model, draw) arrays; :meth:`InMemory.pool` is the in-memory pooling.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-
-import json
 
 import numpy as np
 import xarray as xr
@@ -78,8 +77,9 @@ def pathway_divisors(study: Study, drawn: dict[str, np.ndarray]) -> dict[str, np
     return divisors
 
 
-def series_values(series: Series, energy_wh: np.ndarray, divisors: dict[str, np.ndarray],
-                  first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def series_values(
+    series: Series, energy_wh: np.ndarray, divisors: dict[str, np.ndarray], first: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """A series' draws from (model, draw) arrays holding draws [first, ...), and their segment lengths
     (kept draws per member and block of draws: what the mean is summed over)."""
     blocks = segment_lengths(energy_wh.shape[-1], first)
@@ -222,8 +222,9 @@ def trimmed_members(models: Sequence[int], trims: Trims, draws_of: DrawsOf) -> t
     return tuple(Member(m, low, high) for m, (low, high) in zip(models, kept))
 
 
-def series_pool(study: Study, name: str, members: Sequence[str], draws_of: DrawsOf,
-                pathway: str = "baseline") -> Series:
+def series_pool(
+    study: Study, name: str, members: Sequence[str], draws_of: DrawsOf, pathway: str = "baseline"
+) -> Series:
     """The series ``name`` of ``study`` pooling ``members`` (:func:`series_members`), trimmed as its blend says.
 
     Raises
@@ -234,8 +235,9 @@ def series_pool(study: Study, name: str, members: Sequence[str], draws_of: Draws
     trims = next((b.trim for b in study.blends if b.name == name), [])
     pool = trimmed_members([study.models.index(m) for m in members], trims, draws_of)
     if pool is None:
-        raise InputError(study.path, f"blends.{name}.trim", "keeps no draws of a member",
-                         "more draws or wider percentile windows")
+        raise InputError(
+            study.path, f"blends.{name}.trim", "keeps no draws of a member", "more draws or wider percentile windows"
+        )
     return Series(pool, pathway)
 
 
@@ -258,8 +260,9 @@ def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[st
 
     def record(name: str, series: Series) -> dict:
         summary = describe(draws_of(series), study.intervals.hdi_level)
-        return study.intervals.mark_tolerance({"scenario": study.scenario, "series": name, "pathway": series.pathway,
-                                               "quantity": "energy_wh", **summary})
+        return study.intervals.mark_tolerance(
+            {"scenario": study.scenario, "series": name, "pathway": series.pathway, "quantity": "energy_wh", **summary}
+        )
 
     def blend_pool(name: str) -> Series:
         members[name] = series_members(study, name, draws_of)

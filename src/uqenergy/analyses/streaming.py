@@ -39,7 +39,9 @@ def pass_chunk(job: PassJob, bounds: tuple[int, int]) -> tuple[list, xr.Dataset 
     """A pass over one chunk: each series' findings, the chunk's draws to save, and its number of draws."""
     chunk = chunk_draws(job.job, bounds)
     divisors = pathway_divisors(job.job.study, chunk.drawn)
-    partials = [plan.apply(*series_values(series, chunk.energy_wh, divisors, chunk.start)) for series, plan in job.plans]
+    partials = [
+        plan.apply(*series_values(series, chunk.energy_wh, divisors, chunk.start)) for series, plan in job.plans
+    ]
     return partials, chunk.saved, chunk.energy_wh.size
 
 
@@ -83,5 +85,3 @@ def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tup
         for series, plan in plans:
             trackers[series].finish(plan)
         passes += 1
-
-

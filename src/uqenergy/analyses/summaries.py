@@ -11,7 +11,9 @@ from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
 from uqenergy.config.study import Study
 
 
-def summary_records(study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]) -> tuple[list[dict], dict]:
+def summary_records(
+    study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]
+) -> tuple[list[dict], dict]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
     drawn = {name: d.values for name, d in divisors.items()}
     return series_records(study, InMemory(energy_wh.values, pathway_divisors(study, drawn)))

@@ -117,9 +117,14 @@ class _Inner:
 
     def values(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Drawn inputs of outer draws [start, stop): (outer, inner), or (model, outer, inner) if models differ."""
-        draws = monte_carlo_draws(self.study.priors, self.drawn, self.draw_models, self.seed,
-                                  start * self.inner, stop * self.inner)
-        shape = (stop - start, self.inner) if len(self.draw_models) == 1 else (len(self.draw_models), stop - start, self.inner)
+        draws = monte_carlo_draws(
+            self.study.priors, self.drawn, self.draw_models, self.seed, start * self.inner, stop * self.inner
+        )
+        shape = (
+            (stop - start, self.inner)
+            if len(self.draw_models) == 1
+            else (len(self.draw_models), stop - start, self.inner)
+        )
         return {name: d.reshape(shape) for name, d in zip(self.drawn, draws)}
 
     def energy(self, theta: xr.Dataset, values: dict, sizes: dict) -> np.ndarray:
@@ -145,14 +150,14 @@ class _Inner:
         sizes = {"model": len(self.study.models), "outer": stop - start, "value": self.inner}
         if self.low is None:
             energy_wh = self.energy(theta, values, sizes)
-            return energy_wh.sum(axis=-1), energy_wh[..., :self.keep].copy()
-        (name, drawn), = values.items()
+            return energy_wh.sum(axis=-1), energy_wh[..., : self.keep].copy()
+        ((name, drawn),) = values.items()
         code = (drawn - self.low).astype(np.int64)
         cells = int(code.max()) + 1
         counts = np.bincount((np.arange(stop - start)[:, None] * cells + code).ravel(), minlength=code.shape[0] * cells)
         on_grid = self.energy(theta, {name: self.low + np.arange(cells, dtype=float)}, sizes | {"value": cells})
         total_wh = np.cumsum(on_grid * counts.reshape(-1, cells), axis=-1)[..., -1]
-        first = np.broadcast_to(code[:, :self.keep], on_grid.shape[:2] + (self.keep,))
+        first = np.broadcast_to(code[:, : self.keep], (*on_grid.shape[:2], self.keep))
         return total_wh, np.take_along_axis(on_grid, first, axis=2)
 
 
@@ -164,15 +169,27 @@ def _divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
     """Each pathway's divisor (model, outer), as in one-level runs; ``baseline`` divides by one."""
     for name in study.pathway_priors:
         if name not in theta:
-            raise InputError(study.path, f"priors.{name}.kind", "is aleatory; a two-level design applies "
-                             "pathways to each state of knowledge", "epistemic")
+            raise InputError(
+                study.path,
+                f"priors.{name}.kind",
+                "is aleatory; a two-level design applies pathways to each state of knowledge",
+                "epistemic",
+            )
     drawn = {name: theta[name].values for name in study.pathway_priors}
     return {"baseline": np.ones((len(study.models), theta.sizes["outer"]))} | pathway_divisors(study, drawn)
 
 
-def two_level(study: Study, outer: int | None = None, inner: int | None = None, seed: int | None = None, *,
-              outer_chunk: int | None = None, keep_inner: int | None = None, workers: int | None = None,
-              progress=None) -> xr.Dataset:
+def two_level(
+    study: Study,
+    outer: int | None = None,
+    inner: int | None = None,
+    seed: int | None = None,
+    *,
+    outer_chunk: int | None = None,
+    keep_inner: int | None = None,
+    workers: int | None = None,
+    progress=None,
+) -> xr.Dataset:
     """Run the two-level design of ``study``: ``outer`` states of knowledge, ``inner`` queries under each.
 
     Defaults: ``outer`` = the study's ``[intervals] outer_draws``, ``inner`` =
@@ -203,10 +220,16 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     drawn = [name for name in aleatory if not study.priors.is_fixed(name)]
     shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
     job = _Inner(
-        study=study, fits=study_fits(study), theta=theta, drawn=drawn,
+        study=study,
+        fits=study_fits(study),
+        theta=theta,
+        drawn=drawn,
         constants=constant_inputs(study.priors, [n for n in aleatory if n not in drawn], study.models),
-        draw_models=study.models[:1] if shared else study.models, seed=level_seed(seed, INNER), inner=inner,
-        keep=keep, low=lookup_low(study, drawn, inner),
+        draw_models=study.models[:1] if shared else study.models,
+        seed=level_seed(seed, INNER),
+        inner=inner,
+        keep=keep,
+        low=lookup_low(study, drawn, inner),
     )
     chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.low is not None else len(study.models))
     per_chunk = outer_chunk or max(1, chunk_draws // inner)
@@ -222,18 +245,38 @@ def two_level(study: Study, outer: int | None = None, inner: int | None = None, 
     kept_wh = np.concatenate(kept, axis=1)
     pooled = InMemory(kept_wh.reshape(len(study.models), -1))  # a top blend ranks models by pooled per-query median
     members = {b.name: series_members(study, b.name, pooled) for b in study.blends}
-    in_series = np.vstack([np.eye(len(study.models), dtype=bool)]
-                          + [np.isin(study.models, ms)[None] for ms in members.values()])
-    mean_wh = np.stack([np.stack([(model_mean_wh / divisors[p])[rows].mean(axis=0) for p in divisors])
-                        for rows in in_series])
-    return theta.assign(
-        mean_energy_wh=(("series", "pathway", "outer"), mean_wh,
-                        {"units": "Wh", "long_name": "mean facility energy per query under one state of knowledge"}),
-        energy_wh=(("model", "outer", "kept"), kept_wh, {"units": "Wh", "long_name": "facility energy per query"}),
-        serves=(("series", "model"), in_series, {"long_name": "models serving the queries of each series, equally"}),
-    ).assign_coords(series=[*study.models, *members], pathway=list(divisors), outer=np.arange(outer), kept=np.arange(keep)).assign_attrs(
-        design="two-level", outer_draws=outer, inner_draws=inner, seed=seed, epistemic_factors=", ".join(epistemic),
-        aleatory_factors=", ".join(aleatory), **{f"blend_members_{b}": ", ".join(m) for b, m in members.items()},
+    in_series = np.vstack(
+        [np.eye(len(study.models), dtype=bool)] + [np.isin(study.models, ms)[None] for ms in members.values()]
+    )
+    mean_wh = np.stack(
+        [np.stack([(model_mean_wh / divisors[p])[rows].mean(axis=0) for p in divisors]) for rows in in_series]
+    )
+    return (
+        theta.assign(
+            mean_energy_wh=(
+                ("series", "pathway", "outer"),
+                mean_wh,
+                {"units": "Wh", "long_name": "mean facility energy per query under one state of knowledge"},
+            ),
+            energy_wh=(("model", "outer", "kept"), kept_wh, {"units": "Wh", "long_name": "facility energy per query"}),
+            serves=(
+                ("series", "model"),
+                in_series,
+                {"long_name": "models serving the queries of each series, equally"},
+            ),
+        )
+        .assign_coords(
+            series=[*study.models, *members], pathway=list(divisors), outer=np.arange(outer), kept=np.arange(keep)
+        )
+        .assign_attrs(
+            design="two-level",
+            outer_draws=outer,
+            inner_draws=inner,
+            seed=seed,
+            epistemic_factors=", ".join(epistemic),
+            aleatory_factors=", ".join(aleatory),
+            **{f"blend_members_{b}": ", ".join(m) for b, m in members.items()},
+        )
     )
 
 
@@ -251,9 +294,18 @@ def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:
             head = {"scenario": study.scenario, "series": series, "pathway": pathway}
             level = study.intervals.hdi_level
             mean_record = {**head, "quantity": "mean_energy_wh", **summarize(means, level)}
-            records.append({**head, "quantity": "energy_wh", **summarize(pooled, level), "mean": mean_record["mean"],
-                            "mcse_mean": mean_mcse(means), "draws": outer * inner * len(rows),
-                            "outer_draws": outer, "inner_draws": inner})
+            records.append(
+                {
+                    **head,
+                    "quantity": "energy_wh",
+                    **summarize(pooled, level),
+                    "mean": mean_record["mean"],
+                    "mcse_mean": mean_mcse(means),
+                    "draws": outer * inner * len(rows),
+                    "outer_draws": outer,
+                    "inner_draws": inner,
+                }
+            )
             records.append(mean_record | {"outer_draws": outer, "inner_draws": inner})
     return records
 
@@ -264,9 +316,13 @@ def run_two_level(study: Study, progress=None) -> StudyResult:
     records = two_level_records(study, result)
     saved_kept = max(1, min(result.sizes["kept"], study.save_draws // result.sizes["outer"]))
     saved = result.isel(kept=slice(0, saved_kept))
-    saved.attrs = provenance(study) | result.attrs | {
-        "draws_per_model": result.attrs["outer_draws"] * result.attrs["inner_draws"],
-        "note": "samples.nc keeps every outer draw and the first kept inner draws of each; summaries use all draws",
-        "prior_warnings": "\n".join(study.priors.warnings),
-    }
+    saved.attrs = (
+        provenance(study)
+        | result.attrs
+        | {
+            "draws_per_model": result.attrs["outer_draws"] * result.attrs["inner_draws"],
+            "note": "samples.nc keeps every outer draw and the first kept inner draws of each; summaries use all draws",
+            "prior_warnings": "\n".join(study.priors.warnings),
+        }
+    )
     return StudyResult(study, saved, records, list(study.priors.warnings))

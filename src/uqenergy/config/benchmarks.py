@@ -14,8 +14,17 @@ from pathlib import Path
 
 from uqenergy.config.errors import InputError
 
-COLUMNS = ("model", "hardware", "quantization", "tokens_per_s", "input_tokens", "output_tokens",
-           "batch_size", "node_power_kw", "source")
+COLUMNS = (
+    "model",
+    "hardware",
+    "quantization",
+    "tokens_per_s",
+    "input_tokens",
+    "output_tokens",
+    "batch_size",
+    "node_power_kw",
+    "source",
+)
 VARIABLE_LENGTH = "variable"
 DYNAMIC_BATCH = "dynamic"
 
@@ -58,7 +67,9 @@ def read_benchmarks(path: Path) -> list[BenchmarkRow]:
         raise InputError(path, None, "no such file", "an existing CSV benchmark table") from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise InputError(path, None, f"cannot be read as text: {exc}", "a UTF-8 CSV file") from None
-    lines = [(i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         raise InputError(path, None, "has no header and no rows", "a CSV with columns " + ", ".join(COLUMNS))
     reader = csv.reader([line for _, line in lines])
@@ -75,16 +86,23 @@ def read_benchmarks(path: Path) -> list[BenchmarkRow]:
         where = f"line {line_no}: "
         for text_col in ("model", "source"):
             if not cell[text_col]:
-                raise InputError(path, f"{where}{text_col}", "is empty", "a model name" if text_col == "model" else "a citation")
-        rows.append(BenchmarkRow(
-            model=cell["model"], hardware=cell["hardware"], quantization=cell["quantization"],
-            tokens_per_s=_number(cell["tokens_per_s"], path, f"{where}tokens_per_s"),
-            input_tokens=_optional(cell["input_tokens"], path, f"{where}input_tokens", VARIABLE_LENGTH),
-            output_tokens=_optional(cell["output_tokens"], path, f"{where}output_tokens", VARIABLE_LENGTH),
-            batch_size=_optional(cell["batch_size"], path, f"{where}batch_size", DYNAMIC_BATCH),
-            node_power_kw=_number(cell["node_power_kw"], path, f"{where}node_power_kw"),
-            source=cell["source"], line=line_no,
-        ))
+                raise InputError(
+                    path, f"{where}{text_col}", "is empty", "a model name" if text_col == "model" else "a citation"
+                )
+        rows.append(
+            BenchmarkRow(
+                model=cell["model"],
+                hardware=cell["hardware"],
+                quantization=cell["quantization"],
+                tokens_per_s=_number(cell["tokens_per_s"], path, f"{where}tokens_per_s"),
+                input_tokens=_optional(cell["input_tokens"], path, f"{where}input_tokens", VARIABLE_LENGTH),
+                output_tokens=_optional(cell["output_tokens"], path, f"{where}output_tokens", VARIABLE_LENGTH),
+                batch_size=_optional(cell["batch_size"], path, f"{where}batch_size", DYNAMIC_BATCH),
+                node_power_kw=_number(cell["node_power_kw"], path, f"{where}node_power_kw"),
+                source=cell["source"],
+                line=line_no,
+            )
+        )
     if not rows:
         raise InputError(path, None, "has a header but no rows", "at least one benchmark row")
     return rows
@@ -92,12 +110,17 @@ def read_benchmarks(path: Path) -> list[BenchmarkRow]:
 
 def usable_rows(rows: list[BenchmarkRow], model: str, quantization: str, file=None) -> list[BenchmarkRow]:
     """A model's rows of one quantisation with numeric lengths (what its throughput fit uses); at least one."""
+
     def usable(r: BenchmarkRow) -> bool:
         return r.quantization == quantization and r.input_tokens is not None and r.output_tokens is not None
 
     found = [r for r in rows if r.model == model and usable(r)]
     if not found:
         known = sorted({r.model for r in rows if usable(r)})
-        raise InputError(file, f"model {model!r}", f"has no {quantization} rows with numeric lengths",
-                         "models that have: " + (", ".join(known) or "none"))
+        raise InputError(
+            file,
+            f"model {model!r}",
+            f"has no {quantization} rows with numeric lengths",
+            "models that have: " + (", ".join(known) or "none"),
+        )
     return found

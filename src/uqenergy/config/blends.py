@@ -51,17 +51,23 @@ def parse_blend(name: str, table: Any, file: Path, models: Sequence[str]) -> Ble
     members = require_names(table["members"], file, f"{key}.members") if "members" in table else []
     for m in members:
         if m not in models:
-            raise InputError(file, f"{key}.members", f"unknown model {m!r}", "models of this study: " + ", ".join(models))
+            raise InputError(
+                file, f"{key}.members", f"unknown model {m!r}", "models of this study: " + ", ".join(models)
+            )
     trims = table.get("trim", [])
     if not isinstance(trims, list):
         raise InputError(file, f"{key}.trim", "expected a list of [low, high] percentiles", "e.g. [[5, 95], [10, 90]]")
     parsed = []
     for window in trims:
         if not (isinstance(window, list) and len(window) == 2):
-            raise InputError(file, f"{key}.trim", f"{window!r} is not [low, high]", "percentile pairs 0 <= low < high <= 100")
+            raise InputError(
+                file, f"{key}.trim", f"{window!r} is not [low, high]", "percentile pairs 0 <= low < high <= 100"
+            )
         low, high = (require_number(v, file, f"{key}.trim") for v in window)
         if not 0 <= low < high <= 100:
-            raise InputError(file, f"{key}.trim", f"[{low:g}, {high:g}] is not a percentile window", "0 <= low < high <= 100")
+            raise InputError(
+                file, f"{key}.trim", f"[{low:g}, {high:g}] is not a percentile window", "0 <= low < high <= 100"
+            )
         parsed.append((low, high))
     return Blend(name, top, members, parsed)
 

@@ -22,13 +22,15 @@ def list_prior_sets() -> str:
 
 def _describe(prior: Prior, model: str | None = None) -> str:
     outside = prior.mass_outside_bounds()
-    return "\n".join([
-        f"{prior.name}{f' [{model}]' if model else ''}: {prior.describe()}",
-        f"    bounds {list(prior.bounds)}, {prior.kind}"
-        + (f", {100 * outside:.2g}% of its mass outside the bounds" if outside > 1e-9 else ""),
-        f"    source: {prior.source}",
-        *([f"    note: {prior.note}"] if prior.note else []),
-    ])
+    return "\n".join(
+        [
+            f"{prior.name}{f' [{model}]' if model else ''}: {prior.describe()}",
+            f"    bounds {list(prior.bounds)}, {prior.kind}"
+            + (f", {100 * outside:.2g}% of its mass outside the bounds" if outside > 1e-9 else ""),
+            f"    source: {prior.source}",
+            *([f"    note: {prior.note}"] if prior.note else []),
+        ]
+    )
 
 
 def prior_records(priors: PriorSet, names, models) -> list[dict]:
@@ -36,11 +38,20 @@ def prior_records(priors: PriorSet, names, models) -> list[dict]:
     records = []
     for name in names:
         used = [("all", priors.get(name))] + [(m, p) for m, p in priors.by_model.get(name, {}).items() if m in models]
-        records += [{
-            "prior": name, "model": model, "distribution": prior.describe(), "unit": prior.unit,
-            "bounds": str(list(prior.bounds)), "kind": prior.kind, "mass_outside_bounds": prior.mass_outside_bounds(),
-            "source": prior.source, "file": Path(prior.file).name,
-        } for model, prior in used]
+        records += [
+            {
+                "prior": name,
+                "model": model,
+                "distribution": prior.describe(),
+                "unit": prior.unit,
+                "bounds": str(list(prior.bounds)),
+                "kind": prior.kind,
+                "mass_outside_bounds": prior.mass_outside_bounds(),
+                "source": prior.source,
+                "file": Path(prior.file).name,
+            }
+            for model, prior in used
+        ]
     return records
 
 

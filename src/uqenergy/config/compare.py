@@ -78,12 +78,16 @@ def parse_overstatement(table: Any, file: Path) -> Overstatement:
         The non-production prior files and the claimed range.
     """
     if not isinstance(table, dict):
-        raise InputError(file, "overstatement", "expected a table", "[overstatement] with priors, claimed_range, claim_source")
+        raise InputError(
+            file, "overstatement", "expected a table", "[overstatement] with priors, claimed_range, claim_source"
+        )
     check_keys(table, OVERSTATEMENT_KEYS, file, "overstatement.")
     names = require_names(table.get("priors"), file, "overstatement.priors")
     claimed = table.get("claimed_range")
     if not (isinstance(claimed, list) and len(claimed) == 2):
-        raise InputError(file, "overstatement.claimed_range", f"expected [low, high], got {claimed!r}", "two ratios, e.g. [4, 20]")
+        raise InputError(
+            file, "overstatement.claimed_range", f"expected [low, high], got {claimed!r}", "two ratios, e.g. [4, 20]"
+        )
     low, high = (require_number(v, file, "overstatement.claimed_range", positive=True) for v in claimed)
     if not low < high:
         raise InputError(file, "overstatement.claimed_range", f"low {low:g} is not below high {high:g}", "low < high")
@@ -112,7 +116,9 @@ def _non_production_priors(study: Study, overstatement: Overstatement, file: Pat
         The priors the non-production side of the ratio draws from.
     """
     overrides = study.prior_overrides
-    priors = load_prior_files(list(overstatement.prior_files), [(study.path, {"priors": overrides})] if overrides else [])
+    priors = load_prior_files(
+        list(overstatement.prior_files), [(study.path, {"priors": overrides})] if overrides else []
+    )
     priors.require(INPUT_PRIORS, file, "overstatement.priors")
     return priors
 
@@ -149,31 +155,61 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
         raise InputError(path, "compare", "missing [compare] table", "a [compare] table with studies and estimates")
     check_keys(table, COMPARE_KEYS, path, "compare.")
     if "estimates" not in table and "overstatement" not in doc:
-        raise InputError(path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both")
-    draws = positive_int(draws, path, "--draws") if draws is not None else (
-        positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
+        raise InputError(
+            path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both"
+        )
+    draws = (
+        positive_int(draws, path, "--draws")
+        if draws is not None
+        else (positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
+    )
     if seed is not None or "seed" in table:
-        seed = require_seed(seed, path, "--seed") if seed is not None else require_seed(table["seed"], path, "compare.seed")
+        seed = (
+            require_seed(seed, path, "--seed")
+            if seed is not None
+            else require_seed(table["seed"], path, "compare.seed")
+        )
     studies = _scenario_studies(table.get("studies"), path, draws, seed)
     series = table.get("series", DEFAULT_SERIES)
     for study in studies:
         if study.power_utilisation != "prior":  # the audit and the overstatement ratio substitute PU as an input
-            raise InputError(path, "compare.studies", f"study {study.name!r} computes PU from load",
-                             "studies whose power utilisation is a prior (power_utilisation = \"prior\")")
+            raise InputError(
+                path,
+                "compare.studies",
+                f"study {study.name!r} computes PU from load",
+                'studies whose power utilisation is a prior (power_utilisation = "prior")',
+            )
         if series not in study.models and series not in [b.name for b in study.blends]:
-            raise InputError(path, "compare.series", f"study {study.name!r} has no series {series!r}",
-                             "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]))
+            raise InputError(
+                path,
+                "compare.series",
+                f"study {study.name!r} has no series {series!r}",
+                "a model or blend of every study: " + ", ".join([*study.models, *(b.name for b in study.blends)]),
+            )
     if not isinstance(table.get("estimates", ""), str):
-        raise InputError(path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", "e.g. \"public_estimates\"")
-    estimates = load_estimates(existing(table["estimates"], "priors", path, "compare.estimates")) if "estimates" in table else []
+        raise InputError(
+            path, "compare.estimates", f"expected a file name, got {table['estimates']!r}", 'e.g. "public_estimates"'
+        )
+    estimates = (
+        load_estimates(existing(table["estimates"], "priors", path, "compare.estimates"))
+        if "estimates" in table
+        else []
+    )
     scenarios = {s.scenario for s in studies}
     for estimate in estimates:
         if estimate.query_type not in scenarios:
-            raise InputError(path, "compare.studies", f"no study of scenario {estimate.query_type!r} for estimate {estimate.id!r}",
-                             "studies whose scenarios cover: " + ", ".join(sorted({e.query_type for e in estimates})))
+            raise InputError(
+                path,
+                "compare.studies",
+                f"no study of scenario {estimate.query_type!r} for estimate {estimate.id!r}",
+                "studies whose scenarios cover: " + ", ".join(sorted({e.query_type for e in estimates})),
+            )
     overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
-    non_production = {s.scenario: _non_production_priors(s, overstatement, path)
-                      for s in studies} if overstatement is not None else {}
+    non_production = (
+        {s.scenario: _non_production_priors(s, overstatement, path) for s in studies}
+        if overstatement is not None
+        else {}
+    )
     name = require_text(table.get("name", path.stem), path, "compare.name")
     description = table.get("description", "")
     if description:

@@ -107,7 +107,7 @@ class Distribution:
         above = 1.0 - float(self.frozen.cdf(high)) if np.isfinite(high) else 0.0
         return below + above
 
-    def truncated(self, low: float, high: float) -> "Distribution":
+    def truncated(self, low: float, high: float) -> Distribution:
         """The same law restricted to [low, high] and renormalised."""
         if self.name in ("fixed", "categorical"):
             return self

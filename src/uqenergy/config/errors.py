@@ -77,5 +77,7 @@ MAX_DRAWS = 10**9
 
 def positive_int(value, file, key: str, maximum: int = MAX_DRAWS) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
-        raise InputError(file, key, f"{value!r} is not a whole number in 1..{maximum:,}", f"an integer from 1 to {maximum:,}")
+        raise InputError(
+            file, key, f"{value!r} is not a whole number in 1..{maximum:,}", f"an integer from 1 to {maximum:,}"
+        )
     return value

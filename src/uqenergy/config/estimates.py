@@ -63,10 +63,20 @@ class PublicEstimate:
     def record(self) -> dict:
         """The estimate's metadata as a flat record (``estimates.json``)."""
         return {
-            "estimate_id": self.id, "value_wh": self.value_wh, "value_low_wh": self.value_low_wh,
-            "value_high_wh": self.value_high_wh, "kind": self.kind, "boundary": self.boundary,
-            "subject": self.subject, "model": self.model, "query_type": self.query_type, "date": self.date,
-            "citation": self.citation, "url": self.url, "verified": self.verified, "note": self.note,
+            "estimate_id": self.id,
+            "value_wh": self.value_wh,
+            "value_low_wh": self.value_low_wh,
+            "value_high_wh": self.value_high_wh,
+            "kind": self.kind,
+            "boundary": self.boundary,
+            "subject": self.subject,
+            "model": self.model,
+            "query_type": self.query_type,
+            "date": self.date,
+            "citation": self.citation,
+            "url": self.url,
+            "verified": self.verified,
+            "note": self.note,
         }
 
 
@@ -95,8 +105,12 @@ def _assumptions(table, file, prefix: str, boundary: str) -> dict:
             raise InputError(file, f"{prefix}{key}", f"{number:g} is out of range", allowed)
         parsed[key] = number
     if "pue" in parsed and boundary != "datacenter":
-        raise InputError(file, f"{prefix}pue", f"a PUE is stated but the boundary is {boundary!r}",
-                         "a PUE only for boundary = 'datacenter'")
+        raise InputError(
+            file,
+            f"{prefix}pue",
+            f"a PUE is stated but the boundary is {boundary!r}",
+            "a PUE only for boundary = 'datacenter'",
+        )
     return parsed
 
 
@@ -104,7 +118,9 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
     """Validate one ``[estimates.ID]`` table."""
     prefix = f"estimates.{estimate_id}."
     if not isinstance(table, dict):
-        raise InputError(file, prefix.rstrip("."), "expected a table", "[estimates.ID] with value_wh, kind, boundary, ...")
+        raise InputError(
+            file, prefix.rstrip("."), "expected a table", "[estimates.ID] with value_wh, kind, boundary, ..."
+        )
     check_keys(table, ESTIMATE_KEYS, file, prefix)
     for key in REQUIRED_KEYS:
         if key not in table:
@@ -118,26 +134,46 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
     if not DATE.match(table["date"]):
         raise InputError(file, f"{prefix}date", f"{table['date']!r} is not a date", "YYYY, YYYY-MM or YYYY-MM-DD")
     if not table["url"].startswith(("https://", "http://")):
-        raise InputError(file, f"{prefix}url", f"{table['url']!r} is not a web address", "an http(s) URL or https://doi.org/...")
+        raise InputError(
+            file, f"{prefix}url", f"{table['url']!r} is not a web address", "an http(s) URL or https://doi.org/..."
+        )
     if not isinstance(table["verified"], bool):
         raise InputError(file, f"{prefix}verified", f"expected true or false, got {table['verified']!r}", "a boolean")
     value = require_number(table["value_wh"], file, f"{prefix}value_wh", positive=True)
     if ("value_low_wh" in table) != ("value_high_wh" in table):
-        raise InputError(file, f"{prefix}value_low_wh", "only one end of the range is given", "both value_low_wh and value_high_wh, or neither")
+        raise InputError(
+            file,
+            f"{prefix}value_low_wh",
+            "only one end of the range is given",
+            "both value_low_wh and value_high_wh, or neither",
+        )
     low = high = None
     if "value_low_wh" in table:
         low = require_number(table["value_low_wh"], file, f"{prefix}value_low_wh", positive=True)
         high = require_number(table["value_high_wh"], file, f"{prefix}value_high_wh", positive=True)
         if not low <= value <= high:
-            raise InputError(file, f"{prefix}value_wh", f"{value:g} is outside its range [{low:g}, {high:g}]",
-                             "value_low_wh <= value_wh <= value_high_wh")
+            raise InputError(
+                file,
+                f"{prefix}value_wh",
+                f"{value:g} is outside its range [{low:g}, {high:g}]",
+                "value_low_wh <= value_wh <= value_high_wh",
+            )
     boundary = _choice(table, "boundary", BOUNDARIES, file, prefix)
     return PublicEstimate(
-        id=estimate_id, value_wh=value, kind=_choice(table, "kind", KINDS, file, prefix), boundary=boundary,
-        subject=table["subject"], model=table.get("model", ""),
-        query_type=_choice(table, "query_type", QUERY_TYPES, file, prefix), date=table["date"],
-        citation=table["citation"], url=table["url"], verified=table["verified"], note=table.get("note", ""),
-        value_low_wh=low, value_high_wh=high,
+        id=estimate_id,
+        value_wh=value,
+        kind=_choice(table, "kind", KINDS, file, prefix),
+        boundary=boundary,
+        subject=table["subject"],
+        model=table.get("model", ""),
+        query_type=_choice(table, "query_type", QUERY_TYPES, file, prefix),
+        date=table["date"],
+        citation=table["citation"],
+        url=table["url"],
+        verified=table["verified"],
+        note=table.get("note", ""),
+        value_low_wh=low,
+        value_high_wh=high,
         assumptions=_assumptions(table.get("assumptions", {}), file, f"{prefix}assumptions.", boundary),
     )
 

@@ -33,8 +33,12 @@ def existing(name: str | Path, kind: str, relative_to: Path, key: str, suffix: s
     """:func:`resolve`, and an :class:`InputError` naming ``relative_to`` and ``key`` if the file is missing."""
     path = resolve(name, kind, relative_to, suffix)
     if not path.is_file():
-        raise InputError(relative_to, key, f"{name!r}: no such file ({path})",
-                         "a bundled name (" + ", ".join(bundled(kind, suffix)) + ") or a path relative to this file")
+        raise InputError(
+            relative_to,
+            key,
+            f"{name!r}: no such file ({path})",
+            "a bundled name (" + ", ".join(bundled(kind, suffix)) + ") or a path relative to this file",
+        )
     return path
 
 

@@ -37,8 +37,11 @@ FLEET_KEYS = frozenset({"queries_per_day", "series", "outer_draws", "grids", "wo
 WORKLOAD_KEYS = frozenset({"description", "pathways", "priors"})
 GRID_KEYS = frozenset({"description", "priors"})
 FLEET_PRIORS = ("fleet_overhead", "fleet_interventions")
-ENVIRONMENT_PRIORS = ("water_use_effectiveness_l_per_kwh", "water_intensity_electricity_l_per_kwh",
-                      "grid_carbon_intensity_g_per_kwh")
+ENVIRONMENT_PRIORS = (
+    "water_use_effectiveness_l_per_kwh",
+    "water_intensity_electricity_l_per_kwh",
+    "grid_carbon_intensity_g_per_kwh",
+)
 DEFAULT_GRID = "default"  # the environment priors as the prior files define them, no grid override
 DEFAULT_SERIES = "blend"
 DEFAULT_OUTER_DRAWS = 1_000
@@ -124,15 +127,20 @@ def _grid_overrides(name: str, path: Path, table: Any) -> dict[str, dict]:
         raise InputError(path, f"{where}.priors", "expected a table", f"[{where}.priors.NAME] tables")
     for prior, spec in overrides.items():
         if prior not in ENVIRONMENT_PRIORS:
-            raise InputError(path, f"{where}.priors.{prior}", "a grid overrides environment priors only",
-                             ", ".join(ENVIRONMENT_PRIORS))
+            raise InputError(
+                path,
+                f"{where}.priors.{prior}",
+                "a grid overrides environment priors only",
+                ", ".join(ENVIRONMENT_PRIORS),
+            )
         if not isinstance(spec, dict):
             raise InputError(path, f"{where}.priors.{prior}", "expected a table", "a prior table")
     return overrides
 
 
-def grid_priors(priors: PriorSet, defined: dict[str, tuple[Path, dict]], names: Sequence[str], file: Path,
-                key: str = "fleet.grids") -> dict[str, dict[str, Prior]]:
+def grid_priors(
+    priors: PriorSet, defined: dict[str, tuple[Path, dict]], names: Sequence[str], file: Path, key: str = "fleet.grids"
+) -> dict[str, dict[str, Prior]]:
     """The environment priors under each named grid: the study's, with the grid's ``priors`` layered over them.
 
     ``a+b`` layers grid ``b`` over grid ``a`` (a facility's on-site water over a
@@ -160,18 +168,25 @@ def grid_priors(priors: PriorSet, defined: dict[str, tuple[Path, dict]], names: 
         layered = {p: priors.get(p) for p in ENVIRONMENT_PRIORS}
         for part in name.split("+") if name != DEFAULT_GRID else []:
             if part not in defined:
-                raise InputError(file, key, f"unknown grid {part!r}", "grids of the prior files, joined by + to "
-                                 "layer a facility over a grid: " + ", ".join([DEFAULT_GRID, *defined]))
+                raise InputError(
+                    file,
+                    key,
+                    f"unknown grid {part!r}",
+                    "grids of the prior files, joined by + to "
+                    "layer a facility over a grid: " + ", ".join([DEFAULT_GRID, *defined]),
+                )
             path, table = defined[part]
             for prior, spec in _grid_overrides(part, path, table).items():
-                layered[prior] = build_prior(prior, merge_spec(layered[prior].spec, spec), path,
-                                             f"grids.{part}.priors.{prior}")
+                layered[prior] = build_prior(
+                    prior, merge_spec(layered[prior].spec, spec), path, f"grids.{part}.priors.{prior}"
+                )
         grids[name] = layered
     return grids
 
 
-def _workload_runs(study: Study, doc: dict, name: str, table: Any, draws: int | None,
-                   seed: int | None) -> list[tuple[str | None, Study]]:
+def _workload_runs(
+    study: Study, doc: dict, name: str, table: Any, draws: int | None, seed: int | None
+) -> list[tuple[str | None, Study]]:
     """The study ``doc`` describes as this workload, under each setting (or once, without settings)."""
     key, file = f"fleet.workloads.{name}", study.path
     if not isinstance(table, dict):
@@ -180,11 +195,13 @@ def _workload_runs(study: Study, doc: dict, name: str, table: Any, draws: int | 
     overrides = table.get("priors", {})
     if not isinstance(overrides, dict):
         raise InputError(file, f"{key}.priors", "expected a table", f"[{key}.priors.NAME] tables")
-    pathways = require_names(table.get("pathways", study.pathways), file, f"{key}.pathways",
-                             allowed=study.pathways, allow_empty=True)
+    pathways = require_names(
+        table.get("pathways", study.pathways), file, f"{key}.pathways", allowed=study.pathways, allow_empty=True
+    )
     workload_doc = dict(doc)
     workload_doc["pathways"] = {k: v for k, v in doc.get("pathways", {}).items() if k != "names"} | (
-        {"names": pathways} if pathways else {})
+        {"names": pathways} if pathways else {}
+    )
     try:
         workload = study_from_document(file, workload_doc, draws=draws, seed=seed, extra_priors=(overrides,))
     except InputError as exc:
@@ -197,8 +214,12 @@ def _workload_runs(study: Study, doc: dict, name: str, table: Any, draws: int | 
 def _epistemic(prior: Prior, file: Path) -> None:
     """Fleet-level priors (and PUE, which IT energy for water needs) are drawn once per state of knowledge."""
     if prior.kind != "epistemic":
-        raise InputError(file, f"priors.{prior.name}.kind", "is aleatory; the honest fleet total draws fleet-level "
-                         "priors once per state of knowledge", "epistemic")
+        raise InputError(
+            file,
+            f"priors.{prior.name}.kind",
+            "is aleatory; the honest fleet total draws fleet-level priors once per state of knowledge",
+            "epistemic",
+        )
 
 
 def fleet_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None) -> Fleet:
@@ -224,17 +245,24 @@ def fleet_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         raise InputError(path, "fleet", "missing [fleet] table", "a [fleet] table with workloads and mixes")
     check_keys(table, FLEET_KEYS, path, "fleet.")
     if "queries_per_day" not in table:
-        raise InputError(path, "fleet.queries_per_day", "missing", "queries per day, e.g. 1e9 as in Oviedo et al. (2026)")
+        raise InputError(
+            path, "fleet.queries_per_day", "missing", "queries per day, e.g. 1e9 as in Oviedo et al. (2026)"
+        )
     queries = require_number(table["queries_per_day"], path, "fleet.queries_per_day", positive=True)
     series = table.get("series", DEFAULT_SERIES)
     candidates = untrimmed_series(study.models, study.blends)
     if series not in candidates:
-        raise InputError(path, "fleet.series", f"{series!r} is not a model or untrimmed blend of the study",
-                         "one of " + ", ".join(candidates))
+        raise InputError(
+            path,
+            "fleet.series",
+            f"{series!r} is not a model or untrimmed blend of the study",
+            "one of " + ", ".join(candidates),
+        )
     outer = positive_int(table.get("outer_draws", DEFAULT_OUTER_DRAWS), path, "fleet.outer_draws")
     has_environment = all(p in study.priors.base for p in ENVIRONMENT_PRIORS)
-    grid_names = require_names(table.get("grids", [DEFAULT_GRID] if has_environment else []), path, "fleet.grids",
-                               allow_empty=True)
+    grid_names = require_names(
+        table.get("grids", [DEFAULT_GRID] if has_environment else []), path, "fleet.grids", allow_empty=True
+    )
     study.priors.require(FLEET_PRIORS, path, "study.priors")
     workloads = _table(table.get("workloads"), path, "fleet.workloads", "[fleet.workloads.NAME] tables")
     runs = {}
@@ -246,8 +274,10 @@ def fleet_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     labels = ["baseline", *study.pathways, *(["combined"] if study.combined else []), "interventions"]
     prior_files = [resolve(name, "priors", path) for name in doc["study"]["priors"]]
     grids = grid_priors(study.priors, read_grids(prior_files), grid_names, path)
-    for prior in [*(v.priors.get(n) for v in runs.values() for n in (*FLEET_PRIORS, "pue")),
-                  *(p for grid in grids.values() for p in grid.values())]:
+    for prior in [
+        *(v.priors.get(n) for v in runs.values() for n in (*FLEET_PRIORS, "pue")),
+        *(p for grid in grids.values() for p in grid.values()),
+    ]:
         _epistemic(prior, path)
     return Fleet(study, queries, series, outer, grids, mixes, descriptions, runs, labels)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from uqenergy.config.errors import InputError, check_keys, positive_int, require_number
 
@@ -49,8 +50,11 @@ class IntervalSettings:
         ratios = []
         for name in FIGURES:
             mcse = record[f"mcse_{name}"]
-            tolerance = self.absolute_tolerance_wh if self.absolute_tolerance_wh is not None else \
-                self.relative_tolerance * abs(record[name])
+            tolerance = (
+                self.absolute_tolerance_wh
+                if self.absolute_tolerance_wh is not None
+                else self.relative_tolerance * abs(record[name])
+            )
             ratios.append(0.0 if mcse == 0 else math.inf if tolerance == 0 else (2 * mcse / tolerance) ** 2)
         return max(ratios)
 
@@ -63,8 +67,12 @@ def require_untrimmed(blends, file) -> None:
     """A two-level design pools each blend's whole distribution: trimming has no meaning there."""
     for blend in blends:
         if blend.trim:
-            raise InputError(file, f"blends.{blend.name}.trim", "a two-level design pools whole distributions",
-                             "no trim in a two-level study")
+            raise InputError(
+                file,
+                f"blends.{blend.name}.trim",
+                "a two-level design pools whole distributions",
+                "no trim in a two-level study",
+            )
 
 
 def _positive_number(table: dict, key: str, file, below_one: bool = False) -> float:
@@ -84,15 +92,25 @@ def parse_intervals(table, file, blends=()) -> IntervalSettings:
         raise InputError(file, "intervals.design", f"unknown design {design!r}", " or ".join(DESIGNS))
     tolerances = [k for k in ("relative_tolerance", "absolute_tolerance_wh") if k in table]
     if len(tolerances) > 1:
-        raise InputError(file, "intervals.absolute_tolerance_wh", "conflicts with relative_tolerance", "give one tolerance")
+        raise InputError(
+            file, "intervals.absolute_tolerance_wh", "conflicts with relative_tolerance", "give one tolerance"
+        )
     used = {"hdi_level", "design"} | (
-        {"outer_draws", "pooled_draws"} if design == "two-level" else {*tolerances, "batch_draws"} if tolerances else set())
+        {"outer_draws", "pooled_draws"}
+        if design == "two-level"
+        else {*tolerances, "batch_draws"}
+        if tolerances
+        else set()
+    )
     for key in sorted(table.keys() - used):
         raise InputError(file, f"intervals.{key}", "has no effect in this study", KEY_USES[key])
     if design == "two-level":
         require_untrimmed(blends, file)
-    settings: dict[str, float] = {k: positive_int(table[k], file, f"intervals.{k}")
-                                  for k in ("outer_draws", "pooled_draws", "batch_draws") if k in table}
+    settings: dict[str, Any] = {
+        k: positive_int(table[k], file, f"intervals.{k}")
+        for k in ("outer_draws", "pooled_draws", "batch_draws")
+        if k in table
+    }
     settings |= {k: _positive_number(table, k, file, below_one=k != "absolute_tolerance_wh") for k in tolerances}
     if "hdi_level" in table:
         settings["hdi_level"] = _positive_number(table, "hdi_level", file, below_one=True)

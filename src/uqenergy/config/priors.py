@@ -89,8 +89,11 @@ class PriorSet:
     def is_fixed(self, name: str, models: Sequence[str] | None = None) -> bool:
         """True when the prior is a fixed value (a constant, not a sampled factor) for every model of ``models``,
         or, without ``models``, for every model the prior files name."""
-        priors = [self.base[name], *self.by_model.get(name, {}).values()] if models is None else \
-            [self.get(name, m) for m in models]
+        priors = (
+            [self.base[name], *self.by_model.get(name, {}).values()]
+            if models is None
+            else [self.get(name, m) for m in models]
+        )
         return all(p.distribution.name == "fixed" for p in priors)
 
     def require(self, names, file, key: str) -> None:
@@ -125,7 +128,9 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
     allowed = distributions.parameters_of(dist_name)
     for k in spec:
         if k in DISTRIBUTION_KEYS and k != "dist" and k not in allowed:
-            raise InputError(file, f"{key}.{k}", f"not a parameter of {dist_name}", "allowed: " + ", ".join(sorted(allowed)))
+            raise InputError(
+                file, f"{key}.{k}", f"not a parameter of {dist_name}", "allowed: " + ", ".join(sorted(allowed))
+            )
     if spec["kind"] not in KINDS:
         raise InputError(file, f"{key}.kind", f"unknown kind {spec['kind']!r}", "epistemic or aleatory")
     for text_key in ("unit", "source", "note"):
@@ -138,13 +143,23 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
             raise InputError(file, f"{key}.{flag}", f"expected true or false, got {spec[flag]!r}", "a boolean")
     bounds = (-np.inf, np.inf) if law.is_categorical else _bounds(spec["bounds"], file, f"{key}.bounds")
     prior = Prior(
-        name=name, distribution=law, unit=spec["unit"], bounds=bounds, kind=spec["kind"],
-        source=spec["source"], file=str(file), spec=dict(spec), note=spec.get("note", ""),
-        integer=spec.get("integer", False), truncate=spec.get("truncate", False),
+        name=name,
+        distribution=law,
+        unit=spec["unit"],
+        bounds=bounds,
+        kind=spec["kind"],
+        source=spec["source"],
+        file=str(file),
+        spec=dict(spec),
+        note=spec.get("note", ""),
+        integer=spec.get("integer", False),
+        truncate=spec.get("truncate", False),
     )
     if law.mass_outside(*bounds) >= 1.0 - 1e-12:
         what = f"value {law.value:g} lies outside" if law.name == "fixed" else "all of the prior's mass lies outside"
-        raise InputError(file, f"{key}.bounds", f"{what} the physical bounds {list(bounds)}", "a prior inside its bounds")
+        raise InputError(
+            file, f"{key}.bounds", f"{what} the physical bounds {list(bounds)}", "a prior inside its bounds"
+        )
     return prior
 
 
@@ -189,7 +204,9 @@ def layer_files(files: list[Path]) -> list[tuple[Path, dict]]:
         key = path.resolve()
         if key in stack:
             chain = " -> ".join(p.name for p in (*stack, key))
-            raise InputError(path, "meta.extends", f"circular layering {chain}", "prior files that do not extend themselves")
+            raise InputError(
+                path, "meta.extends", f"circular layering {chain}", "prior files that do not extend themselves"
+            )
         if key in seen:
             return
         doc = read_toml(path)
@@ -200,7 +217,12 @@ def layer_files(files: list[Path]) -> list[tuple[Path, dict]]:
         check_keys(meta, META_KEYS, path, "meta.")
         extends = meta.get("extends", [])
         if not isinstance(extends, list) or not all(isinstance(e, str) for e in extends):
-            raise InputError(path, "meta.extends", f"expected a list of names, got {extends!r}", "a list of prior file names or paths")
+            raise InputError(
+                path,
+                "meta.extends",
+                f"expected a list of names, got {extends!r}",
+                "a list of prior file names or paths",
+            )
         for parent in extends:
             visit(existing(parent, "priors", path, "meta.extends"), (*stack, key))
         seen.add(key)
@@ -243,4 +265,3 @@ def load_layers(layers: list[tuple[Path, dict]]) -> PriorSet:
 def load_prior_files(files: list[Path], extra_layers: Sequence[tuple[Path, dict]] = ()) -> PriorSet:
     """Load prior files (with their ``extends``) plus in-memory layers such as a study's overrides."""
     return load_layers(layer_files(files) + list(extra_layers))
-

@@ -26,8 +26,12 @@ def parse_scheduler(value, file, key: str = "study.scheduler") -> str:
     """Validate a scheduler name or a ``dask.distributed`` scheduler address."""
     if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or _is_address(value)):
         return value
-    raise InputError(file, key, f"unknown scheduler {value!r}",
-                     f"{LOCAL}, {', '.join(DASK_SCHEDULERS)} or a dask.distributed address like tcp://host:8786")
+    raise InputError(
+        file,
+        key,
+        f"unknown scheduler {value!r}",
+        f"{LOCAL}, {', '.join(DASK_SCHEDULERS)} or a dask.distributed address like tcp://host:8786",
+    )
 
 
 def parse_memory_budget(value, file) -> int | None:
@@ -35,6 +39,7 @@ def parse_memory_budget(value, file) -> int | None:
     if value == "auto":
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(file, "study.memory_budget_mb", f"{value!r} is not a whole number of MB >= 1",
-                         'e.g. 1024, or "auto"')
+        raise InputError(
+            file, "study.memory_budget_mb", f"{value!r} is not a whole number of MB >= 1", 'e.g. 1024, or "auto"'
+        )
     return value

@@ -23,10 +23,14 @@ from uqenergy.config.priors import PriorSet
 METHODS = ("sobol", "morris", "pawn")
 TARGETS = ("energy_wh", "log_energy_wh")
 MODEL_FACTOR = "model_choice"  # the categorical factor that picks a blend's member for each draw
-SECTION_KEYS = frozenset({"method", "base_samples", "tolerance", "second_order", "resamples", "conf_level",
-                          "targets", "series", "groups"})
-DEFAULT_BASE_SAMPLES = {"sobol": tuple(2**p for p in range(10, 15)), "morris": tuple(2**p for p in range(6, 11)),
-                        "pawn": tuple(2**p for p in range(10, 15))}
+SECTION_KEYS = frozenset(
+    {"method", "base_samples", "tolerance", "second_order", "resamples", "conf_level", "targets", "series", "groups"}
+)
+DEFAULT_BASE_SAMPLES = {
+    "sobol": tuple(2**p for p in range(10, 15)),
+    "morris": tuple(2**p for p in range(6, 11)),
+    "pawn": tuple(2**p for p in range(10, 15)),
+}
 MIN_BASE_SAMPLES = {"sobol": 2**4, "morris": 4, "pawn": 100}
 MAX_BASE_SAMPLES = 2**20
 
@@ -55,11 +59,18 @@ class SobolSection:
 
 def _base_samples(value: Any, method: str, file: Path) -> tuple[int, ...]:
     key, low = "sobol.base_samples", MIN_BASE_SAMPLES[method]
-    allowed = f"increasing whole numbers from {low} to {MAX_BASE_SAMPLES}" + (", powers of 2" if method == "sobol" else "")
+    allowed = f"increasing whole numbers from {low} to {MAX_BASE_SAMPLES}" + (
+        ", powers of 2" if method == "sobol" else ""
+    )
     if not isinstance(value, list) or not value:
         raise InputError(file, key, f"expected a list, got {value!r}", allowed)
     for n in value:
-        if isinstance(n, bool) or not isinstance(n, int) or not low <= n <= MAX_BASE_SAMPLES or (method == "sobol" and n & (n - 1)):
+        if (
+            isinstance(n, bool)
+            or not isinstance(n, int)
+            or not low <= n <= MAX_BASE_SAMPLES
+            or (method == "sobol" and n & (n - 1))
+        ):
             raise InputError(file, key, f"{n!r} is not a valid base sample size for {method}", allowed)
     if any(b <= a for a, b in pairwise(value)):
         raise InputError(file, key, "sizes do not increase", allowed)
@@ -73,8 +84,9 @@ def _bounded(table: dict, key: str, default: float, low: float, high: float, fil
     return value
 
 
-def parse_sobol(table: Any, file: Path, models: Sequence[str], blends: Sequence[Blend], factors: Sequence[str],
-                priors: PriorSet) -> SobolSection:
+def parse_sobol(
+    table: Any, file: Path, models: Sequence[str], blends: Sequence[Blend], factors: Sequence[str], priors: PriorSet
+) -> SobolSection:
     """Validate a study's ``[sobol]`` table.
 
     Parameters
@@ -103,31 +115,47 @@ def parse_sobol(table: Any, file: Path, models: Sequence[str], blends: Sequence[
         raise InputError(file, "sobol.method", f"unknown method {method!r}", "one of " + ", ".join(METHODS))
     second = table.get("second_order", False)
     if not isinstance(second, bool) or (second and method != "sobol"):
-        raise InputError(file, "sobol.second_order", f"{second!r} is not allowed with method {method}",
-                         "true or false; second-order indices need method sobol")
+        raise InputError(
+            file,
+            "sobol.second_order",
+            f"{second!r} is not allowed with method {method}",
+            "true or false; second-order indices need method sobol",
+        )
     resamples = table.get("resamples", 100)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or not 10 <= resamples <= 10_000:
         raise InputError(file, "sobol.resamples", f"{resamples!r} is not a whole number in 10..10000", "e.g. 100")
     options = Options(
-        method=method, base_samples=_base_samples(table.get("base_samples", list(DEFAULT_BASE_SAMPLES[method])), method, file),
-        tolerance=_bounded(table, "tolerance", 0.05, 0.0, 1.0, file), second_order=second, resamples=resamples,
+        method=method,
+        base_samples=_base_samples(table.get("base_samples", list(DEFAULT_BASE_SAMPLES[method])), method, file),
+        tolerance=_bounded(table, "tolerance", 0.05, 0.0, 1.0, file),
+        second_order=second,
+        resamples=resamples,
         conf_level=_bounded(table, "conf_level", 0.95, 0.0, 0.999, file),
     )
     targets = tuple(require_names(table.get("targets", list(TARGETS)), file, "sobol.targets", allowed=TARGETS))
     candidates = untrimmed_series(models, blends)
     trimmed = [b.name for b in blends if b.trim]
-    series = tuple(require_names(table["series"], file, "sobol.series", allowed=candidates + trimmed)) if "series" in table else None
+    series = (
+        tuple(require_names(table["series"], file, "sobol.series", allowed=candidates + trimmed))
+        if "series" in table
+        else None
+    )
     for name in series or ():
         if name in trimmed:
-            raise InputError(file, "sobol.series", f"{name!r} is a trimmed blend",
-                             "models or untrimmed blends: trimming depends on the whole sample, so it has no indices")
+            raise InputError(
+                file,
+                "sobol.series",
+                f"{name!r} is a trimmed blend",
+                "models or untrimmed blends: trimming depends on the whole sample, so it has no indices",
+            )
     blended = any(b.name in (series or candidates) for b in blends)
     groups = _groups(table.get("groups", {}), file, method, factors, priors, models, blended)
     return SobolSection(options, targets, series, groups)
 
 
-def _groups(table: Any, file: Path, method: str, factors: Sequence[str], priors: PriorSet, models: Sequence[str],
-            blended: bool) -> dict[str, tuple[str, ...]]:
+def _groups(
+    table: Any, file: Path, method: str, factors: Sequence[str], priors: PriorSet, models: Sequence[str], blended: bool
+) -> dict[str, tuple[str, ...]]:
     """``[sobol.groups]``: every sampled factor (and the model choice, when a blend is analysed) in one group."""
     if not isinstance(table, dict):
         raise InputError(file, "sobol.groups", "expected a table", "[sobol.groups] with name = [factors]")
@@ -140,14 +168,22 @@ def _groups(table: Any, file: Path, method: str, factors: Sequence[str], priors:
         groups[name] = tuple(require_names(members, file, f"sobol.groups.{name}", allowed=allowed))
         for factor in groups[name]:
             if factor in owner:
-                raise InputError(file, f"sobol.groups.{name}", f"{factor!r} is already in group {owner[factor]!r}",
-                                 "each factor in one group")
+                raise InputError(
+                    file,
+                    f"sobol.groups.{name}",
+                    f"{factor!r} is already in group {owner[factor]!r}",
+                    "each factor in one group",
+                )
             owner[factor] = name
     if groups:
         sampled = [f for f in factors if not priors.is_fixed(f, models)]
         sampled += [MODEL_FACTOR] if blended else []
         for factor in sampled:
             if factor not in owner:
-                raise InputError(file, "sobol.groups", f"sampled factor {factor!r} is in no group",
-                                 "put every sampled factor in one group")
+                raise InputError(
+                    file,
+                    "sobol.groups",
+                    f"sampled factor {factor!r} is in no group",
+                    "put every sampled factor in one group",
+                )
     return groups

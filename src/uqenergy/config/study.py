@@ -36,11 +36,27 @@ from uqenergy.config.settings import setting_tables
 from uqenergy.config.sobol import SobolSection, parse_sobol
 
 SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet"})
-STUDY_KEYS = frozenset({
-    "name", "scenario", "description", "priors", "throughput", "quantization", "models", "draws", "seed",
-    "chunk_draws", "save_draws", "effective_tokens", "input_token_divisor", "throughput_uncertainty",
-    "power_utilisation", "scheduler", "memory_budget_mb",
-})
+STUDY_KEYS = frozenset(
+    {
+        "name",
+        "scenario",
+        "description",
+        "priors",
+        "throughput",
+        "quantization",
+        "models",
+        "draws",
+        "seed",
+        "chunk_draws",
+        "save_draws",
+        "effective_tokens",
+        "input_token_divisor",
+        "throughput_uncertainty",
+        "power_utilisation",
+        "scheduler",
+        "memory_budget_mb",
+    }
+)
 PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
@@ -132,8 +148,9 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     return study_from_document(path, read_toml(path), draws=draws, seed=seed)
 
 
-def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None,
-                        extra_priors: tuple[dict, ...] = ()) -> Study:
+def study_from_document(
+    path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None, extra_priors: tuple[dict, ...] = ()
+) -> Study:
     """Validate a study document read from ``path``, with its sections and settings.
 
     Parameters
@@ -166,8 +183,12 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         raise InputError(path, "priors", "expected [priors.NAME] tables", "overrides of priors in the prior files")
     for name in (n for o in (overrides, *extra_priors) for n in o):
         if name not in priors.base:
-            raise InputError(path, f"priors.{name}", "overrides a prior the prior files do not define",
-                             "defined: " + ", ".join(priors.names()))
+            raise InputError(
+                path,
+                f"priors.{name}",
+                "overrides a prior the prior files do not define",
+                "defined: " + ", ".join(priors.names()),
+            )
     layers = [(path, {"priors": o}) for o in (overrides, *extra_priors) if o]
     if layers:
         priors = load_prior_files(prior_files, layers)
@@ -178,7 +199,9 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
     known = sorted({r.model for r in benchmarks})
     for m in models:
         if m not in known:
-            raise InputError(path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known))
+            raise InputError(
+                path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known)
+            )
     mode = table.get("effective_tokens", "output")
     if mode not in EFFECTIVE_TOKENS:
         raise InputError(path, "study.effective_tokens", f"unknown mode {mode!r}", "output or output+input")
@@ -203,35 +226,56 @@ def study_from_document(path: Path, doc: dict, *, draws: int | None = None, seed
         if not isinstance(flag, bool):
             raise InputError(path, flag_key, f"expected true or false, got {flag!r}", "a boolean")
     study = Study(
-        path=path, name=require_text(table.get("name"), path, "study.name"),
+        path=path,
+        name=require_text(table.get("name"), path, "study.name"),
         scenario=require_text(table.get("scenario"), path, "study.scenario"),
-        description=table.get("description", ""), priors=priors, throughput_file=throughput_file,
-        quantization=require_text(table.get("quantization", "FP8"), path, "study.quantization"), benchmarks=benchmarks, models=models,
-        draws=positive_int(draws if draws is not None else table.get("draws", 100_000), path, "study.draws" if draws is None else "--draws"),
-        seed=require_seed(seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"),
+        description=table.get("description", ""),
+        priors=priors,
+        throughput_file=throughput_file,
+        quantization=require_text(table.get("quantization", "FP8"), path, "study.quantization"),
+        benchmarks=benchmarks,
+        models=models,
+        draws=positive_int(
+            draws if draws is not None else table.get("draws", 100_000),
+            path,
+            "study.draws" if draws is None else "--draws",
+        ),
+        seed=require_seed(
+            seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"
+        ),
         chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
         save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
-        throughput_uncertainty=uncertainty, blends=blends, pathways=pathways, combined=combined and bool(pathways),
-        pathway_targets=targets, power_utilisation=pu_mode,
+        throughput_uncertainty=uncertainty,
+        blends=blends,
+        pathways=pathways,
+        combined=combined and bool(pathways),
+        pathway_targets=targets,
+        power_utilisation=pu_mode,
         intervals=parse_intervals(doc.get("intervals", {}), path, blends),
         scheduler=parse_scheduler(table.get("scheduler", LOCAL), path),
-        memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path), prior_overrides=overrides,
+        memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path),
+        prior_overrides=overrides,
     )
     for model in models:  # every model must have usable benchmark rows
         usable_rows(benchmarks, model, study.quantization, throughput_file)
     sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors)
-    settings = tuple(_setting(study, doc, name, study_keys, setting_priors, extra_priors)
-                     for name, study_keys, setting_priors in setting_tables(doc.get("settings", []), path))
+    settings = tuple(
+        _setting(study, doc, name, study_keys, setting_priors, extra_priors)
+        for name, study_keys, setting_priors in setting_tables(doc.get("settings", []), path)
+    )
     return replace(study, sobol=sobol, settings=settings)
 
 
-def _setting(study: Study, doc: dict, name: str, study_keys: dict, priors: dict, extra_priors: tuple[dict, ...]) -> Setting:
+def _setting(
+    study: Study, doc: dict, name: str, study_keys: dict, priors: dict, extra_priors: tuple[dict, ...]
+) -> Setting:
     """The study ``doc`` describes under one setting: its study keys, its priors beneath ``extra_priors``."""
     variant_doc = {k: v for k, v in doc.items() if k != "settings"} | {"study": doc["study"] | study_keys}
     try:
-        variant = study_from_document(study.path, variant_doc, draws=study.draws, seed=study.seed,
-                                      extra_priors=(priors, *extra_priors))
+        variant = study_from_document(
+            study.path, variant_doc, draws=study.draws, seed=study.seed, extra_priors=(priors, *extra_priors)
+        )
     except InputError as exc:
         where = f"settings.{name}" + (f": {exc.key}" if exc.key else "")
         raise InputError(exc.file, where, exc.problem, exc.allowed) from None

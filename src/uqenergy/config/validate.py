@@ -44,8 +44,10 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         return f"estimates file, {len(estimates_from_document(path, doc))} estimates", []
     if "fleet" in doc:
         fleet = fleet_from_document(path, doc)
-        return (f"fleet study {fleet.study.name!r}, {len(fleet.runs)} workload runs, {len(fleet.mixes)} mixes, "
-                f"{len(fleet.grids)} grids"), fleet.study.priors.warnings
+        return (
+            f"fleet study {fleet.study.name!r}, {len(fleet.runs)} workload runs, {len(fleet.mixes)} mixes, "
+            f"{len(fleet.grids)} grids"
+        ), fleet.study.priors.warnings
     if "study" in doc:
         study = study_from_document(path, doc)
         settings = f", {len(study.settings)} settings" if study.settings else ""

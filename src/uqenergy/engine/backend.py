@@ -58,8 +58,12 @@ class Backend:
             try:
                 self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
             except (OSError, ValueError) as exc:  # unreachable, or a malformed host or port
-                raise InputError(self.scheduler, "scheduler", f"cannot reach the dask scheduler: {exc}",
-                                 "the address of a running dask.distributed scheduler") from None
+                raise InputError(
+                    self.scheduler,
+                    "scheduler",
+                    f"cannot reach the dask scheduler: {exc}",
+                    "the address of a running dask.distributed scheduler",
+                ) from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -83,11 +87,17 @@ class Backend:
                 yield from map(task, chunks)
             else:
                 with ThreadPoolExecutor(self.workers) as pool:
-                    yield from _windowed(lambda chunk: pool.submit(task, chunk), lambda f: f.result(), chunks, self.in_flight)
+                    yield from _windowed(
+                        lambda chunk: pool.submit(task, chunk), lambda f: f.result(), chunks, self.in_flight
+                    )
         elif self.client is not None:
             shared = self.client.scatter(job, broadcast=True)
-            yield from _windowed(lambda chunk: self.client.submit(function, shared, chunk, pure=False),
-                                 lambda f: f.result(), chunks, self.in_flight)
+            yield from _windowed(
+                lambda chunk: self.client.submit(function, shared, chunk, pure=False),
+                lambda f: f.result(),
+                chunks,
+                self.in_flight,
+            )
         else:
             yield from self._dask_local(task, list(chunks))
 
@@ -96,7 +106,7 @@ class Backend:
 
         step = self.in_flight
         for start in range(0, len(chunks), step):
-            batch = [dask.delayed(task, pure=False)(chunk) for chunk in chunks[start:start + step]]
+            batch = [dask.delayed(task, pure=False)(chunk) for chunk in chunks[start : start + step]]
             yield from dask.compute(*batch, scheduler=self.scheduler)
 
 

@@ -45,8 +45,12 @@ def apply_pathways(energy_wh, multipliers: Sequence):
     return energy_wh
 
 
-def evaluate(inputs: xr.Dataset, throughput_fits: xr.Dataset, input_token_divisor: float = math.inf,
-             power_utilisation: str = "prior") -> xr.Dataset:
+def evaluate(
+    inputs: xr.Dataset,
+    throughput_fits: xr.Dataset,
+    input_token_divisor: float = math.inf,
+    power_utilisation: str = "prior",
+) -> xr.Dataset:
     """Per-query outputs for a Dataset of inputs (variables named as the priors).
 
     Needs ``pue``, ``node_power_kw``, ``power_utilisation``, ``input_tokens`` and

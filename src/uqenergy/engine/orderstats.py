@@ -94,7 +94,7 @@ class Moments:
     def of(cls, values: np.ndarray, lengths: np.ndarray) -> Moments:
         moments, start = cls(), 0
         for length in lengths[lengths > 0].tolist():
-            segment = values[start:start + length]
+            segment = values[start : start + length]
             total = float(np.sum(segment))
             moments.counts.append(length)
             moments.sums.append(total)
@@ -130,7 +130,7 @@ def hdi_of_sorted(ordered: np.ndarray, level: float) -> tuple[float, float]:
     """``arviz.hdi`` of already sorted draws (its algorithm, without sorting again): among the intervals
     spanning floor(level n) consecutive draws, the narrowest."""
     span = int(np.floor(level * ordered.size))
-    low = int(np.argmin(ordered[span:] - ordered[:ordered.size - span]))
+    low = int(np.argmin(ordered[span:] - ordered[: ordered.size - span]))
     return float(ordered[low]), float(ordered[low + span])
 
 
@@ -146,14 +146,14 @@ class _Draws(ABC):
     def values(self, ranks) -> np.ndarray:
         """The draws at 0-based ``ranks`` in sorted order."""
 
-    def request(self, ranks=(), hdi_level: float | None = None) -> None:
+    def request(self, ranks=(), hdi_level: float | None = None) -> None:  # noqa: B027 (in memory: nothing to fetch)
         """Note order statistics (and an HDI) about to be read, so that one pass fetches them all."""
 
     def quantiles(self, probs, first: int = 0, count: int | None = None) -> np.ndarray:
         """``numpy.quantile`` of the draws ranked [first, first + count) (default: all)."""
         below, above, weight = quantile_ranks(self.count if count is None else count, probs)
         known = self.values(np.concatenate([below, above]) + first)
-        return interpolate(known[:below.size], known[below.size:], weight)
+        return interpolate(known[: below.size], known[below.size :], weight)
 
 
 class SortedDraws(_Draws):
@@ -252,7 +252,7 @@ def _inside(keys: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     table = np.zeros(1 << TOP_BITS, dtype=bool)
     shift = np.uint64(64 - TOP_BITS)
     for lo, hi in ranges.reshape(-1, 2):
-        table[int(lo >> shift):int((hi - np.uint64(1)) >> shift) + 1] = True
+        table[int(lo >> shift) : int((hi - np.uint64(1)) >> shift) + 1] = True
     inside = table[keys >> shift]
     candidates = np.flatnonzero(inside)
     inside[candidates] = np.searchsorted(ranges, keys[candidates], side="right") % 2 == 1
@@ -362,8 +362,11 @@ class StreamedDraws(_Draws):
         new_lo = lo_split[slot] + (sub << plan.shifts[slot])
         new_hi = np.minimum(new_lo + (np.uint64(1) << plan.shifts[slot]), hi_split[slot])
         stay = ~np.isin(self.lo, lo_split)
-        self._set_bins(np.concatenate([self.lo[stay], new_lo]), np.concatenate([self.hi[stay], new_hi]),
-                       np.concatenate([self.count_of[stay], counts]))
+        self._set_bins(
+            np.concatenate([self.lo[stay], new_lo]),
+            np.concatenate([self.hi[stay], new_hi]),
+            np.concatenate([self.count_of[stay], counts]),
+        )
 
     # --- reading --------------------------------------------------------------------------------
     def _ready(self) -> None:
@@ -398,7 +401,7 @@ class StreamedDraws(_Draws):
         for j, a, b in zip(groups.tolist(), firsts.tolist(), [*firsts[1:].tolist(), order.size]):
             chosen = order[a:b]
             if self.single[j]:
-                out[chosen] = key_values(self.lo[j:j + 1])[0]
+                out[chosen] = key_values(self.lo[j : j + 1])[0]
             else:
                 out[chosen] = self.kept[int(self.lo[j])][ranks[chosen] - self.starts[j]]
         return out
@@ -414,7 +417,9 @@ class StreamedDraws(_Draws):
         if key >= self.hi[j]:
             return int(self.ends[j])
         if self.single[j]:
-            inside = value > key_values(self.lo[j:j + 1])[0] or (side == "right" and value == key_values(self.lo[j:j + 1])[0])
+            inside = value > key_values(self.lo[j : j + 1])[0] or (
+                side == "right" and value == key_values(self.lo[j : j + 1])[0]
+            )
             return int(self.ends[j] if inside else self.starts[j])
         if not self.known[j]:
             self._need([j])

@@ -40,34 +40,44 @@ def _fill_blocks(out: np.ndarray, seed: int, start: int, draw) -> np.ndarray:
         streams = np.random.SeedSequence(seed, spawn_key=(block,)).spawn(n_models * n_factors)
         for i, stream in enumerate(streams):
             f, m = i % n_factors, i // n_factors
-            out[f, m, lo + skip:hi] = draw(f, m, np.random.default_rng(stream), hi - lo)[skip:]
+            out[f, m, lo + skip : hi] = draw(f, m, np.random.default_rng(stream), hi - lo)[skip:]
     return out
 
 
-def monte_carlo_draws(priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int,
-                      start: int, stop: int) -> np.ndarray:
+def monte_carlo_draws(
+    priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int, start: int, stop: int
+) -> np.ndarray:
     """Independent draws (factor, model, draw) for draws [start, stop), cut from the blocks that hold them."""
-    return _fill_blocks(np.empty((len(factors), len(models), stop - start)), seed, start,
-                        lambda f, m, rng, size: priors.get(factors[f], models[m]).sample(rng, size))
+    return _fill_blocks(
+        np.empty((len(factors), len(models), stop - start)),
+        seed,
+        start,
+        lambda f, m, rng, size: priors.get(factors[f], models[m]).sample(rng, size),
+    )
 
 
 def monte_carlo_uniforms(seed: int, n_factors: int, n_models: int, start: int, stop: int) -> np.ndarray:
     """U(0, 1) numbers (factor, model, draw) for draws [start, stop) from the same block streams."""
-    return _fill_blocks(np.empty((n_factors, n_models, stop - start)), seed, start,
-                        lambda f, m, rng, size: rng.random(size))
+    return _fill_blocks(
+        np.empty((n_factors, n_models, stop - start)), seed, start, lambda f, m, rng, size: rng.random(size)
+    )
 
 
 def constant_inputs(priors: PriorSet, names: Sequence[str], models: Sequence[str]) -> dict:
     """Fixed priors as (model,) variables."""
     return {
-        name: ("model", [priors.get(name, m).distribution.value for m in models],
-               {"units": priors.get(name).unit, "kind": priors.get(name).kind})
+        name: (
+            "model",
+            [priors.get(name, m).distribution.value for m in models],
+            {"units": priors.get(name).unit, "kind": priors.get(name).kind},
+        )
         for name in names
     }
 
 
-def _dataset(priors: PriorSet, factors: Sequence[str], models: Sequence[str], values: np.ndarray,
-             draw_offset: int) -> xr.Dataset:
+def _dataset(
+    priors: PriorSet, factors: Sequence[str], models: Sequence[str], values: np.ndarray, draw_offset: int
+) -> xr.Dataset:
     variables = {
         name: (("model", "draw"), values[f], {"units": priors.get(name).unit, "kind": priors.get(name).kind})
         for f, name in enumerate(factors)
@@ -76,26 +86,37 @@ def _dataset(priors: PriorSet, factors: Sequence[str], models: Sequence[str], va
     return xr.Dataset(variables, coords={"model": list(models), "draw": draws})
 
 
-def inputs_from_uniforms(priors: PriorSet, factors: Sequence[str], models: Sequence[str],
-                         uniforms: np.ndarray, draw_offset: int = 0) -> xr.Dataset:
+def inputs_from_uniforms(
+    priors: PriorSet, factors: Sequence[str], models: Sequence[str], uniforms: np.ndarray, draw_offset: int = 0
+) -> xr.Dataset:
     """Map uniforms (factor, model, draw) of any design through each prior's inverse CDF into a Dataset."""
-    values = np.stack([
-        np.stack([priors.get(name, model).ppf(uniforms[f, m]) for m, model in enumerate(models)])
-        for f, name in enumerate(factors)
-    ])
+    values = np.stack(
+        [
+            np.stack([priors.get(name, model).ppf(uniforms[f, m]) for m, model in enumerate(models)])
+            for f, name in enumerate(factors)
+        ]
+    )
     return _dataset(priors, factors, models, values, draw_offset)
 
 
-def monte_carlo_inputs(priors: PriorSet, factors: Sequence[str], models: Sequence[str], draws: int,
-                       seed: int, chunk_draws: int | None = None, first: int = 0) -> Iterator[xr.Dataset]:
+def monte_carlo_inputs(
+    priors: PriorSet,
+    factors: Sequence[str],
+    models: Sequence[str],
+    draws: int,
+    seed: int,
+    chunk_draws: int | None = None,
+    first: int = 0,
+) -> Iterator[xr.Dataset]:
     """Plain Monte Carlo input Datasets for draws [first, draws), one per chunk: sampled factors (model, draw),
     constants (model)."""
     for start, stop in chunk_ranges(draws, chunk_draws, first):
         yield monte_carlo_chunk(priors, factors, models, seed, start, stop)
 
 
-def monte_carlo_chunk(priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int,
-                      start: int, stop: int) -> xr.Dataset:
+def monte_carlo_chunk(
+    priors: PriorSet, factors: Sequence[str], models: Sequence[str], seed: int, start: int, stop: int
+) -> xr.Dataset:
     """Plain Monte Carlo inputs for draws [start, stop): sampled factors (model, draw), constants (model)."""
     sampled = [f for f in factors if not priors.is_fixed(f)]
     constants = constant_inputs(priors, [f for f in factors if priors.is_fixed(f)], models)

@@ -76,7 +76,9 @@ def streams(study: Study) -> bool:
     return in_memory_bytes(study) > memory_budget_bytes(study.memory_budget_mb)
 
 
-def simulate(study: Study, progress=None, first: int = 0) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset | None]:
+def simulate(
+    study: Study, progress=None, first: int = 0
+) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset | None]:
     """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors and the
     saved draws (those among the study's first ``save_draws``; None if the range holds none of them)."""
     # one shared coordinate, a range: a draw index per array would cost more memory than the draws

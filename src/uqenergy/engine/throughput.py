@@ -33,12 +33,26 @@ def _fit_one(rows: list[BenchmarkRow]) -> dict:
     tps = np.array([r.tokens_per_s for r in rows])
     x = _design([r.input_tokens for r in rows], [r.output_tokens for r in rows])
     if len(rows) < 3 or np.linalg.matrix_rank(x) < 3:
-        return dict(method="constant", coefficients=np.array([np.log(tps.max()), 0.0, 0.0]), tps_max=tps.max(),
-                    dof=0, rss=0.0, xtx_inv=np.zeros((3, 3)), n_points=len(rows))
+        return dict(
+            method="constant",
+            coefficients=np.array([np.log(tps.max()), 0.0, 0.0]),
+            tps_max=tps.max(),
+            dof=0,
+            rss=0.0,
+            xtx_inv=np.zeros((3, 3)),
+            n_points=len(rows),
+        )
     coefficients, *_ = np.linalg.lstsq(x, np.log(tps), rcond=None)
     residuals = np.log(tps) - x @ coefficients
-    return dict(method="loglinear", coefficients=coefficients, tps_max=tps.max(), dof=len(rows) - 3,
-                rss=float(residuals @ residuals), xtx_inv=np.linalg.inv(x.T @ x), n_points=len(rows))
+    return dict(
+        method="loglinear",
+        coefficients=coefficients,
+        tps_max=tps.max(),
+        dof=len(rows) - 3,
+        rss=float(residuals @ residuals),
+        xtx_inv=np.linalg.inv(x.T @ x),
+        n_points=len(rows),
+    )
 
 
 def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: str = "FP8", file=None) -> xr.Dataset:
@@ -59,8 +73,9 @@ def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: st
     # An exactly determined fit (3 rows, 3 coefficients) cannot estimate its own coefficient
     # covariance: pooled s^2 (X'X)^-1 there extrapolates to SDs of 3.5 in ln TPS at 300 tokens.
     # Such models (and constants) carry the pooled residual SD alone.
-    covariance = np.stack([residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 else np.zeros((3, 3))
-                           for i, f in enumerate(fits)])
+    covariance = np.stack(
+        [residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 else np.zeros((3, 3)) for i, f in enumerate(fits)]
+    )
     return xr.Dataset(
         {
             "coefficients": (("model", "coef"), np.stack([f["coefficients"] for f in fits])),
@@ -75,8 +90,9 @@ def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: st
     )
 
 
-def tokens_per_s(fits: xr.Dataset, input_tokens: xr.DataArray, output_tokens: xr.DataArray,
-                 z: xr.DataArray | None = None) -> xr.DataArray:
+def tokens_per_s(
+    fits: xr.Dataset, input_tokens: xr.DataArray, output_tokens: xr.DataArray, z: xr.DataArray | None = None
+) -> xr.DataArray:
     """Node throughput (tokens/s) at the given lengths, capped at the model's largest observed TPS.
 
     Lengths below one token are evaluated at one token (a zero-token query has

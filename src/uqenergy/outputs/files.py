@@ -27,12 +27,16 @@ def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(out_dir, "--out", "exists and is not a folder", "a new or previous uqenergy output folder")
     if out_dir.is_dir() and not force and not _is_previous_output(out_dir):
-        raise InputError(out_dir, "--out", "exists and is not a uqenergy output", "a new folder, a previous output, or --force")
+        raise InputError(
+            out_dir, "--out", "exists and is not a uqenergy output", "a new folder, a previous output, or --force"
+        )
     ancestor = out_dir.resolve().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
-        raise InputError(out_dir, "--out", f"cannot write here: {ancestor} is not a writable folder", "a writable folder")
+        raise InputError(
+            out_dir, "--out", f"cannot write here: {ancestor} is not a writable folder", "a writable folder"
+        )
     return out_dir
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
@@ -43,10 +44,31 @@ GRID_POINTS = 400
 
 #: Okabe-Ito colours, in the order series take them (yellow last: weak on white).
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
-PATHWAY_COLORS = {"baseline": "#000000", "model": "#0072B2", "serving": "#E69F00", "hardware": "#009E73",
-                  "routing": "#CC79A7", "combined": "#D55E00", "interventions": "#56B4E9"}
-UNIT_WORDS = {"wh": "Wh", "kwh": "kWh", "mwh": "MWh", "gwh": "GWh", "twh": "TWh", "per": "/", "day": "day",
-              "year": "year", "query": "query", "ml": "mL", "l": "L", "m3": "m³", "g": "g", "t": "t"}
+PATHWAY_COLORS = {
+    "baseline": "#000000",
+    "model": "#0072B2",
+    "serving": "#E69F00",
+    "hardware": "#009E73",
+    "routing": "#CC79A7",
+    "combined": "#D55E00",
+    "interventions": "#56B4E9",
+}
+UNIT_WORDS = {
+    "wh": "Wh",
+    "kwh": "kWh",
+    "mwh": "MWh",
+    "gwh": "GWh",
+    "twh": "TWh",
+    "per": "/",
+    "day": "day",
+    "year": "year",
+    "query": "query",
+    "ml": "mL",
+    "l": "L",
+    "m3": "m³",
+    "g": "g",
+    "t": "t",
+}
 
 
 def colors_for(names: Sequence[str], palette: Sequence[str] = OKABE_ITO) -> dict[str, str]:
@@ -108,21 +130,35 @@ def lay_out(fig: Figure, layout: Layout, *, title: str = "", source: str = "") -
     """The axes of ``layout`` on ``fig`` (constrained layout): title, stacked panels, then legend key, note and source."""
     width_in, height_in = fig.get_size_inches()
     width_chars = int(width_in * FOOTER_CHARS_PER_IN)
-    footer = [(line, color) for text, color in ((layout.note, "#222222"), (source, "#555555")) if text
-              for line in textwrap.wrap(text, width_chars)]
+    footer = [
+        (line, color)
+        for text, color in ((layout.note, "#222222"), (source, "#555555"))
+        if text
+        for line in textwrap.wrap(text, width_chars)
+    ]
     text_in = FOOTER_LINE_IN * (len(footer) + 0.3)
     legend_rows = -(-len(layout.key) // LEGEND_COLUMNS)
     footer_in = text_in + LEGEND_ROW_IN * legend_rows
-    fig.get_layout_engine().set(rect=(0, footer_in / height_in, 1, 1 - footer_in / height_in))
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(rect=(0, footer_in / height_in, 1, 1 - footer_in / height_in))
     if title:
         fig.suptitle(title, fontsize=13, fontweight="bold")
     for i, (line, color) in enumerate(reversed(footer)):
         fig.text(0.01, (0.2 + i) * FOOTER_LINE_IN / height_in, line, fontsize=8, color=color, ha="left", va="bottom")
     if layout.key:
-        fig.legend(handles=list(layout.key), loc="lower center", bbox_to_anchor=(0.5, text_in / height_in),
-                   ncol=min(len(layout.key), LEGEND_COLUMNS), fontsize=8, frameon=False, borderaxespad=0.0)
-    return fig.subplots(len(layout.heights), 1, sharex=layout.sharex, squeeze=False,
-                        height_ratios=list(layout.heights))[:, 0]
+        fig.legend(
+            handles=list(layout.key),
+            loc="lower center",
+            bbox_to_anchor=(0.5, text_in / height_in),
+            ncol=min(len(layout.key), LEGEND_COLUMNS),
+            fontsize=8,
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    return fig.subplots(
+        len(layout.heights), 1, sharex=layout.sharex, squeeze=False, height_ratios=list(layout.heights)
+    )[:, 0]
 
 
 def _panels(ax: Axes | Sequence[Axes] | None, layout: Layout) -> np.ndarray:
@@ -158,8 +194,16 @@ def _interval(ax, y: float, record: Mapping, color: str, *, height: float = 1.0)
     ax.hlines(y, record["p5"], record["p95"], color=color, linewidth=1.6 * height)
     if "p25" in record and "p75" in record:
         ax.hlines(y, record["p25"], record["p75"], color=color, linewidth=6.5 * height)
-    ax.plot(record["median"], y, "o", color="white", markeredgecolor=color, markeredgewidth=1.5,
-            markersize=6.5 * height, zorder=4)
+    ax.plot(
+        record["median"],
+        y,
+        "o",
+        color="white",
+        markeredgecolor=color,
+        markeredgewidth=1.5,
+        markersize=6.5 * height,
+        zorder=4,
+    )
 
 
 def _interval_key() -> list[Line2D]:
@@ -176,8 +220,16 @@ def _row_labels(ax, ys: Sequence[float] | np.ndarray, left: Sequence[str], right
     ax.set_yticks(ys, left, fontsize=9)
     ax.tick_params(axis="y", length=0)
     for y, text in zip(ys, right):
-        ax.annotate(text, xy=(1.01, y), xycoords=("axes fraction", "data"), ha="left", va="center",
-                    fontsize=8, family="monospace", annotation_clip=False)
+        ax.annotate(
+            text,
+            xy=(1.01, y),
+            xycoords=("axes fraction", "data"),
+            ha="left",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            annotation_clip=False,
+        )
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
 
@@ -195,24 +247,33 @@ def _log_limits(lows: Sequence[float], highs: Sequence[float]) -> tuple[float, f
     return min(lows) / 1.6, max(highs) * 1.6
 
 
-def _distribution_inputs(result: StudyResult | Sequence[Mapping], draws: Mapping[str, np.ndarray] | None,
-                         labels: Mapping[str, str] | None) -> tuple[list[Mapping], Mapping[str, np.ndarray], Mapping[str, str]]:
+def _distribution_inputs(
+    result: StudyResult | Sequence[Mapping], draws: Mapping[str, np.ndarray] | None, labels: Mapping[str, str] | None
+) -> tuple[list[Mapping], Mapping[str, np.ndarray], Mapping[str, str]]:
     """Records, draws and row labels of a distributions figure, from a study result or given as records and draws."""
     if not isinstance(result, StudyResult):
         return list(result), draws or {}, labels or {}
     if "setting" in result.samples.dims:
-        raise ValueError("a study with settings has a distribution per setting: pass one setting's records "
-                         "(those with that 'setting') instead of the result")
+        raise ValueError(
+            "a study with settings has a distribution per setting: pass one setting's records "
+            "(those with that 'setting') instead of the result"
+        )
     records: list[Mapping] = [r for r in result.records if r["pathway"] == "baseline" and r["quantity"] == "energy_wh"]
     energy_wh = result.samples.get("energy_wh")
-    shapes = series_draws(energy_wh, result.samples.attrs) if energy_wh is not None and energy_wh.dims == ("model", "draw") else {}
+    shapes = (
+        series_draws(energy_wh, result.samples.attrs)
+        if energy_wh is not None and energy_wh.dims == ("model", "draw")
+        else {}
+    )
     return records, draws or shapes, labels or series_labels(result.samples.attrs)
 
 
 def series_labels(attrs: Mapping) -> dict[str, str]:
     """Row labels of blends, from a run's attributes: name, then whether trimmed and how many models it pools."""
-    return {name: f"{name}\n({'trimmed' if trim else 'untrimmed'} pool of {len(members)})"
-            for name, (members, trim) in blend_definitions(dict(attrs)).items()}
+    return {
+        name: f"{name}\n({'trimmed' if trim else 'untrimmed'} pool of {len(members)})"
+        for name, (members, trim) in blend_definitions(dict(attrs)).items()
+    }
 
 
 def _shaped(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -226,15 +287,22 @@ def distributions_layout(records: Sequence[Mapping], draws: Mapping[str, np.ndar
     total = sum(v.size for v in shaped.values())
     sizes = [v.size for v in shaped.values()] or [0]
     span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
-    note = (f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. "
-            "Marks: median and intervals from all draws of the run.")
+    note = (
+        f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. "
+        "Marks: median and intervals from all draws of the run."
+    )
     if zeros:
         note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."
     return Layout((1,), (WIDTH_IN, 1.9 + 0.78 * len(records)), tuple(_interval_key()), note)
 
 
-def plot_distributions(result: StudyResult | Sequence[Mapping], draws: Mapping[str, np.ndarray] | None = None,
-                       ax: Axes | None = None, *, labels: Mapping[str, str] | None = None) -> Axes:
+def plot_distributions(
+    result: StudyResult | Sequence[Mapping],
+    draws: Mapping[str, np.ndarray] | None = None,
+    ax: Axes | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> Axes:
     """Per-model and blend distributions of energy per query, one row per series, on a log axis.
 
     Each row shows the density of log energy of the series' draws (its shape) and
@@ -280,8 +348,10 @@ def plot_distributions(result: StudyResult | Sequence[Mapping], draws: Mapping[s
     shaped = _shaped(records, draws)
     n = len(records)
     positive = [v[v > 0] for v in shaped.values()]
-    lo, hi = _log_limits([r["p5"] for r in records] + [np.quantile(v, 0.001) for v in positive if v.size],
-                         [r["p95"] for r in records] + [np.quantile(v, 0.999) for v in positive if v.size])
+    lo, hi = _log_limits(
+        [r["p5"] for r in records] + [np.quantile(v, 0.001) for v in positive if v.size],
+        [r["p95"] for r in records] + [np.quantile(v, 0.999) for v in positive if v.size],
+    )
     grid = np.linspace(np.log10(lo), np.log10(hi), GRID_POINTS)
     colors = colors_for([r["series"] for r in records])
     ys = np.arange(n)[::-1].astype(float)
@@ -296,8 +366,12 @@ def plot_distributions(result: StudyResult | Sequence[Mapping], draws: Mapping[s
         _interval(ax, y - 0.24, record, color)
     ax.set_ylim(-0.55, n - 0.3)
     _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
-    _row_labels(ax, ys + 0.05, [labels.get(r["series"], r["series"]) for r in records],
-                [_quantile_text(r, "Wh") for r in records])
+    _row_labels(
+        ax,
+        ys + 0.05,
+        [labels.get(r["series"], r["series"]) for r in records],
+        [_quantile_text(r, "Wh") for r in records],
+    )
     return ax
 
 
@@ -316,12 +390,17 @@ def pathways_layout(records: Sequence[Mapping]) -> Layout:
     groups = _pathway_groups(records)
     n_rows = sum(len(rows) for rows in groups.values())
     note = "Each pathway divides the baseline energy by its own uncertain gain; combined divides by all of them."
-    return Layout(tuple(len(rows) for rows in groups.values()),
-                  (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups)), tuple(_interval_key()), note)
+    return Layout(
+        tuple(len(rows) for rows in groups.values()),
+        (WIDTH_IN, 1.5 + 0.55 * n_rows + 0.45 * len(groups)),
+        tuple(_interval_key()),
+        note,
+    )
 
 
-def plot_pathways(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *,
-                  labels: Mapping[str, str] | None = None) -> Axes | np.ndarray:
+def plot_pathways(
+    records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *, labels: Mapping[str, str] | None = None
+) -> Axes | np.ndarray:
     """Baseline vs each efficiency pathway vs combined, one panel per series, from summary records.
 
     Each row is labelled with its median and the median reduction against the
@@ -358,9 +437,15 @@ def plot_pathways(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None =
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record in zip(ys, rows):
             _interval(panel_ax, y, record, PATHWAY_COLORS.get(record["pathway"], "#56B4E9"))
-        right = [f"median {fmt(r['median'])} Wh" + ("" if baseline is None or r["pathway"] == "baseline" or r["median"] <= 0
-                                                   else f"\n÷{baseline / r['median']:.2g} vs baseline")
-                 for r in rows]
+        right = [
+            f"median {fmt(r['median'])} Wh"
+            + (
+                ""
+                if baseline is None or r["pathway"] == "baseline" or r["median"] <= 0
+                else f"\n÷{baseline / r['median']:.2g} vs baseline"
+            )
+            for r in rows
+        ]
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
         name = (labels or {}).get(series, series).replace("\n", " ")
@@ -393,9 +478,17 @@ def sobol_layout(records: Sequence[Mapping]) -> Layout:
     groups = _sobol_panels(records)
     n_rows = sum(len(rows) for rows in groups.values())
     note = "Bars: index estimates; whiskers: confidence intervals. S1 = share of variance from the factor alone; ST = including its interactions."
-    key = (Patch(color=SOBOL_COLORS["S1"], label="S1 first order"), Patch(color=SOBOL_COLORS["ST"], label="ST total order"))
-    return Layout(tuple(len(rows) for rows in groups.values()), (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups)),
-                  key, note, sharex=False)
+    key = (
+        Patch(color=SOBOL_COLORS["S1"], label="S1 first order"),
+        Patch(color=SOBOL_COLORS["ST"], label="ST total order"),
+    )
+    return Layout(
+        tuple(len(rows) for rows in groups.values()),
+        (WIDTH_IN, 1.6 + 0.42 * n_rows + 0.6 * len(groups)),
+        key,
+        note,
+        sharex=False,
+    )
 
 
 def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
@@ -437,8 +530,14 @@ def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | N
         scenario = scenario if setting is None else f"{scenario}, {setting}"
         ys = np.arange(len(rows))[::-1].astype(float)
         for offset, index in ((0.18, "S1"), (-0.18, "ST")):
-            panel_ax.barh(ys + offset, [r[index] for r in rows], height=0.34, color=SOBOL_COLORS[index],
-                    xerr=[r[f"{index}_conf"] for r in rows], error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1})
+            panel_ax.barh(
+                ys + offset,
+                [r[index] for r in rows],
+                height=0.34,
+                color=SOBOL_COLORS[index],
+                xerr=[r[f"{index}_conf"] for r in rows],
+                error_kw={"ecolor": "#333333", "capsize": 2.5, "linewidth": 1},
+            )
         panel_ax.set_yticks(ys, [r["factor"] for r in rows], fontsize=9)
         low = min(0.0, *(r[k] - r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
         high = max(1.0, *(r[k] + r[f"{k}_conf"] for r in rows for k in ("S1", "ST")))
@@ -448,8 +547,11 @@ def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | N
         panel_ax.set_axisbelow(True)
         panel_ax.set_xlabel("Sobol index (share of variance, 1 = all of it)")
         status = "" if all(r["converged"] for r in rows) else "; NOT converged"
-        panel_ax.set_title(f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
-                     fontsize=10, loc="left")
+        panel_ax.set_title(
+            f"{series}: {target} ({scenario}), {rows[0]['base_samples']:,} base samples{status}",
+            fontsize=10,
+            loc="left",
+        )
         for spine in ("top", "right"):
             panel_ax.spines[spine].set_visible(False)
     return _drawn(axes)
@@ -472,8 +574,13 @@ def fleet_layout(records: Sequence[Mapping]) -> Layout:
     groups = _fleet_panels(records)
     rows_total = sum(len(rows) for rows in groups.values())
     key = tuple(Patch(color=c, label=f"method: {m}") for m, c in colors_for([r["method"] for r in records]).items())
-    return Layout(tuple(len(rows) for rows in groups.values()), (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups)),
-                  key, "Thin line: 90% interval (P5-P95); dot: median; diamond: mean.", sharex=False)
+    return Layout(
+        tuple(len(rows) for rows in groups.values()),
+        (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups)),
+        key,
+        "Thin line: 90% interval (P5-P95); dot: median; diamond: mean.",
+        sharex=False,
+    )
 
 
 def plot_fleet(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
@@ -525,9 +632,15 @@ def plot_fleet(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = No
         _log_energy_axis(panel_ax, f"{quantity} ({unit}, log scale)", lo, hi)
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         panel_ax.set_title(quantity, fontsize=10, loc="left")
-        _row_labels(panel_ax, ys, [" · ".join(map(str, row)) for row in rows],
-                    ["\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
-                     for row in rows.values()])
+        _row_labels(
+            panel_ax,
+            ys,
+            [" · ".join(map(str, row)) for row in rows],
+            [
+                "\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
+                for row in rows.values()
+            ],
+        )
     return _drawn(axes)
 
 
@@ -547,8 +660,10 @@ def _pathway_colors(records: Sequence[Mapping]) -> dict[str, str]:
 def fleet_sweep_layout(records: Sequence[Mapping]) -> Layout:
     """The layout of :func:`plot_fleet_sweep`: a panel per (quantity, mix, grid); a colour per pathway."""
     panels = _sweep_panels(records)
-    note = ("Bar: honest 90% credible interval (P5-P95), dot: its median; tick across the bar: paper method "
-            "(mean; its interval is Monte Carlo noise).")
+    note = (
+        "Bar: honest 90% credible interval (P5-P95), dot: its median; tick across the bar: paper method "
+        "(mean; its interval is Monte Carlo noise)."
+    )
     key = tuple(Patch(color=c, label=p) for p, c in _pathway_colors(records).items())
     return Layout((1,) * len(panels), (WIDTH_IN, 1.8 + 2.2 * len(panels)), key, note, sharex=False)
 
@@ -622,26 +737,53 @@ def _estimate_panels(estimates: Sequence[Mapping]) -> dict[tuple[str, str], list
 
 
 def _verdict_colors(estimates: Sequence[Mapping]) -> dict[str, str]:
-    return {v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()}
+    return {
+        v: VERDICT_COLORS.get(v, c) for v, c in colors_for([r["verdict"] for r in estimates], OKABE_ITO[4:]).items()
+    }
 
 
 def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collection[str] = ()) -> Layout:
     """The layout of :func:`plot_published_estimates`: a panel per (scenario, series); a colour per verdict."""
     groups = _estimate_panels(estimates)
-    note = ("Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
-            "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median.")
-    key = (Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
-           Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
-           *(Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
-             for v, c in _verdict_colors(estimates).items()),
-           *([Line2D([], [], marker="o", linestyle="", color="white", markeredgecolor="#222222",
-                     label="figure not confirmed in its source")] if unverified else []))
-    return Layout(tuple(len(rows) for rows in groups.values()),
-                  (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups)), key, note, sharex=False)
+    note = (
+        "Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
+        "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median."
+    )
+    key = (
+        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+        Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
+        *(
+            Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
+            for v, c in _verdict_colors(estimates).items()
+        ),
+        *(
+            [
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="",
+                    color="white",
+                    markeredgecolor="#222222",
+                    label="figure not confirmed in its source",
+                )
+            ]
+            if unverified
+            else []
+        ),
+    )
+    return Layout(
+        tuple(len(rows) for rows in groups.values()),
+        (WIDTH_IN, 1.5 + 0.42 * len(estimates) + 0.6 * len(groups)),
+        key,
+        note,
+        sharex=False,
+    )
 
 
-def plot_published_estimates(estimates: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *,
-                             unverified: Collection[str] = ()) -> Axes | np.ndarray:
+def plot_published_estimates(
+    estimates: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *, unverified: Collection[str] = ()
+) -> Axes | np.ndarray:
     """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
 
     Each row shows the estimate on the distribution it was compared with (its
@@ -680,23 +822,38 @@ def plot_published_estimates(estimates: Sequence[Mapping], ax: Axes | Sequence[A
     verdicts = _verdict_colors(estimates)
     for panel_ax, ((scenario, series), rows) in zip(axes, _estimate_panels(estimates).items()):
         rows = sorted(rows, key=lambda r: r["value_wh"])
-        ours = [(r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
-                for r in rows]
+        ours = [
+            (r["value_wh"] / r["ratio_p95"], r["value_wh"] / r["ratio_median"], r["value_wh"] / r["ratio_p5"])
+            for r in rows
+        ]
         ys = np.arange(len(rows))[::-1].astype(float)
         for y, record, (p5, median, p95) in zip(ys, rows, ours):
             panel_ax.hlines(y, p5, p95, color="#bbbbbb", linewidth=7)
             panel_ax.plot(median, y, "|", color="#222222", markersize=12, markeredgewidth=2)
             hollow = record["estimate_id"] in unverified
             colour = verdicts[record["verdict"]]
-            panel_ax.plot(record["value_wh"], y, "o", color="white" if hollow else colour, markersize=8,
-                    markeredgecolor=colour if hollow else "#222222", markeredgewidth=1.5 if hollow else 0.6, zorder=4)
-        lo, hi = _log_limits([r["value_wh"] for r in rows] + [o[0] for o in ours],
-                             [r["value_wh"] for r in rows] + [o[2] for o in ours])
+            panel_ax.plot(
+                record["value_wh"],
+                y,
+                "o",
+                color="white" if hollow else colour,
+                markersize=8,
+                markeredgecolor=colour if hollow else "#222222",
+                markeredgewidth=1.5 if hollow else 0.6,
+                zorder=4,
+            )
+        lo, hi = _log_limits(
+            [r["value_wh"] for r in rows] + [o[0] for o in ours], [r["value_wh"] for r in rows] + [o[2] for o in ours]
+        )
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
         panel_ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
-        _row_labels(panel_ax, ys, [r["estimate_id"] for r in rows],
-                    [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows])
+        _row_labels(
+            panel_ax,
+            ys,
+            [r["estimate_id"] for r in rows],
+            [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows],
+        )
     return _drawn(axes)
 
 

@@ -19,8 +19,9 @@ BAR_DELAY_S = 1.0
 
 
 @contextmanager
-def draw_progress(total_draws: int, *, stream: TextIO | None = None, quiet: bool = False,
-                  label: str = "uqenergy") -> Iterator[Callable[[int], None]]:
+def draw_progress(
+    total_draws: int, *, stream: TextIO | None = None, quiet: bool = False, label: str = "uqenergy"
+) -> Iterator[Callable[[int], None]]:
     """Yield a callback taking the number of draws just done (what ``run.simulate`` reports per chunk)."""
     stream = sys.stderr if stream is None else stream
     if quiet:
@@ -28,8 +29,20 @@ def draw_progress(total_draws: int, *, stream: TextIO | None = None, quiet: bool
         return
     start = time.perf_counter()
     done = 0
-    bar = (tqdm(total=total_draws, desc=label, unit=" draws", unit_scale=True, file=stream, delay=BAR_DELAY_S,
-                leave=False, dynamic_ncols=True) if stream.isatty() else None)
+    bar = (
+        tqdm(
+            total=total_draws,
+            desc=label,
+            unit=" draws",
+            unit_scale=True,
+            file=stream,
+            delay=BAR_DELAY_S,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        if stream.isatty()
+        else None
+    )
 
     def advance(draws: int) -> None:
         nonlocal done

@@ -37,13 +37,34 @@ from uqenergy.outputs.files import MARKER, write_atomically
 #: The JSON results a report reads, with the keys it needs in each record.
 RESULT_FILES = {
     "summary.json": ("scenario", "series", "pathway", "p5", "median", "p95", "draws"),
-    "sobol.json": ("scenario", "series", "target", "factor", "S1", "S1_conf", "ST", "ST_conf", "base_samples", "converged"),
+    "sobol.json": (
+        "scenario",
+        "series",
+        "target",
+        "factor",
+        "S1",
+        "S1_conf",
+        "ST",
+        "ST_conf",
+        "base_samples",
+        "converged",
+    ),
     "fleet.json": ("scenario", "mix", "pathway", "quantity", "method", "p5", "median", "p95", "mean"),
-    "compare.json": ("estimate_id", "value_wh", "scenario", "series", "percentile", "ratio_median", "ratio_p5",
-                     "ratio_p95", "verdict"),
+    "compare.json": (
+        "estimate_id",
+        "value_wh",
+        "scenario",
+        "series",
+        "percentile",
+        "ratio_median",
+        "ratio_p5",
+        "ratio_p95",
+        "verdict",
+    ),
 }
-TEXT_KEYS = frozenset({"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method",
-                       "estimate_id", "verdict"})
+TEXT_KEYS = frozenset(
+    {"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method", "estimate_id", "verdict"}
+)
 FLAG_KEYS = frozenset({"converged"})
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
@@ -144,10 +165,13 @@ def read_output(path: str | Path) -> OutputFolder:
                 if "energy_wh" in dataset and dataset["energy_wh"].dims == ("model", "draw"):
                     energy_wh = dataset["energy_wh"].isel(draw=slice(0, SHAPE_DRAWS)).load()
         except (OSError, ValueError) as exc:
-            raise InputError(path / "samples.nc", None, f"cannot be read: {exc}", "a samples.nc written by uqenergy") from None
+            raise InputError(
+                path / "samples.nc", None, f"cannot be read: {exc}", "a samples.nc written by uqenergy"
+            ) from None
     if not results and not attrs:
-        raise InputError(path, None, "holds no uqenergy results",
-                         "a folder with samples.nc or any of " + ", ".join(RESULT_FILES))
+        raise InputError(
+            path, None, "holds no uqenergy results", "a folder with samples.nc or any of " + ", ".join(RESULT_FILES)
+        )
     return OutputFolder(path, results, attrs, energy_wh)
 
 
@@ -163,11 +187,18 @@ def convergence_records(energy_wh: xr.DataArray, attrs: dict, reported: list[dic
     saved = energy_wh.sizes["draw"]
     checkpoints = [n for n in TRACE_START_DRAWS * 2 ** np.arange(40) if n < saved] + [saved]
     final = {r["series"]: r for r in reported}
-    trace = [_trace_point(series, values) for n in checkpoints
-             for series, values in series_draws(energy_wh, attrs, int(n)).items() if series in final]
+    trace = [
+        _trace_point(series, values)
+        for n in checkpoints
+        for series, values in series_draws(energy_wh, attrs, int(n)).items()
+        if series in final
+    ]
     largest = {p["series"]: p["draws"] for p in trace}
-    trace += [{"series": s, "draws": r["draws"], **{q: r[q] for q in TRACE_QUANTILES}}
-              for s, r in final.items() if r["draws"] > largest.get(s, 0)]
+    trace += [
+        {"series": s, "draws": r["draws"], **{q: r[q] for q in TRACE_QUANTILES}}
+        for s, r in final.items()
+        if r["draws"] > largest.get(s, 0)
+    ]
     return trace
 
 
@@ -176,8 +207,10 @@ def source_line(out: OutputFolder) -> str:
     a = out.attrs
     if "study" not in a:
         return f"Source: uqenergy {__version__} · " + ", ".join(out.results)
-    return (f"Source: uqenergy {a.get('uqenergy_version', __version__)} · study {a['study']} ({a.get('scenario', '?')}) · "
-            f"seed {a.get('seed', '?')} · {a.get('draws_per_model', 0):,} draws per model")
+    return (
+        f"Source: uqenergy {a.get('uqenergy_version', __version__)} · study {a['study']} ({a.get('scenario', '?')}) · "
+        f"seed {a.get('seed', '?')} · {a.get('draws_per_model', 0):,} draws per model"
+    )
 
 
 def _slug(text: str) -> str:
@@ -188,17 +221,25 @@ def _energy_records(summary: list[dict], scenario: str) -> list[dict]:
     return [r for r in summary if r.get("scenario") == scenario and r.get("quantity", "energy_wh") == "energy_wh"]
 
 
-def render(path: Path, layout: plots.Layout, plot: Callable, *args, title: str, source: str,
-           size: tuple[float, float] | None = None, **kwargs) -> Path:
+def render(
+    path: Path,
+    layout: plots.Layout,
+    plot: Callable,
+    *args,
+    title: str,
+    source: str,
+    size: tuple[float, float] | None = None,
+    **kwargs,
+) -> Path:
     """Write a PNG of ``plot(*args, **kwargs)`` on a figure laid out as ``layout``, with a title and a source line.
 
     The figure is ``size`` inches (default: the layout's), rendered with matplotlib's
     Agg canvas on a fresh :class:`~matplotlib.figure.Figure`: no pyplot state.
     """
     fig = Figure(figsize=size or layout.size, dpi=plots.DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    canvas = FigureCanvasAgg(fig)
     plot(*args, ax=plots.lay_out(fig, layout, title=title, source=source), **kwargs)
-    fig.canvas.print_png(path)  # savefig would lay the figure out twice, doubling the cost
+    canvas.print_png(path)  # savefig would lay the figure out twice, doubling the cost
     return path
 
 
@@ -221,50 +262,92 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         targets = [r for r in records if r["series"] in {t["series"] for t in records if t["pathway"] != "baseline"}]
         shapes = draws if scenario == sampled else {}
         if baseline:
-            add(f"distributions-{_slug(scenario)}.png",
+            add(
+                f"distributions-{_slug(scenario)}.png",
                 f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
                 "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.",
-                plots.distributions_layout(baseline, shapes), plots.plot_distributions, baseline, shapes,
-                title=f"Energy per query ({scenario}): models and blends", labels=labels)
+                plots.distributions_layout(baseline, shapes),
+                plots.plot_distributions,
+                baseline,
+                shapes,
+                title=f"Energy per query ({scenario}): models and blends",
+                labels=labels,
+            )
         if targets:
-            add(f"pathways-{_slug(scenario)}.png",
+            add(
+                f"pathways-{_slug(scenario)}.png",
                 f"Efficiency pathways, {scenario}: baseline, each pathway alone and all combined, "
-                "with the median reduction against the baseline.", plots.pathways_layout(targets), plots.plot_pathways,
-                targets, title=f"Efficiency pathways ({scenario})", labels=labels)
-        if shapes and baseline:
+                "with the median reduction against the baseline.",
+                plots.pathways_layout(targets),
+                plots.plot_pathways,
+                targets,
+                title=f"Efficiency pathways ({scenario})",
+                labels=labels,
+            )
+        if shapes and baseline and out.energy_wh is not None:
             trace = convergence_records(out.energy_wh, out.attrs, baseline)
-            add(f"convergence-{_slug(scenario)}.png",
+            add(
+                f"convergence-{_slug(scenario)}.png",
                 f"Convergence, {scenario}: P5, median and P95 after n draws against the reported value.",
-                plots.convergence_layout(trace), plots.plot_convergence, trace,
-                title=f"Convergence of the reported quantiles ({scenario})")
+                plots.convergence_layout(trace),
+                plots.plot_convergence,
+                trace,
+                title=f"Convergence of the reported quantiles ({scenario})",
+            )
     sobol = out.results.get("sobol.json", [])
     for series in dict.fromkeys(r["series"] for r in sobol):
         rows = [r for r in sobol if r["series"] == series]
-        add(f"sobol-{_slug(series)}.png", f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) "
-            "indices with confidence intervals.", plots.sobol_layout(rows), plots.plot_sobol_indices, rows,
-            title=f"Which input drives the spread of {series}: Sobol indices")
+        add(
+            f"sobol-{_slug(series)}.png",
+            f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) indices with confidence intervals.",
+            plots.sobol_layout(rows),
+            plots.plot_sobol_indices,
+            rows,
+            title=f"Which input drives the spread of {series}: Sobol indices",
+        )
     if fleet := fleet_headline_records(out.results.get("fleet.json", [])):
         if any("setting" in r for r in fleet):
-            add("fleet.png", "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
+            add(
+                "fleet.png",
+                "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
                 "credible band, paper method dashed (every record is in the table below).",
-                plots.fleet_sweep_layout(fleet), plots.plot_fleet_sweep, fleet, title="Fleet energy across settings")
+                plots.fleet_sweep_layout(fleet),
+                plots.plot_fleet_sweep,
+                fleet,
+                title="Fleet energy across settings",
+            )
         else:
-            add("fleet.png", "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the "
-                "table below).", plots.fleet_layout(fleet), plots.plot_fleet, fleet, title="Fleet energy, water and carbon")
+            add(
+                "fleet.png",
+                "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the table below).",
+                plots.fleet_layout(fleet),
+                plots.plot_fleet,
+                fleet,
+                title="Fleet energy, water and carbon",
+            )
     if estimates := out.results.get("compare.json"):
         unverified = _unverified_estimates(out.path)
-        add("published-estimates.png", "Published per-query estimates placed on our distribution (log axis); "
+        add(
+            "published-estimates.png",
+            "Published per-query estimates placed on our distribution (log axis); "
             "hollow markers: figures not confirmed in their cited source.",
-            plots.published_estimates_layout(estimates, unverified), plots.plot_published_estimates, estimates,
-            title="Published estimates on our distribution", unverified=unverified)
+            plots.published_estimates_layout(estimates, unverified),
+            plots.plot_published_estimates,
+            estimates,
+            title="Published estimates on our distribution",
+            unverified=unverified,
+        )
     return images
 
 
 def _unverified_estimates(folder: Path) -> set[str]:
     """Ids of estimates marked ``verified = false`` in the folder's estimates.json, if it has one."""
     path = folder / "estimates.json"
-    return {e["estimate_id"] for e in _read_records(path, ("estimate_id",)) if not e.get("verified", True)} \
-        if path.is_file() else set()
+    return (
+        {e["estimate_id"] for e in _read_records(path, ("estimate_id",)) if not e.get("verified", True)}
+        if path.is_file()
+        else set()
+    )
 
 
 def _cell(value) -> str:
@@ -309,15 +392,26 @@ def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
     lines = []
     for r in baseline:
         quantity = r.get("quantity", "energy_wh")
-        pooled = f" (pool of {', '.join(blends[r['series']][0])}{', trimmed' if blends[r['series']][1] else ''})" \
-            if r["series"] in blends else ""
-        lines.append(f"{QUANTITY_NAMES.get(quantity, quantity)}, {r['scenario']}, {r['series']}{pooled}: "
-                     f"{_intervals(r, plots.unit_of(quantity))}, from {r['draws']:,} draws.")
-        gains = [f"{p['pathway']} ÷{r['median'] / p['median']:.2g}" for p in records
-                 if (p["series"], p["scenario"], p.get("quantity")) == (r["series"], r["scenario"], r.get("quantity"))
-                 and p["pathway"] != "baseline" and p["median"] > 0]
+        pooled = (
+            f" (pool of {', '.join(blends[r['series']][0])}{', trimmed' if blends[r['series']][1] else ''})"
+            if r["series"] in blends
+            else ""
+        )
+        lines.append(
+            f"{QUANTITY_NAMES.get(quantity, quantity)}, {r['scenario']}, {r['series']}{pooled}: "
+            f"{_intervals(r, plots.unit_of(quantity))}, from {r['draws']:,} draws."
+        )
+        gains = [
+            f"{p['pathway']} ÷{r['median'] / p['median']:.2g}"
+            for p in records
+            if (p["series"], p["scenario"], p.get("quantity")) == (r["series"], r["scenario"], r.get("quantity"))
+            and p["pathway"] != "baseline"
+            and p["median"] > 0
+        ]
         if gains:
-            lines.append(f"efficiency pathways on {r['series']} ({r['scenario']}), median reduction: {', '.join(gains)}.")
+            lines.append(
+                f"efficiency pathways on {r['series']} ({r['scenario']}), median reduction: {', '.join(gains)}."
+            )
     return lines
 
 
@@ -329,9 +423,11 @@ def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
     for (scenario, series, target), rows in groups.items():
         top = max(rows, key=lambda r: r["ST"])
         state = "converged" if all(r["converged"] for r in rows) else "NOT converged"
-        lines.append(f"{scenario}, {series}, {target}: {top['factor']} drives most of the spread "
-                     f"(ST {top['ST']:.2f} ± {top['ST_conf']:.2f}, S1 {top['S1']:.2f} ± {top['S1_conf']:.2f}); "
-                     f"{state} at {top['base_samples']:,} base samples.")
+        lines.append(
+            f"{scenario}, {series}, {target}: {top['factor']} drives most of the spread "
+            f"(ST {top['ST']:.2f} ± {top['ST_conf']:.2f}, S1 {top['S1']:.2f} ± {top['S1_conf']:.2f}); "
+            f"{state} at {top['base_samples']:,} base samples."
+        )
     return lines
 
 
@@ -342,46 +438,82 @@ def fleet_headline_records(records: list[dict]) -> list[dict]:
     """The fleet records a figure and the headlines hold: energy per day of the baseline and of the combined and
     interventions scenarios; without settings also their reduction factors, and water and carbon at baseline."""
     sweep = any("setting" in r for r in records)
-    return [r for r in records if r["pathway"] in FLEET_HEADLINE_PATHWAYS
-            and (r["quantity"] == "energy_gwh_per_day" or (not sweep and (
-                r["quantity"] == "reduction_factor" or (r["quantity"].endswith("_per_day") and r["pathway"] == "baseline"))))]
+    return [
+        r
+        for r in records
+        if r["pathway"] in FLEET_HEADLINE_PATHWAYS
+        and (
+            r["quantity"] == "energy_gwh_per_day"
+            or (
+                not sweep
+                and (
+                    r["quantity"] == "reduction_factor"
+                    or (r["quantity"].endswith("_per_day") and r["pathway"] == "baseline")
+                )
+            )
+        )
+    ]
 
 
 def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
     """One line per record; with settings, one line per (mix, pathway, method) running through the settings."""
     lines: dict[tuple, list[str]] = {}
     for r in fleet_headline_records(records):
-        where = f"{r['scenario']}, {r['mix']}, {r['pathway']}{', grid ' + r['grid'] if 'grid' in r else ''}, " \
-                f"{r['quantity']} ({r['method']})"
+        where = (
+            f"{r['scenario']}, {r['mix']}, {r['pathway']}{', grid ' + r['grid'] if 'grid' in r else ''}, "
+            f"{r['quantity']} ({r['method']})"
+        )
         unit = plots.unit_of(r["quantity"])
         if "setting" in r:
-            lines.setdefault((where,), []).append(f"{r['setting']} {plots.fmt(r['median'])} "
-                                                  f"({plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})")
+            lines.setdefault((where,), []).append(
+                f"{r['setting']} {plots.fmt(r['median'])} ({plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})"
+            )
         else:
             lines[(where, len(lines))] = [f"{_intervals(r, unit)}, mean {plots.fmt(r['mean'])}"]
     return [f"{key[0]}: {'; '.join(parts)}." for key, parts in lines.items()]
 
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
-    return [f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
-            f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
-            "our 90% interval." for r in records]
+    return [
+        f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
+        f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
+        "our 90% interval."
+        for r in records
+    ]
 
 
-HEADLINES = {"summary.json": _summary_headlines, "sobol.json": _sobol_headlines,
-             "fleet.json": _fleet_headlines, "compare.json": _compare_headlines}
+HEADLINES = {
+    "summary.json": _summary_headlines,
+    "sobol.json": _sobol_headlines,
+    "fleet.json": _fleet_headlines,
+    "compare.json": _compare_headlines,
+}
 
 
 def _prior_blocks(attrs: dict) -> list:
     if "priors" not in attrs:
         return []
     priors = json.loads(attrs["priors"])
-    rows = [[p["prior"], p["model"], p["distribution"], p["bounds"], p["kind"],
-             f"{100 * p['mass_outside_bounds']:.2g}%" if p["mass_outside_bounds"] > 0 else "", p["source"], p["file"]]
-            for p in priors]
-    blocks = [Heading(2, "Priors used"),
-              Paragraph("Every sampled input with its distribution (unit in brackets), physical bounds, kind and source."),
-              Table(["prior", "model", "distribution [unit]", "bounds", "kind", "mass outside bounds", "source", "file"], rows)]
+    rows = [
+        [
+            p["prior"],
+            p["model"],
+            p["distribution"],
+            p["bounds"],
+            p["kind"],
+            f"{100 * p['mass_outside_bounds']:.2g}%" if p["mass_outside_bounds"] > 0 else "",
+            p["source"],
+            p["file"],
+        ]
+        for p in priors
+    ]
+    blocks = [
+        Heading(2, "Priors used"),
+        Paragraph("Every sampled input with its distribution (unit in brackets), physical bounds, kind and source."),
+        Table(
+            ["prior", "model", "distribution [unit]", "bounds", "kind", "mass outside bounds", "source", "file"], rows
+        ),
+    ]
     warnings = [w for w in attrs.get("prior_warnings", "").split("\n") if w]
     return blocks + ([Paragraph("Warnings about the priors:"), Bullets(warnings)] if warnings else [])
 
@@ -391,12 +523,19 @@ def _provenance_blocks(out: OutputFolder) -> list:
     rows += [["report rendered by", f"uqenergy {__version__}, matplotlib {matplotlib.__version__}"]]
     files = [[name, f"{len(records):,}", file_sha256(out.path / name)] for name, records in out.results.items()]
     if out.attrs:
-        files.append(["samples.nc", f"{out.energy_wh.sizes['draw'] if out.energy_wh is not None else 0:,} draws read",
-                      file_sha256(out.path / "samples.nc")])
-    return [Heading(2, "Provenance"),
-            Paragraph(out.attrs.get("note", "What produced these results.")),
-            Table(["attribute", "value"], rows),
-            Table(["result file", "records", "sha256"], files)]
+        files.append(
+            [
+                "samples.nc",
+                f"{out.energy_wh.sizes['draw'] if out.energy_wh is not None else 0:,} draws read",
+                file_sha256(out.path / "samples.nc"),
+            ]
+        )
+    return [
+        Heading(2, "Provenance"),
+        Paragraph(out.attrs.get("note", "What produced these results.")),
+        Table(["attribute", "value"], rows),
+        Table(["result file", "records", "sha256"], files),
+    ]
 
 
 def report_blocks(out: OutputFolder, images: list[Image]) -> list:
@@ -431,9 +570,15 @@ def to_markdown(blocks: list) -> str:
             case Bullets(items):
                 lines.append("\n".join(f"- {item}" for item in items))
             case Table(header, rows):
-                lines.append("\n".join(["| " + " | ".join(_md_cell(h) for h in header) + " |",
-                                        "|" + "---|" * len(header),
-                                        *("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows)]))
+                lines.append(
+                    "\n".join(
+                        [
+                            "| " + " | ".join(_md_cell(h) for h in header) + " |",
+                            "|" + "---|" * len(header),
+                            *("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows),
+                        ]
+                    )
+                )
             case Image(path, caption):
                 lines.append(f"![{caption}]({path})\n\n*{caption}*")
     return "\n\n".join(lines) + "\n"
@@ -468,11 +613,15 @@ def to_html(blocks: list, root: Path) -> str:
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             case Image(path, caption):
                 data = base64.b64encode((root / path).read_bytes()).decode("ascii")
-                parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
-                             f"<figcaption>{e(caption)}</figcaption></figure>")
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{e(caption)}">'
+                    f"<figcaption>{e(caption)}</figcaption></figure>"
+                )
     title = next((b.text for b in blocks if isinstance(b, Heading)), "uqenergy report")
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
-            f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{e(title)}</title>\n'
+        f"<style>{STYLE}</style>\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
 
 
 def write_report(folder: str | Path) -> list[Path]:
@@ -490,7 +639,9 @@ def rerender(folder: str | Path) -> Path:
     """Rebuild the report of a finished output folder without re-running, replacing the folder atomically."""
     folder = Path(folder)
     if not (folder / MARKER).is_file():
-        raise InputError(folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare")
+        raise InputError(
+            folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare"
+        )
     read_output(folder)  # bad records are reported against the folder itself, before anything is copied
 
     def fill(staging: Path) -> None:
