@@ -207,34 +207,47 @@ function intervalMarks(svg, x, record, y, color, h) {
     stroke: "#000", "stroke-width": 2 }, svg);
 }
 
+function labelRows(xs, widths) {
+  // the first row (from the top) where each label, in order of x, starts after the previous one ends
+  const ends = [];
+  return xs.map((x, i) => {
+    let row = ends.findIndex((end) => end < x);
+    if (row < 0) row = ends.push(-Infinity) - 1;
+    ends[row] = x + widths[i];
+    return row;
+  });
+}
+
 function drawDistribution(result) {
   const svg = $("distribution");
   svg.replaceChildren();
   const d = result.distribution;
   const r = result.baseline;
-  const showEstimates = $("show-estimates").checked;
-  const estimates = showEstimates ? result.estimates : [];
+  const estimates = $("show-estimates").checked ? [...result.estimates].sort((a, b) => a.value_wh - b.value_wh) : [];
   const values = [...d.energy_wh, ...estimates.map((e) => e.value_wh)];
   const lo = Math.min(...values) / 1.2, hi = Math.max(...values) * 1.2;
-  const x = logAxis(svg, lo, hi, 20, 740, 200, "energy per query (Wh, log scale)");
-  const top = 60, bottom = 170;
+  const labels = estimates.map((e) => `${e.subject} ${fmt(e.value_wh)}`);
+  const scale0 = (v) => 20 + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * 720;
+  const rows = labelRows(estimates.map((e) => scale0(e.value_wh)), labels.map((t) => 5.2 * t.length + 6));
+  const top = 30 + (estimates.length ? (Math.max(...rows) + 1) * 11 : 0), bottom = top + 110;
+  const height = bottom + 80;
+  svg.setAttribute("viewBox", `0 0 760 ${height}`);
+  const x = logAxis(svg, lo, hi, 20, 740, bottom + 30, "energy per query (Wh, log scale)");
   const pts = d.energy_wh.map((v, i) => `${x(v).toFixed(1)},${(bottom - d.density[i] * (bottom - top)).toFixed(1)}`);
   el("path", { d: `M${x(d.energy_wh[0])},${bottom} L${pts.join(" L")} L${x(d.energy_wh.at(-1))},${bottom} Z`,
     fill: COLORS[0], "fill-opacity": 0.25, stroke: COLORS[0], "stroke-width": 1.5 }, svg);
-  intervalMarks(svg, x, r, 185, COLORS[0], 10);
-  el("text", { x: x(r.median) + 4, y: top - 4, "font-weight": "bold" }, svg, `median ${fmt(r.median)} Wh`);
+  intervalMarks(svg, x, r, bottom + 14, COLORS[0], 10);
   el("line", { x1: x(r.median), x2: x(r.median), y1: top, y2: bottom, stroke: "#000", "stroke-dasharray": "3 3" }, svg);
+  el("text", { x: x(r.median) + 4, y: top + 12, "font-weight": "bold" }, svg, `median ${fmt(r.median)} Wh`);
   estimates.forEach((e, i) => {
-    const ex = x(e.value_wh);
-    const level = 12 + (i % 4) * 11;
-    el("line", { x1: ex, x2: ex, y1: level + 2, y2: bottom, stroke: "#D55E00", "stroke-width": 1, "stroke-opacity": 0.7 }, svg);
-    const label = el("text", { x: ex + 2, y: level, fill: "#D55E00", "font-size": 9 }, svg, `${e.subject} ${fmt(e.value_wh)}`);
-    el("title", {}, label, `${e.subject}: ${fmt(e.value_wh)} Wh (${e.boundary}, ${e.kind}, ${e.date}) — ${e.citation}`);
+    const ex = x(e.value_wh), level = 12 + rows[i] * 11;
+    el("line", { x1: ex, x2: ex, y1: level + 2, y2: bottom, stroke: "#D55E00", "stroke-opacity": 0.6 }, svg);
+    const label = el("text", { x: ex + 2, y: level, fill: "#A04000", "font-size": 9 }, svg, labels[i]);
+    el("title", {}, label, `${e.subject}: ${fmt(e.value_wh)} Wh (boundary: ${e.boundary}; ${e.kind}, ${e.date}) — ${e.citation}`);
   });
-  if (d.zero_fraction > 0) {
-    el("text", { x: 740, y: bottom + 2, "text-anchor": "end", "font-size": 9 }, svg,
-      `${(100 * d.zero_fraction).toPrecision(2)}% of draws are 0 Wh (off the log axis)`);
-  }
+  const notes = [estimates.length ? "orange: published estimates (hover a label for its source and boundary)" : ""];
+  if (d.zero_fraction > 0) notes.push(`${(100 * d.zero_fraction).toPrecision(2)}% of draws are 0 Wh (off the log axis)`);
+  el("text", { x: 20, y: height - 6, "font-size": 9 }, svg, notes.filter(Boolean).join(" · "));
 }
 
 function drawPathways(result) {
@@ -250,12 +263,12 @@ function drawPathways(result) {
   const height = 30 + rows.length * 24 + 40;
   svg.setAttribute("viewBox", `0 0 760 ${height}`);
   const lo = Math.min(...rows.map((r) => r.p5)) / 1.5, hi = Math.max(...rows.map((r) => r.p95)) * 1.5;
-  const x = logAxis(svg, lo, hi, 110, 640, height - 40, "energy per query (Wh, log scale)");
+  const x = logAxis(svg, lo, hi, 110, 520, height - 40, "energy per query (Wh, log scale)");
   rows.forEach((r, i) => {
     const y = 22 + i * 24;
     el("text", { x: 104, y: y + 4, "text-anchor": "end" }, svg, r.pathway);
     intervalMarks(svg, x, r, y, COLORS[i % COLORS.length], 10);
-    el("text", { x: 646, y: y + 4 }, svg, `${fmt(r.median)} Wh (${fmt(r.p5)}–${fmt(r.p95)})`);
+    el("text", { x: 528, y: y + 4 }, svg, `${fmt(r.median)} Wh · 90% ${fmt(r.p5)}–${fmt(r.p95)}`);
   });
 }
 
