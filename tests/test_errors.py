@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
-from uqenergy.outputs.files import MARKER
+from uqenergy.outputs.files import write_manifest
 
 PRIOR = """[priors.pue]
 dist = "lognormal"
@@ -390,7 +390,7 @@ def test_catalogue_row(row, cli, tmp_path):
         if kind == "csv":
             study.write_text(TABLE_STUDY)
         if kind == "result":  # a finished output folder whose JSON was edited by hand
-            (tmp_path / "result" / MARKER).write_text("")
+            write_manifest(tmp_path / "result")
         args = {"prior": ["validate", tmp_path / file_name], "result": ["report", tmp_path / "result"]}.get(
             kind, [command or "run", study]
         )

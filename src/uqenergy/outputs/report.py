@@ -32,7 +32,7 @@ from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
 from uqenergy.config.intervals import QUANTILES
 from uqenergy.outputs import plots
-from uqenergy.outputs.files import MARKER, write_atomically
+from uqenergy.outputs.files import MARKER, is_output_folder, write_atomically
 
 #: The JSON results a report reads, with the keys it needs in each record.
 RESULT_FILES = {
@@ -638,7 +638,7 @@ def write_report(folder: str | Path) -> list[Path]:
 def rerender(folder: str | Path) -> Path:
     """Rebuild the report of a finished output folder without re-running, replacing the folder atomically."""
     folder = Path(folder)
-    if not (folder / MARKER).is_file():
+    if not is_output_folder(folder):
         raise InputError(
             folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare"
         )
@@ -651,4 +651,4 @@ def rerender(folder: str | Path) -> Path:
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
         write_report(staging)
 
-    return write_atomically(folder, fill)
+    return write_atomically(folder, fill, force=True)  # files edited since are carried over, not lost
