@@ -289,6 +289,12 @@ CASES = [
         ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = [1.1, 1.2]\nweights = [1]'),
         "priors.pue.weights: must have one weight per value",
     ),
+    (
+        "prior-categorical-text",
+        "prior",
+        ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = ["air", "liquid"]'),
+        "priors.pue.values: 'air' is not a finite number",
+    ),
     ("prior-meta-not-table", "prior", ("prepend", "meta = 3\n"), "meta: expected a table, got 3"),
     (
         "prior-flag-type",
