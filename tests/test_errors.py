@@ -360,6 +360,26 @@ CASES = [
         "--out: exists and is not a uqenergy output",
     ),
     ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
+    (
+        "cli-out-foreign-folder-force",
+        "cli",
+        ["run", "{study}", "--out", "{tmp}/mine", "--force"],
+        "--out: exists and is not a uqenergy output",
+    ),
+    ("cli-out-root", "cli", ["run", "{study}", "--out", "/"], "--out: is the root folder"),
+    ("cli-out-too-long", "cli", ["run", "{study}", "--out", "{tmp}/" + "x" * 300], "--out: the name xxxxx"),
+    (
+        "cli-draws-one",
+        "cli",
+        ["run", "{study}", "--draws", "1"],
+        "--draws: 1 is not a whole number in 2..1,000,000,000",
+    ),
+    (
+        "cli-seed-huge",
+        "cli",
+        ["run", "{study}", "--seed", str(2**64)],
+        "--seed: 18446744073709551616 is too large (an integer from 0 to 2**63 - 1",
+    ),
     ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
 ]

@@ -138,12 +138,12 @@ def _remove_by_manifest(folder: Path) -> None:
 def _protected(path: Path) -> str | None:
     """Why ``path`` (absolute, normalised) must never be an output folder, or None."""
     cwd = Path(os.path.abspath(os.getcwd()))
-    if path == cwd or path in cwd.parents:
-        return "is the current folder or one of its parents"
     if path == Path(path.anchor):
         return "is the root folder"
     if path == Path(os.path.abspath(Path.home())):
         return "is the home folder"
+    if path == cwd or path in cwd.parents:
+        return "is the current folder or one of its parents"
     if os.path.ismount(path):
         return "is a mount point"
     return None
