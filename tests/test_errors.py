@@ -7,9 +7,13 @@ error ``uqenergy: error: FILE: KEY: what is wrong (what is allowed)``, exit code
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
+from uqenergy.config.files import MAX_INPUT_BYTES
 from uqenergy.outputs.files import write_manifest
 
 PRIOR = """[priors.pue]
@@ -427,3 +431,30 @@ def test_catalogue_row(row, cli, tmp_path):
     assert expected in err, err
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "oversized", "deep", "long-cell"])
+def test_input_files_are_read_bounded(kind, cli, tmp_path):
+    """A FIFO or device is never opened, a huge file never read whole, deep nesting and huge cells fail on one line."""
+    study = tmp_path / "study.toml"
+    if kind == "fifo":
+        os.mkfifo(study)  # opening it would block until a writer comes
+    elif kind == "device":
+        study = Path("/dev/zero")  # reading it would never end
+    elif kind == "oversized":
+        study.write_text(SMALL_STUDY + "#" * (MAX_INPUT_BYTES + 10))
+    elif kind == "deep":
+        study.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")
+    else:
+        (tmp_path / "table.csv").write_text(TABLE.replace(",s\n", ",s" + "x" * 200_000 + "\n", 1))
+        study.write_text(TABLE_STUDY)
+    code, _, err = cli("run", study, "--out", tmp_path / "out")
+    expected = {
+        "fifo": "is not a regular file",
+        "device": "is not a regular file",
+        "oversized": "is larger than 16 MB",
+        "deep": "nests arrays or tables too deeply",
+        "long-cell": "not valid CSV: field larger than field limit",
+    }[kind]
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "out").exists()
