@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -216,3 +217,19 @@ def test_a_record_lacking_a_needed_key_is_an_input_error(tmp_path, cli):
     code, _, err = cli("report", folder)
     assert code == 2
     assert "fleet.json: record 0: lacks p95" in err
+
+
+def test_report_md_keeps_text_from_input_files_inert(tmp_path, cli):
+    folder = tmp_path / "injected"
+    folder.mkdir()
+    hostile = "<script>alert(1)</script> [click](javascript:alert(1))\n# injected heading | cell"
+    records = [r | {"series": hostile} for r in SOBOL]
+    (folder / "sobol.json").write_text(json.dumps(records))
+    write_manifest(folder)
+    code, _, err = cli("report", folder)
+    assert code == 0, err
+    markdown = (folder / "report.md").read_text()
+    assert "<script" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown  # shown, never run
+    assert not re.search(r"(?<!\\)\]\(javascript:", markdown) and "\\[click\\]" in markdown  # no link
+    assert not any(line.startswith("# injected") for line in markdown.splitlines())  # no new block
+    assert "# injected heading \\| cell" in markdown  # one cell of its table row, not two

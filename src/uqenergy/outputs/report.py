@@ -555,8 +555,14 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
 
 
+def _md(text: str) -> str:
+    """Text from the results (names come from input files) as inert Markdown: no HTML, links or line breaks."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return _md(text).replace("|", "\\|")
 
 
 def to_markdown(blocks: list) -> str:
@@ -564,11 +570,11 @@ def to_markdown(blocks: list) -> str:
     for block in blocks:
         match block:
             case Heading(level, text):
-                lines.append(f"{'#' * level} {text}")
+                lines.append(f"{'#' * level} {_md(text)}")
             case Paragraph(text):
-                lines.append(text)
+                lines.append(_md(text))
             case Bullets(items):
-                lines.append("\n".join(f"- {item}" for item in items))
+                lines.append("\n".join(f"- {_md(item)}" for item in items))
             case Table(header, rows):
                 lines.append(
                     "\n".join(
@@ -580,7 +586,7 @@ def to_markdown(blocks: list) -> str:
                     )
                 )
             case Image(path, caption):
-                lines.append(f"![{caption}]({path})\n\n*{caption}*")
+                lines.append(f"![{_md(caption)}]({path})\n\n*{_md(caption)}*")
     return "\n\n".join(lines) + "\n"
 
 
