@@ -99,7 +99,7 @@ class Distribution:
 
     def mass_outside(self, low: float, high: float) -> float:
         """Probability mass below ``low`` or above ``high``."""
-        if self.is_categorical:  # the weight of the numeric values outside; names are never outside
+        if self.cumulative_weights is not None:  # categorical: the weight of its numeric values outside
             weights = np.diff(self.cumulative_weights, prepend=0.0)
             numbers = [
                 v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in self.categories
