@@ -92,15 +92,8 @@ def read_toml(path: Path) -> dict:
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 text file (a byte-order mark is dropped); a missing or unreadable file is an :class:`InputError`."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file", "an existing file or a bundled name") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "is a folder", "a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot be read as text: {exc}", "a readable UTF-8 file") from None
+    """A UTF-8 text file (a byte-order mark is dropped), read bounded as :func:`read_input_text` reads."""
+    return read_input_text(path, "an existing UTF-8 file or a bundled name", encoding="utf-8-sig")
 
 
 def file_sha256(path: Path) -> str:
