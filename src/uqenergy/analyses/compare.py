@@ -45,7 +45,7 @@ from uqenergy.analyses.audit import decompose, stated_factors, substituted_energ
 from uqenergy.analyses.overstatement import mean_ratio_record, ratio_draws, ratio_record
 from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members, series_pool
-from uqenergy.analyses.two_level import outer_uniforms, two_level
+from uqenergy.analyses.two_level import outer_uniforms, two_level, without_trimmed_blends
 from uqenergy.config.boundaries import RUNG_PRIORS
 from uqenergy.config.compare import CompareStudy, load_compare_study
 from uqenergy.config.estimates import UNSPECIFIED_RULE, PublicEstimate
@@ -125,7 +125,7 @@ class Scenario:
         energy_wh, _, inputs = simulate(replace(study, save_draws=study.draws))
         assert inputs is not None  # save_draws = draws keeps every draw
         members = series_members(study, series, InMemory(energy_wh.values))
-        states = two_level(study, outer=outer, inner=inner, keep_inner=inner)
+        states = two_level(without_trimmed_blends(study), outer=outer, inner=inner, keep_inner=inner)
         statistics = {
             "mean": states["mean_energy_wh"].sel(series=series, pathway="baseline").values,
             "median": states["median_energy_wh"].sel(series=series).values,

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.intervals import summarize
-from uqenergy.analyses.two_level import level_seed, two_level
+from uqenergy.analyses.two_level import level_seed, two_level, without_trimmed_blends
 from uqenergy.config.compare import Overstatement
 from uqenergy.config.priors import PriorSet
 from uqenergy.config.study import INPUT_PRIORS, OPTIONAL_PRIORS, Study
@@ -109,6 +109,7 @@ def mean_ratio_draws(study: Study, priors: PriorSet, series: str, outer: int, in
     Both sides average the same aleatory laws (answer lengths, model), so the
     ratio compares like with like: the mean a fleet of such queries would see.
     """
+    study = without_trimmed_blends(study)
     production = two_level(study, outer=outer, inner=inner, keep_inner=1)
     other = replace(study, priors=priors)
     seed = level_seed(study.seed, NON_PRODUCTION_SEED_KEY)

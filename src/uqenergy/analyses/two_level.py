@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -202,6 +202,11 @@ def weighted_median(kept_wh: np.ndarray, weights: np.ndarray) -> np.ndarray:
         first = np.argmax(cumulative >= 0.5 * cumulative[:, -1:], axis=1)
         medians[s] = ranked[np.arange(outer), first]
     return medians
+
+
+def without_trimmed_blends(study: Study) -> Study:
+    """The study with its trimmed blends left out: what a two-level design of it can run (see require_untrimmed)."""
+    return replace(study, blends=[b for b in study.blends if not b.trim])
 
 
 def _pathways(study: Study) -> list[str]:

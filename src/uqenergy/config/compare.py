@@ -187,6 +187,14 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
                 f"study {study.name!r} computes PU from load",
                 'studies whose power utilisation is a prior (power_utilisation = "prior")',
             )
+        if any(b.name == series and b.trim for b in study.blends):
+            raise InputError(
+                path,
+                "compare.series",
+                f"{series!r} is a trimmed blend of study {study.name!r}",
+                "a model or an untrimmed blend: the mean and the median per state of knowledge pool whole "
+                "distributions",
+            )
         if series not in study.models and series not in [b.name for b in study.blends]:
             raise InputError(
                 path,
