@@ -97,3 +97,16 @@ def test_circular_and_missing_layering(write, tmp_path):
         load_prior_files([tmp_path / "a.toml"])
     with pytest.raises(InputError, match="no such file"):
         load_prior_files([write("c.toml", '[meta]\nextends = ["nowhere.toml"]\n')])
+
+
+def test_honest_facility_ratios_have_mean_one():
+    """The facility-to-facility ratios spread queries without moving the fleet average: their laws have mean one."""
+    from uqenergy.config.files import data_dir
+    from uqenergy.config.priors import load_prior_files as _load
+
+    priors = _load([data_dir("priors") / "honest.toml"], [])
+    for name in ("pue_facility_ratio", "power_utilisation_facility_ratio"):
+        assert priors.get(name).kind == "aleatory"
+        assert priors.get(name).distribution.mean() == pytest.approx(1.0, abs=1e-4)
+    for name in ("pue", "power_utilisation", "output_length_scale", "server_overhead", "provisioning_overhead"):
+        assert priors.get(name).kind == "epistemic"
