@@ -179,6 +179,18 @@ CASES = [
         "blends.blend-paper.trim: [10, 190] is not a percentile window",
     ),
     (
+        "study-blend-concentration",
+        "study",
+        ("sub", "top = 2\ntrim", "top = 2\nconcentration = 0\ntrim"),
+        "blends.blend-paper.concentration: 0 is not positive",
+    ),
+    (
+        "study-blend-concentration-trimmed",
+        "study",
+        ("sub", "top = 2\ntrim", "top = 2\nconcentration = 4\ntrim"),
+        "blends.blend-paper.concentration: a trimmed blend has no shares to draw",
+    ),
+    (
         "study-blend-unknown-member",
         "study",
         ("sub", "top = 2\ntrim", 'members = ["Grok"]\ntrim'),

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.files import resolve
+from uqenergy.config.files import data_dir, resolve
 from uqenergy.config.priors import load_prior_files
 
 JOULE = resolve("joule2026", "priors")
@@ -125,3 +125,13 @@ def test_a_categorical_prior_weighs_its_values_outside_the_bounds(tmp_path):
     path.write_text(text.replace("[-1.0, 1.5]", "[-1.0, -2.0]"))
     with pytest.raises(InputError, match="all of the prior's mass lies outside"):
         load_prior_files([path])
+
+
+def test_honest_facility_ratios_have_mean_one():
+    """The facility-to-facility ratios spread queries without moving the fleet average: their laws have mean one."""
+    priors = load_prior_files([data_dir("priors") / "honest.toml"], [])
+    for name in ("pue_facility_ratio", "power_utilisation_facility_ratio"):
+        assert priors.get(name).kind == "aleatory"
+        assert priors.get(name).distribution.mean() == pytest.approx(1.0, abs=1e-4)
+    for name in ("pue", "power_utilisation", "output_length_scale", "server_overhead", "provisioning_overhead"):
+        assert priors.get(name).kind == "epistemic"

@@ -62,7 +62,14 @@ PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
-OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
+#: sampled whenever the prior set defines them (see uqenergy.engine.energy.evaluate)
+OPTIONAL_PRIORS = (
+    "throughput_scale",
+    "output_token_multiplier",
+    "output_length_scale",
+    "pue_facility_ratio",
+    "power_utilisation_facility_ratio",
+)
 
 
 @dataclass(frozen=True)

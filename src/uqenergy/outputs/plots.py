@@ -748,10 +748,12 @@ def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collect
     groups = _estimate_panels(estimates)
     note = (
         "Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
-        "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median."
+        "of our distribution it was compared with (our credible distribution of the same statistic at the same "
+        "boundary); right: its value, what it was compared with, its percentile in that distribution, its ratio "
+        "to our median."
     )
     key = (
-        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% credible interval (P5-P95)"),
         Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
         *(
             Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
@@ -782,13 +784,24 @@ def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collect
     )
 
 
+def _compared(record: Mapping) -> str:
+    """``mean @ facility`` and two spaces, for records that name the statistic and boundary they were compared at."""
+    if "compared_statistic" not in record:
+        return ""
+    return f"{record['compared_statistic']} @ {record['boundary']}  "
+
+
 def plot_published_estimates(
     estimates: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *, unverified: Collection[str] = ()
 ) -> Axes | np.ndarray:
-    """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
+    """Published per-query estimates against our distribution of the matching statistic (log axis), one row per
+    claim and one panel per (scenario, series).
 
-    Each row shows the estimate on the distribution it was compared with (its
-    boundary decides whether PUE is included), recovered from the ratios.
+    Each row shows the published value (dot) on the distribution it was compared
+    with (grey bar P5-P95, tick the median), recovered from the ratios: for
+    ``uqenergy compare`` records, our credible distribution of the figure's own
+    statistic (mean or median energy per query) at its own boundary, named in the
+    row label.
 
     Parameters
     ----------
@@ -853,7 +866,7 @@ def plot_published_estimates(
             panel_ax,
             ys,
             [r["estimate_id"] for r in rows],
-            [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows],
+            [f"{fmt(r['value_wh'])} Wh  {_compared(r)}P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows],
         )
     return _drawn(axes)
 

@@ -53,6 +53,8 @@ RESULT_FILES = {
     "compare.json": (
         "estimate_id",
         "value_wh",
+        "compared_statistic",
+        "boundary",
         "scenario",
         "series",
         "percentile",
@@ -63,7 +65,24 @@ RESULT_FILES = {
     ),
 }
 TEXT_KEYS = frozenset(
-    {"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method", "estimate_id", "verdict"}
+    {
+        "scenario",
+        "series",
+        "pathway",
+        "target",
+        "factor",
+        "mix",
+        "quantity",
+        "method",
+        "estimate_id",
+        "verdict",
+        "compared_statistic",
+        "boundary",
+        "claim",
+        "version",
+        "date",
+        "statistic",
+    }
 )
 FLAG_KEYS = frozenset({"converged"})
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
@@ -475,9 +494,10 @@ def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
     return [
-        f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
-        f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
-        "our 90% interval."
+        f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh is {r['ratio_median']:.2g}x "
+        f"(90% {r['ratio_p5']:.2g}-{r['ratio_p95']:.2g}x) our {r['series']}'s "
+        f"{r.get('compared_statistic', 'per-query')} energy per query at the {r.get('boundary', 'same')} boundary "
+        f"({r['scenario']}), at P{r['percentile']:.1f} of our credible distribution: {r['verdict']} its 90% interval."
         for r in records
     ]
 
@@ -550,6 +570,7 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     if images:
         blocks.append(Heading(2, "Figures"))
         blocks += images
+    blocks += _drift_blocks(out.path)
     for name, records in out.results.items():
         blocks += [Heading(2, f"All records of {name}"), Paragraph(f"{len(records)} records."), records_table(records)]
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
@@ -559,6 +580,23 @@ def _md(text: str) -> str:
     """Text from the results (names come from input files) as inert Markdown: no HTML, links or line breaks."""
     text = html.escape(" ".join(str(text).split()), quote=False)
     return text.replace("[", "\\[").replace("]", "\\]")
+
+
+DRIFT_COLUMNS = ("claim", "version", "date", "value_wh", "statistic", "boundary", "change_from_first")
+
+
+def _drift_blocks(folder: Path) -> list:
+    """The versions of each claim a compare run found (drift.json), oldest first, if the folder has them."""
+    path = folder / "drift.json"
+    if not path.exists():
+        return []
+    records = _read_records(path, DRIFT_COLUMNS)
+    rows = [[_cell(r[k]) for k in DRIFT_COLUMNS] for r in records]
+    return [
+        Heading(2, "How claims drifted across versions"),
+        Paragraph("Each claim recorded in more than one version, oldest first; change is the value over the first's."),
+        Table(list(DRIFT_COLUMNS), rows),
+    ]
 
 
 def _md_cell(text: str) -> str:
