@@ -177,7 +177,7 @@ def throughput_records(study: Study) -> list[dict]:
             rows = usable_rows(study.benchmarks, model, study.quantization, study.throughput_file)
             b0, b1, b2 = (float(v) for v in fit["coefficients"].values)
             curve = (
-                f"ln TPS = {b0:.3g} + {b1:.3g} ln L_in + {b2:.3g} ln L_out, capped at {cap:,.0f} tokens/s"
+                f"ln TPS = {b0:.3g} {b1:+.3g} ln L_in {b2:+.3g} ln L_out, capped at {cap:,.0f} tokens/s"
                 if method == "loglinear"
                 else f"{cap:,.0f} tokens/s, the largest of its rows (fewer than 3 to fit)"
             )
