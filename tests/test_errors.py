@@ -354,7 +354,7 @@ CASES = [
         "--out: exists and is not a uqenergy output",
     ),
     ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
-    ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
+    ("cli-unknown-command", "cli", ["runn"], "argument COMMAND: invalid choice: 'runn'"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
 ]
 

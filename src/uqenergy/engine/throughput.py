@@ -196,7 +196,7 @@ def throughput_records(study: Study) -> list[dict]:
             {
                 "model": model,
                 "what": f"row {r.line}" if r.line else "point",
-                "throughput": f"{r.tokens_per_s:,.4g} tokens/s at L_in {_length(r.input_tokens)}, "
+                "throughput": f"{r.tokens_per_s:,.0f} tokens/s at L_in {_length(r.input_tokens)}, "
                 f"L_out {_length(r.output_tokens)}, batch {_length(r.batch_size)}",
                 "hardware": f"{r.hardware} {r.quantization}",
                 "source": r.source,
