@@ -63,7 +63,7 @@ def _model(name: str, spec: dict, path: Path, quantization: str) -> InlineModel:
     check_keys(spec, MODEL_KEYS, path, f"{key}.")
     if "throughput" not in spec:
         raise InputError(
-            path, f"{key}.throughput", "missing", f"a number, a distribution or benchmark points ({GUIDE})"
+            path, f"{key}.throughput", "missing", f"a number, a distribution or benchmark points; {GUIDE}"
         )
     hardware = require_text(spec.get("hardware", "unspecified"), path, f"{key}.hardware")
     source = require_text(spec.get("source"), path, f"{key}.source") if "source" in spec else ""
@@ -88,7 +88,7 @@ def _model(name: str, spec: dict, path: Path, quantization: str) -> InlineModel:
             path,
             where,
             f"expected a number, a table or a list of tables, got {value!r}",
-            f'tokens/s, {{ dist = "lognormal", p5 = ..., p95 = ... }} or [[{where}]] points ({GUIDE})',
+            f'tokens/s, {{ dist = "lognormal", p5 = ..., p95 = ... }} or [[{where}]] points; {GUIDE}',
         )
     return InlineModel(name, hardware, source, given, rows, power_kw)
 
@@ -96,7 +96,7 @@ def _model(name: str, spec: dict, path: Path, quantization: str) -> InlineModel:
 def _distribution(spec: dict, path: Path, key: str) -> GivenThroughput:
     if spec.get("dist") != "lognormal":
         raise InputError(
-            path, f"{key}.dist", f"{spec.get('dist')!r} is not supported for throughput", f"lognormal ({GUIDE})"
+            path, f"{key}.dist", f"{spec.get('dist')!r} is not supported for throughput", f"lognormal; {GUIDE}"
         )
     check_keys(spec, distributions.parameters_of("lognormal") | {"dist"}, path, f"{key}.")
     law = distributions.from_spec(spec, path, key)

@@ -249,8 +249,8 @@ def study_from_document(
                 path,
                 "study.models",
                 f"unknown model {m!r}",
-                "models in the throughput table: " + ", ".join(known) + f"; or define it in a [models.{m!r}] table "
-                f"with its throughput ({GUIDE})",
+                "models in the throughput table: " + ", ".join(known) + f'; or define it in a [models."{m}"] table '
+                f"with its throughput; {GUIDE}",
             )
     mode = table.get("effective_tokens", "output")
     if mode not in EFFECTIVE_TOKENS:

@@ -291,10 +291,10 @@ def distributions_layout(
     zeros = sum(int((v <= 0).sum()) for v in shaped.values())
     total = sum(v.size for v in shaped.values())
     sizes = [v.size for v in shaped.values()]
-    span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
-    note = (
-        f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. " if sizes else ""
-    ) + "Marks: median and intervals from all draws of the run."
+    note = "Marks: median and intervals from all draws of the run."
+    if sizes:
+        span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
+        note = f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. " + note
     if zeros:
         note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."
     key = _interval_key()
