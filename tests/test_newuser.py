@@ -59,7 +59,7 @@ def test_a_study_given_to_the_wrong_command_names_the_right_one(cli, tmp_path):
 
 
 SETTINGS_STUDY = (
-    SMALL_STUDY.replace("[pathways]\nnames = [\"model\", \"serving\"]\n", "")
+    SMALL_STUDY.replace('[pathways]\nnames = ["model", "serving"]\n', "")
     + """
 [[settings]]
 name = "short"
@@ -131,7 +131,9 @@ def test_fleet_paper_band_is_labelled_monte_carlo_noise():
 
 
 def test_report_without_blends_has_no_blend_paragraph_and_explains_hdi_at_zero(cli, write, tmp_path):
-    one = SMALL_STUDY.split("[blends.blend-paper]")[0].replace('models = ["DeepSeek-R1", "Llama 3.1 405B", ', "models = [")
+    one = SMALL_STUDY.split("[blends.blend-paper]")[0].replace(
+        'models = ["DeepSeek-R1", "Llama 3.1 405B", ', "models = ["
+    )
     out = tmp_path / "o"
     assert cli("run", write("one.toml", one), "--out", out, "--draws", "20000", "--quiet")[0] == 0
     report = (out / "report.md").read_text()
@@ -154,13 +156,18 @@ def test_study_override_reaches_every_model_unless_it_names_models(write):
     assert study.priors.get("node_power_kw", "Llama 3.1 70B").distribution.value == 6.0
     # an override that changes only metadata keeps the per-model values
     source_only = SMALL_STUDY + '\n[priors.node_power_kw]\nsource = "checked again"\n'
-    assert load_study(write("s.toml", source_only)).priors.get("node_power_kw", "DeepSeek-R1").distribution.value == 12.8
+    assert (
+        load_study(write("s.toml", source_only)).priors.get("node_power_kw", "DeepSeek-R1").distribution.value == 12.8
+    )
 
 
 def test_set_overrides_every_model_and_is_recorded(cli, small_study, tmp_path):
     out = tmp_path / "o"
     args = ("run", small_study, "--out", out, "--draws", "4000", "--quiet")
-    assert cli(*args, "--set", "pue.p95=1.4", "--set", "node_power_kw.value=6", "--set", "output_tokens.median=600")[0] == 0
+    assert (
+        cli(*args, "--set", "pue.p95=1.4", "--set", "node_power_kw.value=6", "--set", "output_tokens.median=600")[0]
+        == 0
+    )
     samples = xr.open_dataset(out / "samples.nc", engine="h5netcdf")
     assert json.loads(samples.attrs["overrides"]) == {
         "pue": {"p95": 1.4},
@@ -362,3 +369,33 @@ def test_durations_and_counts_read_naturally(cli, small_study):
 def test_docs_report_names_the_files_written():
     text = (ROOT / "docs" / "report.md").read_text()
     assert "sobol.png" not in text and "sobol-<series>.png" in text
+
+
+def _quick_start() -> list[list[str]]:
+    """The uqenergy commands of the README's quick start, in order, as argument lists."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start")[1].split("Install and run the checks")[0]
+    return [line.split("#")[0].split()[1:] for line in block.splitlines() if line.strip().startswith("uqenergy ")]
+
+
+@pytest.mark.slow
+def test_readme_quick_start_keeps_every_output(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    commands = _quick_start()
+    assert [c[0] for c in commands][:2] == ["studies", "run"] and len(commands) >= 9
+    written = []
+    for args in commands:
+        small = ["--draws", "300"] if args[0] in ("run", "compare", "fleet") else []
+        code, _out, err = cli(*args, *small, *(["--quiet"] if args[0] != "studies" else []))
+        assert code == 0, (args, err)
+        if args[0] in ("run", "sobol", "compare", "fleet"):
+            out = Path(args[args.index("--out") + 1]) if "--out" in args else None
+            written.append(
+                out
+                or default_out(
+                    args[0], args[1] if len(args) > 1 and not args[1].startswith("-") else "paper_traditional"
+                )
+            )
+    assert len(set(written)) == len(written)
+    for folder in written:  # every output of the walk-through is still on disk at the end
+        assert (tmp_path / folder / "report.md").is_file(), folder

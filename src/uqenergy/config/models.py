@@ -62,9 +62,7 @@ def _model(name: str, spec: dict, path: Path, quantization: str) -> InlineModel:
     key = f'models."{name}"'
     check_keys(spec, MODEL_KEYS, path, f"{key}.")
     if "throughput" not in spec:
-        raise InputError(
-            path, f"{key}.throughput", "missing", f"a number, a distribution or benchmark points; {GUIDE}"
-        )
+        raise InputError(path, f"{key}.throughput", "missing", f"a number, a distribution or benchmark points; {GUIDE}")
     hardware = require_text(spec.get("hardware", "unspecified"), path, f"{key}.hardware")
     source = require_text(spec.get("source"), path, f"{key}.source") if "source" in spec else ""
     if not source:

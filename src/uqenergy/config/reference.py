@@ -136,7 +136,7 @@ TABLES: tuple[tuple[str, frozenset[str], Mapping[str, str]], ...] = (
         '[models."NAME"]',
         MODEL_KEYS,
         {
-            "throughput": "tokens/s: a number, `{ dist = \"lognormal\", ... }`, or a list of benchmark points",
+            "throughput": 'tokens/s: a number, `{ dist = "lognormal", ... }`, or a list of benchmark points',
             "hardware": "text: what it ran on",
             "source": "text (required): where the throughput figures come from",
             "node_power_kw": "fixed node power of this model (default: the node_power_kw prior)",
