@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import PRIORS_DIR, SMALL_STUDY
 
 import uqenergy
+from conftest import PRIORS_DIR, SMALL_STUDY
 from uqenergy.cli import build_parser, default_out
 from uqenergy.config.catalogue import show, study_catalogue
 from uqenergy.config.files import bundled, data_dir

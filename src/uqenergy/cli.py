@@ -370,9 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         if hasattr(args, "out"):
-            from uqenergy.outputs.files import check_output_dir
-
             from uqenergy.config.catalogue import check_command
+            from uqenergy.outputs.files import check_output_dir
 
             check_command(args.study, args.command)
             if args.out is None:

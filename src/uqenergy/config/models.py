@@ -70,7 +70,8 @@ def _model(name: str, spec: dict, path: Path, quantization: str) -> InlineModel:
     power = spec.get("node_power_kw")
     power_kw = require_number(power, path, f"{key}.node_power_kw", positive=True) if power is not None else None
     value = spec["throughput"]
-    given, rows = None, ()
+    given: GivenThroughput | None = None
+    rows: tuple[BenchmarkRow, ...] = ()
     where = f"{key}.throughput"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         tps = require_number(value, path, where, positive=True)

@@ -270,7 +270,9 @@ def bounds_warnings(
     lines = []
     for name in priors.names() if names is None else [n for n in names if n in priors.base]:
         overrides = priors.by_model.get(name, {})
-        used = [(None, priors.base[name])] if models is None or set(models) - set(overrides) else []
+        used: list[tuple[str | None, Prior]] = (
+            [(None, priors.base[name])] if models is None or set(models) - set(overrides) else []
+        )
         used += [(m, p) for m, p in overrides.items() if models is None or m in models]
         outside = [(m, p, w) for m, p in used if (w := p.mass_outside_bounds()) > 1e-9]
         if not outside:
