@@ -389,6 +389,13 @@ CASES = [
     ),
     ("cli-set-bad-value", "cli", ["run", "{study}", "--set", "pue.p95=0.5"], "overrides: priors.pue.p5: p5 = 1.05"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
+    (
+        "cli-serve-study-not-served",
+        "cli",
+        ["serve", "paper_fleet"],
+        "STUDY: 'paper_fleet' is not a study this page runs",
+    ),
+    ("cli-serve-bad-port", "cli", ["serve", "--port", "70000"], "--port: 70000 is not a port number (1..65535)"),
 ]
 
 
