@@ -287,13 +287,25 @@ def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[st
 
 
 def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
-    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
+    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes
+    (no ``blend_trim_*``: untrimmed); a study with settings gives those of its first setting."""
+    if "settings" in attrs and not any(k.startswith("blend_members_") for k in attrs):
+        return blend_definitions(setting_attrs(attrs, attrs["settings"].split(", ")[0]))
     blends = {}
     for key, value in attrs.items():
         name = key.removeprefix("blend_members_")
-        if name != key and f"blend_trim_{name}" in attrs:
-            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
+        if name != key:
+            trim = json.loads(attrs[f"blend_trim_{name}"]) if f"blend_trim_{name}" in attrs else []
+            blends[name] = ([m.strip() for m in value.split(",")], trim)
     return blends
+
+
+def setting_attrs(attrs: dict, setting: str) -> dict:
+    """The attributes of a run with settings as one setting's run would have them (its blends' members)."""
+    prefix = f"setting_{setting}_"
+    return {k: v for k, v in attrs.items() if not k.startswith("setting_")} | {
+        k.removeprefix(prefix): v for k, v in attrs.items() if k.startswith(prefix)
+    }
 
 
 def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:
