@@ -21,7 +21,7 @@ from uqenergy.engine import simulate
 from uqenergy.engine.orderstats import (
     Moments,
     Pending,
-    SortedDraws,
+    SelectedDraws,
     StreamedDraws,
     interpolate,
     key_values,
@@ -105,7 +105,7 @@ def test_streamed_distribution_equals_sorted_draws(budget):
     rng = np.random.default_rng(budget)
     for name, values in distributions(rng).items():
         read = stream(values, BLOCK_DRAWS, budget, rng)  # chunks are whole blocks, as in a run
-        memory = SortedDraws(values)
+        memory = SelectedDraws(values)
         ranks = rng.integers(0, values.size, 40)
         assert read(lambda d: d.count) == values.size, name
         np.testing.assert_array_equal(read(lambda d, ranks=ranks: d.values(ranks)), memory.values(ranks), err_msg=name)

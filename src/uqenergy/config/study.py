@@ -62,6 +62,7 @@ EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
 OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
+SAVE_DRAWS = 25_000  # draws per model written to samples.nc unless a study sets save_draws (keeps the output small)
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def study_from_document(
             seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"
         ),
         chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
-        save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
+        save_draws=positive_int(table.get("save_draws", SAVE_DRAWS), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty,
         blends=blends,
