@@ -24,9 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from uqenergy.engine.orderstats import SelectedDraws, quantile_ranks
-
 from uqenergy.config.intervals import DEFAULT_HDI_LEVEL, FIGURES, QUANTILES
+from uqenergy.engine.orderstats import SelectedDraws, quantile_ranks
 
 ONE_SD = stats.norm.cdf([-1.0, 1.0])  # 15.87% and 84.13%
 
