@@ -60,5 +60,17 @@ def read_toml(path: Path) -> dict:
         raise InputError(path, None, f"not valid TOML: {exc}", "TOML 1.0 syntax") from None
 
 
+def read_text(path: Path) -> str:
+    """A UTF-8 text file (a byte-order mark is dropped); a missing or unreadable file is an :class:`InputError`."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(path, None, "no such file", "an existing file or a bundled name") from None
+    except IsADirectoryError:
+        raise InputError(path, None, "is a folder", "a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"cannot be read as text: {exc}", "a readable UTF-8 file") from None
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
