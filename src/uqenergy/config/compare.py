@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from uqenergy.config.errors import (
+    MIN_DRAWS,
     InputError,
     check_keys,
     positive_int,
@@ -159,9 +160,9 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
             path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both"
         )
     draws = (
-        positive_int(draws, path, "--draws")
+        positive_int(draws, path, "--draws", minimum=MIN_DRAWS)
         if draws is not None
-        else (positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
+        else (positive_int(table["draws"], path, "compare.draws", minimum=MIN_DRAWS) if "draws" in table else None)
     )
     if seed is not None or "seed" in table:
         seed = (

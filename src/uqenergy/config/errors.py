@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InputError(Exception):
@@ -18,9 +21,10 @@ class InputError(Exception):
 
     @property
     def message(self) -> str:
+        """``FILE: KEY: problem (allowed)`` on one line: control characters from the input are shown escaped."""
         parts = [p for p in (self.file, self.key) if p]
         text = self.problem if not self.allowed else f"{self.problem} ({self.allowed})"
-        return ": ".join([*parts, text])
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], ": ".join([*parts, text]))
 
 
 def require_number(value, file, key: str, *, positive: bool = False, nonnegative: bool = False) -> float:
@@ -52,10 +56,15 @@ def require_text(value, file, key: str) -> str:
     return value
 
 
+MAX_SEED = 2**63 - 1  # stored as a 64-bit integer in samples.nc
+
+
 def require_seed(value, file, key: str) -> int:
-    """``value`` as a random seed (an integer >= 0), or :class:`InputError` naming ``key``."""
+    """``value`` as a random seed (an integer from 0 to :data:`MAX_SEED`), or :class:`InputError` naming ``key``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
+    if value > MAX_SEED:
+        raise InputError(file, key, f"{value} is too large", f"an integer from 0 to 2**63 - 1 = {MAX_SEED}")
     return value
 
 
@@ -73,11 +82,15 @@ def require_names(value, file, key: str, *, allowed=None, allow_empty: bool = Fa
 
 
 MAX_DRAWS = 10**9
+MIN_DRAWS = 2  # a Monte Carlo standard error needs two draws
 
 
-def positive_int(value, file, key: str, maximum: int = MAX_DRAWS) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+def positive_int(value, file, key: str, maximum: int = MAX_DRAWS, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise InputError(
-            file, key, f"{value!r} is not a whole number in 1..{maximum:,}", f"an integer from 1 to {maximum:,}"
+            file,
+            key,
+            f"{value!r} is not a whole number in {minimum}..{maximum:,}",
+            f"an integer from {minimum} to {maximum:,}",
         )
     return value

@@ -20,6 +20,7 @@ from typing import Any
 from uqenergy.config.benchmarks import BenchmarkRow, read_benchmarks, usable_rows
 from uqenergy.config.blends import Blend, parse_blend
 from uqenergy.config.errors import (
+    MIN_DRAWS,
     InputError,
     check_keys,
     positive_int,
@@ -240,6 +241,7 @@ def study_from_document(
             draws if draws is not None else table.get("draws", 100_000),
             path,
             "study.draws" if draws is None else "--draws",
+            minimum=MIN_DRAWS,
         ),
         seed=require_seed(
             seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"

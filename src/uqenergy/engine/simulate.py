@@ -50,8 +50,19 @@ def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
     inputs = monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
     outputs = energy.evaluate(inputs, job.fits, study.input_token_divisor, study.power_utilisation)
     saved = xr.merge([inputs, outputs]).isel(draw=slice(0, save_draws - start)) if start < save_draws else None
-    drawn = {p: inputs[p].transpose("model", "draw").values for p in study.pathway_priors}
-    return ChunkDraws(start, outputs["energy_wh"].transpose("model", "draw").values, drawn, saved)
+    shape = (len(study.models), stop - start)
+    drawn = {p: model_by_draw(inputs[p], shape) for p in study.pathway_priors}
+    return ChunkDraws(start, model_by_draw(outputs["energy_wh"], shape), drawn, saved)
+
+
+def model_by_draw(values: xr.DataArray, shape: tuple[int, int]) -> np.ndarray:
+    """``values`` as a (model, draw) array; an input fixed for every draw (or every model) is broadcast."""
+    array = values.transpose(*(d for d in ("model", "draw") if d in values.dims)).values
+    if "draw" not in values.dims:
+        array = array[..., np.newaxis]
+    if "model" not in values.dims:
+        array = array[np.newaxis, ...]
+    return np.broadcast_to(array, shape)
 
 
 def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:

@@ -32,7 +32,7 @@ from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
 from uqenergy.config.intervals import QUANTILES
 from uqenergy.outputs import plots
-from uqenergy.outputs.files import MARKER, write_atomically
+from uqenergy.outputs.files import MARKER, is_output_folder, write_atomically
 
 #: The JSON results a report reads, with the keys it needs in each record.
 RESULT_FILES = {
@@ -555,8 +555,14 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
 
 
+def _md(text: str) -> str:
+    """Text from the results (names come from input files) as inert Markdown: no HTML, links or line breaks."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return _md(text).replace("|", "\\|")
 
 
 def to_markdown(blocks: list) -> str:
@@ -564,11 +570,11 @@ def to_markdown(blocks: list) -> str:
     for block in blocks:
         match block:
             case Heading(level, text):
-                lines.append(f"{'#' * level} {text}")
+                lines.append(f"{'#' * level} {_md(text)}")
             case Paragraph(text):
-                lines.append(text)
+                lines.append(_md(text))
             case Bullets(items):
-                lines.append("\n".join(f"- {item}" for item in items))
+                lines.append("\n".join(f"- {_md(item)}" for item in items))
             case Table(header, rows):
                 lines.append(
                     "\n".join(
@@ -580,7 +586,7 @@ def to_markdown(blocks: list) -> str:
                     )
                 )
             case Image(path, caption):
-                lines.append(f"![{caption}]({path})\n\n*{caption}*")
+                lines.append(f"![{_md(caption)}]({path})\n\n*{_md(caption)}*")
     return "\n\n".join(lines) + "\n"
 
 
@@ -638,7 +644,7 @@ def write_report(folder: str | Path) -> list[Path]:
 def rerender(folder: str | Path) -> Path:
     """Rebuild the report of a finished output folder without re-running, replacing the folder atomically."""
     folder = Path(folder)
-    if not (folder / MARKER).is_file():
+    if not is_output_folder(folder):
         raise InputError(
             folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare"
         )
@@ -651,4 +657,4 @@ def rerender(folder: str | Path) -> Path:
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
         write_report(staging)
 
-    return write_atomically(folder, fill)
+    return write_atomically(folder, fill, force=True)  # files edited since are carried over, not lost
