@@ -27,10 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run(args) -> None:
-    from uqenergy.analyses.intervals import inference_data
+    from uqenergy.analyses.inference import inference_groups
     from uqenergy.analyses.run import run_study, with_scheduler
     from uqenergy.config.study import load_study
-    from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
+    from uqenergy.outputs.files import write_atomically, write_inference, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
 
@@ -45,7 +45,8 @@ def _run(args) -> None:
     def fill(folder: Path) -> None:
         write_json(folder / "summary.json", result.records)
         write_netcdf(folder / "samples.nc", result.samples)
-        inference_data(result.samples).to_netcdf(str(folder / "inference.nc"), engine="h5netcdf")
+        groups = inference_groups(result.samples)  # its draws are read from samples.nc, not copied
+        write_inference(folder / "inference.nc", groups, folder / "samples.nc", result.samples)
         write_report(folder)
 
     out = write_atomically(args.out, fill, force=args.force)

@@ -35,7 +35,7 @@ import xarray as xr
 from uqenergy.analyses.intervals import describe
 from uqenergy.config.errors import InputError
 from uqenergy.config.study import Study
-from uqenergy.engine.orderstats import Pending, SortedDraws, StreamedDraws, segment_lengths
+from uqenergy.engine.orderstats import Pending, SelectedDraws, StreamedDraws, segment_lengths
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Series:
     pathway: str = "baseline"
 
 
-DrawsOf = Callable[[Series], SortedDraws | StreamedDraws]  # a series -> its order statistics
+DrawsOf = Callable[[Series], SelectedDraws | StreamedDraws]  # a series -> its order statistics
 Trims = Sequence[Sequence[float]]  # successive [low, high] percentile windows
 
 
@@ -111,12 +111,12 @@ class InMemory:
 
     def __init__(self, energy_wh: np.ndarray, divisors: dict[str, np.ndarray] | None = None):
         self.energy_wh, self.divisors = energy_wh, divisors or {}
-        self.cache: dict[Series, SortedDraws] = {}
+        self.cache: dict[Series, SelectedDraws] = {}
 
-    def __call__(self, series: Series) -> SortedDraws:
+    def __call__(self, series: Series) -> SelectedDraws:
         if series in self.cache:
             return self.cache[series]
-        draws = SortedDraws(*series_values(series, self.energy_wh, self.divisors))
+        draws = SelectedDraws(*series_values(series, self.energy_wh, self.divisors))
         if series.pathway == "baseline" and len(series.members) == 1:
             self.cache[series] = draws
         return draws
@@ -173,7 +173,7 @@ def trim_window(draws, trims: Trims) -> tuple[float, float] | None:
 
     Parameters
     ----------
-    draws : SortedDraws or StreamedDraws
+    draws : SelectedDraws or StreamedDraws
         The member's baseline order statistics (:mod:`uqenergy.engine.orderstats`).
     trims : sequence of [low, high]
         Percentile windows, 0 <= low < high <= 100.

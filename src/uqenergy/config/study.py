@@ -77,6 +77,7 @@ OPTIONAL_PRIORS = (
     "pue_facility_ratio",
     "power_utilisation_facility_ratio",
 )
+SAVE_DRAWS = 25_000  # draws per model written to samples.nc unless a study sets save_draws (keeps the output small)
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def study_from_document(
             seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"
         ),
         chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
-        save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
+        save_draws=positive_int(table.get("save_draws", SAVE_DRAWS), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty,
         blends=blends,
