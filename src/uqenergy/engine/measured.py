@@ -147,7 +147,10 @@ def interpolate(curves: xr.Dataset, model: xr.DataArray, mean_batch: xr.DataArra
         for name in curves["model"].values:
             where = names.values == name
             energy[where], clamped[where] = energy_per_token_j(*_points(curves, name), batch.values[where])
-    return batch.copy(data=energy), batch.copy(data=clamped)
+    return (
+        xr.DataArray(energy, coords=batch.coords, dims=batch.dims),
+        xr.DataArray(clamped, coords=batch.coords, dims=batch.dims),
+    )
 
 
 def evaluate(inputs: xr.Dataset, curves: xr.Dataset, section: MeasuredSection) -> xr.Dataset:
@@ -165,7 +168,7 @@ def evaluate(inputs: xr.Dataset, curves: xr.Dataset, section: MeasuredSection) -
     else:
         tokens = curves["mean_output_tokens"].sel(model=inputs["model"])
     energy_wh = energy_per_query_wh(energy_j, tokens, [inputs[r] for r in rung_priors(section.boundary)])
-    return xr.Dataset(
+    outputs = xr.Dataset(
         {
             "energy_per_token_j": energy_j.assign_attrs(units="J/token", long_name="GPU energy per output token"),
             "effective_tokens": tokens.assign_attrs(units="tokens"),
@@ -173,3 +176,7 @@ def evaluate(inputs: xr.Dataset, curves: xr.Dataset, section: MeasuredSection) -
             "energy_wh": energy_wh.assign_attrs(units="Wh", long_name=f"energy per query at the {section.boundary}"),
         }
     )
+    if "draw" in inputs.dims:  # every draw has its outputs, even when each input is fixed
+        draws = inputs.sizes["draw"]
+        outputs = outputs.map(lambda v: v if "draw" in v.dims else v.expand_dims(draw=draws, axis=-1), keep_attrs=True)
+    return outputs
