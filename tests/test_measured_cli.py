@@ -71,7 +71,7 @@ def test_importing_the_reference_files_reproduces_the_bundled_table(cli, tmp_pat
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["measured_chat", "measured_reasoning"])
 def test_bundled_measured_studies_run_and_name_every_configuration(cli, tmp_path, name):
-    code, out, err = cli("run", name, "--draws", "2000", "--out", str(tmp_path / name))
+    code, _, err = cli("run", name, "--draws", "2000", "--out", str(tmp_path / name))
     assert code == 0, err
     records = json.loads((tmp_path / name / "summary.json").read_text())
     for r in records:
@@ -97,7 +97,14 @@ def test_sobol_on_the_measured_chat_study_reports_gpu_choice_and_every_rung(tmp_
 
     result = uqenergy.run_sensitivity(replace(study, sobol=small))
     factors = {r["factor"] for r in result.records}
-    assert {"concurrency", "output_tokens", "server_overhead", "provisioning_overhead", "pue", "model_choice"} <= factors
+    assert {
+        "concurrency",
+        "output_tokens",
+        "server_overhead",
+        "provisioning_overhead",
+        "pue",
+        "model_choice",
+    } <= factors
     assert {"group:workload", "group:deployment", "group:hardware", "group:facility"} <= factors
 
 
@@ -141,7 +148,11 @@ CASES = [
     ),
     ("measured-import-not-json", ("import", "{"), "chat.json: not valid JSON"),
     ("measured-import-out-foreign", ("import-out", "mine.csv"), "mine.csv: --out: exists and was not written"),
-    ("measured-table-duplicate", ("table", [{"cap": 8}, {"cap": 8}, {"cap": 16}]), "repeats the configuration of row 1"),
+    (
+        "measured-table-duplicate",
+        ("table", [{"cap": 8}, {"cap": 8}, {"cap": 16}]),
+        "repeats the configuration of row 1",
+    ),
     ("measured-table-single-point", ("table", [{"cap": 8}]), "M, H100 x1, bfloat16, lm-arena-chat: has a single"),
     (
         "measured-table-unknown-gpu",

@@ -20,6 +20,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -928,7 +930,7 @@ def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
 
 GPU_COLORS = {"H100": OKABE_ITO[0], "B200": OKABE_ITO[1]}
 GPU_COUNT_MARKERS = {1: "o", 2: "s", 4: "^", 8: "D"}
-MODEL_LINESTYLES = ("-", "--", ":")
+MODEL_LINESTYLES: tuple[Literal["-", "--", ":"], ...] = ("-", "--", ":")
 
 
 def _configuration_rows(records: Sequence[Mapping]) -> list[Mapping]:
@@ -1002,7 +1004,7 @@ def plot_measured_distributions(
                 ridge = y - 0.1 + 0.55 * density / density.max()
                 ax.fill_between(10**grid, y - 0.1, ridge, color=color, alpha=0.35, linewidth=0)
         _interval(ax, y - 0.18, record, color, height=0.7)
-    for y, (above, below) in zip(ys[1:], zip(rows, rows[1:])):
+    for y, (above, below) in zip(ys[1:], pairwise(rows)):
         if above["model"] != below["model"]:
             ax.axhline(y + 0.5, color="#bbbbbb", linewidth=0.7)
     ax.set_ylim(-0.6, len(rows) - 0.4)
@@ -1020,7 +1022,7 @@ def plot_measured_distributions(
     return ax
 
 
-def _model_styles(models: Sequence[str]) -> dict[str, tuple[str, str]]:
+def _model_styles(models: Sequence[str]) -> dict[str, tuple[str, Literal["-", "--", ":"]]]:
     """A (colour, line style) per model: the Okabe-Ito colours, then again dashed, then dotted."""
     distinct = list(dict.fromkeys(models))
     return {
