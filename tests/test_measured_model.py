@@ -166,3 +166,16 @@ def test_an_adaptive_run_counts_the_clamped_draws_of_every_batch(tmp_path):
     plain = uqenergy.run_study(_study(tmp_path, measured))
     assert adaptive.records[0]["draws"] == 3000
     assert [r["clamped_draws"] for r in adaptive.records] == [r["clamped_draws"] for r in plain.records]
+
+
+def test_a_measured_chunk_job_pickles_for_other_processes(tmp_path):
+    import pickle
+
+    from uqenergy.engine.per_query import study_data
+    from uqenergy.engine.simulate import Job, chunk_draws
+
+    study = load_study(_study(tmp_path, 'task = "gpqa"\nmodels = ["Qwen 3 8B"]'))
+    job = Job(study, study_data(study), 10)
+    again, here = chunk_draws(pickle.loads(pickle.dumps(job)), (0, 2000)), chunk_draws(job, (0, 2000))
+    np.testing.assert_array_equal(again.energy_wh, here.energy_wh)
+    np.testing.assert_array_equal(again.clamped, here.clamped)
