@@ -18,8 +18,10 @@ _API = {
     "load_study": "uqenergy.config.study",
     "plot_convergence": "uqenergy.outputs.plots",
     "plot_distributions": "uqenergy.outputs.plots",
+    "plot_energy_per_token": "uqenergy.outputs.plots",
     "plot_fleet": "uqenergy.outputs.plots",
     "plot_fleet_sweep": "uqenergy.outputs.plots",
+    "plot_measured_distributions": "uqenergy.outputs.plots",
     "plot_pathways": "uqenergy.outputs.plots",
     "plot_published_estimates": "uqenergy.outputs.plots",
     "plot_sobol_indices": "uqenergy.outputs.plots",
@@ -40,8 +42,10 @@ if TYPE_CHECKING:  # the names for type checkers, as re-exports (``x as x``)
     from uqenergy.config.study import load_study as load_study
     from uqenergy.outputs.plots import plot_convergence as plot_convergence
     from uqenergy.outputs.plots import plot_distributions as plot_distributions
+    from uqenergy.outputs.plots import plot_energy_per_token as plot_energy_per_token
     from uqenergy.outputs.plots import plot_fleet as plot_fleet
     from uqenergy.outputs.plots import plot_fleet_sweep as plot_fleet_sweep
+    from uqenergy.outputs.plots import plot_measured_distributions as plot_measured_distributions
     from uqenergy.outputs.plots import plot_pathways as plot_pathways
     from uqenergy.outputs.plots import plot_published_estimates as plot_published_estimates
     from uqenergy.outputs.plots import plot_sobol_indices as plot_sobol_indices

@@ -27,6 +27,8 @@ from uqenergy.engine.throughput import throughput_records
 
 #: The keys that tell one summary record from another: the dimensions of :attr:`StudyResult.summary`.
 SUMMARY_DIMS = ("setting", "series", "pathway")
+#: numbers that describe a series rather than summarise its draws: not statistics of the summary Dataset
+DESCRIPTIVE_KEYS = frozenset({"gpu_count"})
 
 
 def records_frame(records: Sequence[Mapping]) -> pd.DataFrame:
@@ -39,13 +41,16 @@ def records_dataset(records: Sequence[Mapping], dims: Sequence[str], variable: s
 
     The dimensions are those of ``dims`` that the records have, with coordinates in
     first-seen order, then ``statistic``: every key whose values are numbers
-    (``True``/``False`` become 1/0). A cell no record fills is NaN; text keys other
+    (``True``/``False`` become 1/0) but those of :data:`DESCRIPTIVE_KEYS`. A cell no record fills is NaN; text keys other
     than the dimensions (the same for every record) become attributes.
     """
     dims = [d for d in dims if any(d in r for r in records)]
     statistics = list(
         dict.fromkeys(
-            k for r in records for k, v in r.items() if k not in dims and k != variable and isinstance(v, Real)
+            k
+            for r in records
+            for k, v in r.items()
+            if k not in dims and k != variable and k not in DESCRIPTIVE_KEYS and isinstance(v, Real)
         )
     )
     coords = {d: list(dict.fromkeys(r[d] for r in records)) for d in dims}
@@ -161,8 +166,9 @@ def provenance(study: Study) -> dict:
         "numpy_version": np.__version__,
         "xarray_version": xr.__version__,
         "priors": json.dumps(prior_records(study.priors, study.factors, study.models)),
-        "throughput": json.dumps(throughput_records(study)),
     }
+    if study.measured is None:  # a measured study has no throughput model: its points are in samples.nc
+        attrs["throughput"] = json.dumps(throughput_records(study))
     if study.prior_overrides:
         attrs["study_prior_overrides"] = json.dumps(study.prior_overrides)
     if study.overrides:

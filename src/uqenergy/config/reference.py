@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from uqenergy.config.blends import BLEND_KEYS
 from uqenergy.config.fleet import FLEET_KEYS, GRID_KEYS, WORKLOAD_KEYS
 from uqenergy.config.intervals import INTERVAL_KEYS
+from uqenergy.config.measured_study import MEASURED_KEYS
 from uqenergy.config.models import MODEL_KEYS, POINT_KEYS
 from uqenergy.config.priors import METADATA_KEYS
 from uqenergy.config.settings import SETTING_KEYS, SETTING_STUDY_KEYS
@@ -35,6 +36,7 @@ TABLES: tuple[tuple[str, frozenset[str], Mapping[str, str]], ...] = (
             "settings": "`[[settings]]`: named variants run side by side",
             "models": '`[models."NAME"]`: models defined in the study (docs/custom-model.md)',
             "fleet": "`[fleet]`: fleet totals for `uqenergy fleet` (docs/fleet.md)",
+            "measured": "`[measured]`: energy from a measured table instead of the throughput model (docs/measured.md)",
         },
     ),
     (
@@ -74,6 +76,18 @@ TABLES: tuple[tuple[str, frozenset[str], Mapping[str, str]], ...] = (
             "truncate": "true: restrict the law to its bounds",
             "models": '`[priors.NAME.models."MODEL"]`: the prior for one model; without it, an override that '
             "changes the numbers applies to every model",
+        },
+    ),
+    (
+        "[measured]",
+        MEASURED_KEYS,
+        {
+            "table": "measured table: bundled name or path (default `mlenergy_v3`)",
+            "task": "text (required): the task measured, e.g. `lm-arena-chat` or `gpqa`",
+            "models": "list of model_id or nickname (default: every model measured on the task)",
+            "gpus": "list of GPUs, `H100` and/or `B200` (default both)",
+            "output_tokens": "`measured` (the task's measured mean length, default) or `prior` (the output_tokens prior)",
+            "boundary": "`accelerator`, `server`, `provisioned` or `facility` (default `facility`; docs/measured.md)",
         },
     ),
     (

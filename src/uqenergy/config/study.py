@@ -12,6 +12,9 @@ read by :func:`uqenergy.config.fleet.load_fleet`.
 An override of a prior (a study's ``[priors.NAME]``, a setting's, or ``overrides``
 given to :func:`load_study`) that changes its numbers replaces it for every model,
 per-model values of the prior files included, unless it names models itself.
+A study with a ``[measured]`` section (:mod:`uqenergy.config.measured_study`) takes its
+energy from a measured table instead of the throughput model; its series are the
+measured configurations.
 """
 
 from __future__ import annotations
@@ -36,13 +39,16 @@ from uqenergy.config.errors import (
 )
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.intervals import IntervalSettings, parse_intervals
+from uqenergy.config.measured_study import PAPER_KEYS, MeasuredSection, parse_measured
 from uqenergy.config.models import GUIDE, GivenThroughput, InlineModel, parse_models
 from uqenergy.config.priors import PriorSet, bounds_warnings, load_prior_files
 from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_scheduler
 from uqenergy.config.settings import setting_tables
 from uqenergy.config.sobol import SobolSection, parse_sobol
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "models"})
+SECTIONS = frozenset(
+    {"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "models", "measured"}
+)
 OVERRIDES_FILE = "overrides"  # how overrides given on the command line (--set) or to run_study are named
 STUDY_KEYS = frozenset(
     {
@@ -89,7 +95,7 @@ class Study:
     scenario: str
     description: str
     priors: PriorSet
-    throughput_file: Path
+    throughput_file: Path  # the data table: the throughput benchmarks, or a measured study's measured table
     quantization: str
     benchmarks: list[BenchmarkRow]
     models: list[str]
@@ -112,6 +118,7 @@ class Study:
     settings: tuple[Setting, ...] = ()  # [[settings]], in file order; each a complete study without settings
     inline_models: tuple[InlineModel, ...] = ()  # [models."NAME"]: models defined in the study
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # given to load_study (--set)
+    measured: MeasuredSection | None = None  # [measured]: energy from a measured table (its series: configurations)
 
     @property
     def given_throughput(self) -> dict[str, GivenThroughput]:
@@ -123,8 +130,15 @@ class Study:
         return [f"pathway_{p}" for p in self.pathways]
 
     @property
+    def series_labels(self) -> Mapping[str, Mapping[str, Any]]:
+        """Model -> what each of its records names besides the series (a measured configuration's GPU, ...)."""
+        return self.measured.series_labels() if self.measured is not None else {}
+
+    @property
     def factors(self) -> list[str]:
         """The sampled inputs, in the order that fixes their random streams."""
+        if self.measured is not None:
+            return [*self.measured.priors, *self.pathway_priors]
         drawn_tps = any(g.log_sd > 0 for g in self.given_throughput.values())
         extra = ["throughput_z"] if self.throughput_uncertainty or drawn_tps else []
         extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
@@ -246,21 +260,31 @@ def study_from_document(
     layers = [(file, {"priors": o}) for file, o in layered if o]
     if layers:
         priors = load_prior_files(prior_files, layers)
-    priors.require(INPUT_PRIORS, path, "study.priors")
-    throughput_file = existing(table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv")
-    benchmarks = read_benchmarks(throughput_file) + [row for m in inline for row in m.rows]
-    models = require_names(table.get("models"), path, "study.models")
-    models += [m.name for m in inline if m.name not in models]
-    known = sorted({r.model for r in benchmarks} | {m.name for m in inline})
-    for m in models:
-        if m not in known:
-            raise InputError(
-                path,
-                "study.models",
-                f"unknown model {m!r}",
-                "models in the throughput table: " + ", ".join(known) + f'; or define it in a [models."{m}"] table '
-                f"with its throughput; {GUIDE}",
-            )
+    measured = parse_measured(doc["measured"], path) if "measured" in doc else None
+    if measured is None:
+        priors.require(INPUT_PRIORS, path, "study.priors")
+        throughput_file = existing(
+            table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv"
+        )
+        benchmarks = read_benchmarks(throughput_file) + [row for m in inline for row in m.rows]
+        models = require_names(table.get("models"), path, "study.models")
+        models += [m.name for m in inline if m.name not in models]
+        known = sorted({r.model for r in benchmarks} | {m.name for m in inline})
+        for m in models:
+            if m not in known:
+                raise InputError(
+                    path,
+                    "study.models",
+                    f"unknown model {m!r}",
+                    "models in the throughput table: " + ", ".join(known) + f'; or define it in a [models."{m}"] table '
+                    f"with its throughput; {GUIDE}",
+                )
+    else:
+        unused = [f"study.{key}" for key in sorted(PAPER_KEYS & table.keys())] + (["models"] if inline else [])
+        if unused:
+            raise InputError(path, unused[0], "is not used by a measured study", "choose models and GPUs in [measured]")
+        priors.require(measured.priors, path, "study.priors")
+        throughput_file, benchmarks, models = measured.table.path, [], measured.labels
     mode = table.get("effective_tokens", "output")
     if mode not in EFFECTIVE_TOKENS:
         raise InputError(path, "study.effective_tokens", f"unknown mode {mode!r}", "output or output+input")
@@ -318,8 +342,9 @@ def study_from_document(
         prior_overrides=study_overrides,
         inline_models=tuple(inline),
         overrides=user,
+        measured=measured,
     )
-    for model in models:  # every model must have usable benchmark rows, or a given throughput
+    for model in models if measured is None else ():  # every model must have usable benchmark rows, or a throughput
         if model not in study.given_throughput:
             usable_rows(benchmarks, model, study.quantization, throughput_file)
     priors = replace(priors, warnings=bounds_warnings(priors, study.factors, models))
