@@ -256,7 +256,7 @@ def _pathways(study: Study) -> list[str]:
     return ["baseline", *pathway_names(study)]
 
 
-def _divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
+def state_divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
     """Each pathway's divisor (model, outer), as in one-level runs; ``baseline`` divides by one."""
     for name in study.pathway_priors:
         if name not in theta:
@@ -312,7 +312,7 @@ def two_level(
     require_untrimmed(study.blends, study.path)
     epistemic, aleatory = split_levels(study)
     theta = outer_inputs(study, epistemic, outer, seed)
-    divisors = _divisors(study, theta)
+    divisors = state_divisors(study, theta)
     job = inner_job(study, theta, seed, inner, keep)
     with Backend(study.scheduler, workers or os.cpu_count() or 1) as backend:
         model_mean_wh, kept_wh = inner_means(job, backend, outer_chunk, progress)
@@ -364,7 +364,7 @@ def two_level(
 
 def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:
     """Per series and pathway: the pooled per-query ``energy_wh`` and the epistemic ``mean_energy_wh`` records."""
-    divisors = _divisors(study, result)
+    divisors = state_divisors(study, result)
     outer, inner = result.attrs["outer_draws"], result.attrs["inner_draws"]
     kept_wh = result["energy_wh"].values
     records = []
