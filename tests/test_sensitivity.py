@@ -15,6 +15,7 @@ from SALib.test_functions import Ishigami
 from conftest import PRIORS_DIR, SMALL_STUDY
 from uqenergy.analyses.sensitivity import _child, _Saltelli, analyse, pawn_median_ks
 from uqenergy.analyses.sensitivity_study import (
+    dominant,
     mean_evaluator,
     run_sensitivity,
     series_evaluator,
@@ -490,3 +491,18 @@ def test_fresh_inner_draws_per_row_inflate_the_total_indices(write):
         assert within(indices[True][name], "ST", st)
         assert within(indices[False][name], "ST", (st * variance + noise) / (variance + noise))
     assert not within(indices[False]["node_power_kw"], "ST", lognormal_product_indices(TOY_SIGMAS)["node_power_kw"][1])
+
+
+def test_sobol_cli_on_a_two_level_study_names_the_target_and_the_report_agrees(write, cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = cli("sobol", write("toy.toml", TOY_TWO_LEVEL), "--out", out)
+    assert code == 0, err
+    records = json.loads((out / "sobol.json").read_text())
+    assert {r["target"] for r in records} == {"mean_energy_wh"} and {r["inner_draws"] for r in records} == {40}
+    state = "converged" if records[0]["converged"] else "NOT converged"
+    factor, group = dominant(records, "sobol")[0]
+    assert f"dominant factor {factor['factor']} ST {factor['ST']:.2f}" in stdout and state in stdout
+    headline = (out / "report.md").read_text()
+    assert f"dominant factor {factor['factor']} (ST {factor['ST']:.2f}" in headline
+    assert f"group {group['factor'].removeprefix('group:')} (ST {group['ST']:.2f}" in headline
+    assert f"{state} at {factor['base_samples']:,} base samples, each mean over 40 common inner draws" in headline
