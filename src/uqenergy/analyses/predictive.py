@@ -21,20 +21,24 @@ The regression itself is :mod:`uqenergy.engine.predictive`. Here it is judged:
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from uqenergy._version import __version__
+from uqenergy.analyses.results import RecordsResult
+from uqenergy.config.files import file_sha256
+from uqenergy.config.measured import MeasuredTable
+from uqenergy.config.regression import FORMS, Form
 from uqenergy.engine.predictive import (
     COEFFICIENTS,
-    FORMS,
-    Form,
     Posterior,
     RegressionData,
     fit_posterior,
     log_likelihood,
     predict_new_model,
+    regression_data,
     replicate_observed,
 )
 
@@ -65,8 +69,8 @@ def inference_data(posterior: Posterior, data: RegressionData, seed: int = 0) ->
     Returns
     -------
     arviz.InferenceData
-        Groups ``posterior`` (``beta`` by coefficient, ``sigma``, ``tau``, ``model_effect`` by
-        model), ``posterior_predictive`` and ``log_likelihood`` (``log_energy_per_token`` by
+        Groups ``posterior`` (``beta`` by coefficient, ``sigma`` and, for a form with the per-model
+        effect, ``tau`` and ``model_effect`` by model), ``posterior_predictive`` and ``log_likelihood`` (``log_energy_per_token`` by
         configuration), ``observed_data`` and ``constant_data`` (covariates, GPU, model).
     """
     coords = {
@@ -84,12 +88,8 @@ def inference_data(posterior: Posterior, data: RegressionData, seed: int = 0) ->
     }
     rng = np.random.default_rng(seed)
     idata = az.from_dict(
-        posterior={
-            "beta": posterior.beta,
-            "sigma": posterior.sigma,
-            "tau": posterior.tau,
-            "model_effect": posterior.model_effect,
-        },
+        posterior={"beta": posterior.beta, "sigma": posterior.sigma}
+        | ({"tau": posterior.tau, "model_effect": posterior.model_effect} if posterior.form.model_effect else {}),
         posterior_predictive={"log_energy_per_token": replicate_observed(posterior, data, rng)},
         log_likelihood={"log_energy_per_token": log_likelihood(posterior, data)},
         observed_data={"log_energy_per_token": data.log_energy},
@@ -259,7 +259,7 @@ def coverage_records(held_out: HeldOut, levels=LEVELS) -> list[dict]:
                     "nominal": float(level),
                     "observed": float(hit.mean()),
                     "observed_per_model": float(hit.groupby(part["model"]).mean().mean()),
-                    "n_points": int(len(part)),
+                    "n_points": len(part),
                     "n_models": int(part["model"].nunique()),
                     "gpu": gpu,
                 }
@@ -276,9 +276,98 @@ def meets_goal(records: list[dict]) -> bool:
     )
 
 
-def posterior_summary(idata: az.InferenceData) -> pd.DataFrame:
-    """ArviZ's summary (mean, SD, 90% HDI, ESS, R-hat) of the coefficients, sigma and tau."""
+def coefficient_records(form: str, idata: az.InferenceData) -> list[dict]:
+    """ArviZ's summary (mean, SD, 90% HDI, MCSE, ESS, R-hat) of the coefficients, sigma and tau, as records."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return az.summary(idata, var_names=["beta", "sigma", "tau"], hdi_prob=0.9)
+        names = [name for name in ("beta", "sigma", "tau") if name in idata.posterior]
+        table = az.summary(idata, var_names=names, hdi_prob=0.9)
+    table = table.rename(columns={"hdi_5%": "hdi_low", "hdi_95%": "hdi_high"})
+    return [
+        {"form": form, "parameter": str(name).replace("beta[", "").rstrip("]"), **{k: float(v) for k, v in row.items()}}
+        for name, row in table.iterrows()
+    ]
 
+
+@dataclass
+class FitResult(RecordsResult):
+    """What ``uqenergy fit`` produced: every form fitted to the measured table and judged.
+
+    Attributes
+    ----------
+    idatas : dict of str to arviz.InferenceData
+        Each form fitted to every configuration.
+    records : list of dict
+        Coverage records (what ``coverage.json`` holds), every form, level and GPU.
+    loo : list of dict
+        PSIS-LOO comparison of the forms with Pareto-k counts (:func:`compare_forms`).
+    held_out : list of dict
+        One record per (form, configuration): its PIT when its model was held out.
+    coefficients : list of dict
+        Posterior summaries of each form's coefficients, sigma and tau.
+    attrs : dict
+        Provenance: data file and its hash, seed, draws, forms.
+    """
+
+    idatas: dict[str, az.InferenceData]
+    records: list[dict]
+    loo: list[dict]
+    held_out: list[dict]
+    coefficients: list[dict]
+    attrs: dict = field(default_factory=dict)
+
+
+def fit_measured(
+    table: MeasuredTable, *, seed: int = 0, chains: int = 4, draws: int = 1000, forms=tuple(FORMS)
+) -> FitResult:
+    """Fit every form of the size regression to a measured table, compare them by PSIS-LOO and
+    check each by leave-one-model-out coverage.
+
+    Parameters
+    ----------
+    table : MeasuredTable
+        The measured configurations (:func:`uqenergy.config.measured.read_measured`).
+    seed : int
+        Seed of every fit and predictive draw (each form and fold gets its own spawned stream).
+    chains, draws : int
+        Chains and draws per chain of the full fits.
+    forms : sequence of str
+        Names of the forms (:data:`~uqenergy.config.regression.FORMS`).
+
+    Returns
+    -------
+    FitResult
+        InferenceData per form, coverage records, the LOO comparison, PITs and coefficient summaries.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> from uqenergy.config.measured import read_measured
+    >>> from uqenergy.config.files import resolve
+    >>> fit = uqenergy.fit_measured(read_measured(resolve("mlenergy_v3", "priors", suffix=".csv")), draws=200)
+    >>> sorted(fit.idatas["model-effect"].groups())
+    ['constant_data', 'log_likelihood', 'observed_data', 'posterior', 'posterior_predictive']
+    """
+    data = regression_data(table.configurations)
+    idatas, held, coverage, coefficients = {}, [], [], []
+    for name, stream in zip(forms, np.random.SeedSequence(seed).spawn(len(forms))):
+        fit_seed, ppc_seed, lomo_seed = (int(s.generate_state(1)[0]) for s in stream.spawn(3))
+        posterior = fit_posterior(data, name, chains=chains, draws=draws, seed=fit_seed)
+        idatas[name] = inference_data(posterior, data, seed=ppc_seed)
+        coefficients += coefficient_records(name, idatas[name])
+        held_out = leave_one_model_out(data, name, seed=lomo_seed)
+        coverage += coverage_records(held_out)
+        held += [{"form": name, **row} for row in held_out.points.to_dict(orient="records")]
+    attrs = {
+        "measured_file": str(table.path),
+        "measured_sha256": file_sha256(table.path),
+        "seed": seed,
+        "chains": chains,
+        "draws_per_chain": draws,
+        "forms": ", ".join(forms),
+        "configurations": int(data.log_energy.size),
+        "models": len(data.models),
+        "uqenergy_version": __version__,
+        "arviz_version": az.__version__,
+    }
+    return FitResult(idatas, coverage, compare_forms(idatas), held, coefficients, attrs)

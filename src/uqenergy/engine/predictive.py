@@ -36,9 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from uqenergy.config.measured import GPUS, MeasuredConfiguration
+from uqenergy.config.regression import DEFAULT_FORM, FORMS, PRECISIONS, TASKS, Form
 
-PRECISIONS = ("bfloat16", "fp8", "mxfp4")  # the first of each tuple is the reference level
-TASKS = ("lm-arena-chat", "gpqa", "sourcegraph-fim")
 COEFFICIENTS = (
     "intercept",
     "log_active_params",
@@ -63,27 +62,6 @@ BYTES_PER_PARAMETER = {"bfloat16": 2.0, "fp8": 1.0, "mxfp4": 4.25 / 8}
 #: of ML.ENERGY v3 keeps its weights under 0.8 of its GPUs' memory
 WEIGHT_MEMORY_SHARE = 0.8
 MAX_GPU_COUNT = 8  # the largest count measured (one node)
-
-
-@dataclass(frozen=True)
-class Form:
-    """One form of the regression: with or without the per-model effect, normal or Student-t residuals."""
-
-    name: str
-    model_effect: bool
-    tail_dof: float = math.inf  # degrees of freedom of the residual's Student-t; inf: normal
-    description: str = ""
-
-
-FORMS = {
-    f.name: f
-    for f in (
-        Form("pooled", False, description="no per-model effect, normal residuals; exact conjugate posterior"),
-        Form("model-effect", True, description="per-model effect, normal residuals; Gibbs sampler"),
-        Form("model-effect-t4", True, 4.0, description="per-model effect, Student-t (4 dof) residuals; Gibbs sampler"),
-    )
-}
-DEFAULT_FORM = "model-effect"
 
 
 def _levels(values, levels: Sequence[str], what: str) -> np.ndarray:
@@ -285,7 +263,13 @@ def _gibbs_chain(data: RegressionData, form: Form, draws: int, warmup: int, rng:
 
 
 def fit_posterior(
-    data: RegressionData, form: Form | str = DEFAULT_FORM, *, chains: int = 4, draws: int = 1000, warmup: int = 500, seed: int = 0
+    data: RegressionData,
+    form: Form | str = DEFAULT_FORM,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 500,
+    seed: int = 0,
 ) -> Posterior:
     """Posterior draws of the regression in one form.
 

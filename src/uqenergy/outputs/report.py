@@ -61,9 +61,31 @@ RESULT_FILES = {
         "ratio_p95",
         "verdict",
     ),
+    "coverage.json": ("form", "level", "nominal", "observed", "n_points", "n_models", "gpu"),
+    "loo.json": ("form", "rank", "elpd_loo", "se", "elpd_diff", "dse", "k_bad", "k_very_bad", "k_max"),
+    "coefficients.json": ("form", "parameter", "mean", "sd", "hdi_low", "hdi_high", "r_hat"),
+    "held_out.json": ("form", "model", "gpu", "log_energy", "pit", "predicted_median"),
 }
+#: results drawn in figures but too long to list in the report
+FIGURE_ONLY = frozenset({"held_out.json"})
 TEXT_KEYS = frozenset(
-    {"scenario", "series", "pathway", "target", "factor", "mix", "quantity", "method", "estimate_id", "verdict"}
+    {
+        "scenario",
+        "series",
+        "pathway",
+        "target",
+        "factor",
+        "mix",
+        "quantity",
+        "method",
+        "estimate_id",
+        "verdict",
+        "form",
+        "level",
+        "gpu",
+        "parameter",
+        "model",
+    }
 )
 FLAG_KEYS = frozenset({"converged"})
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
@@ -325,6 +347,33 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
                 fleet,
                 title="Fleet energy, water and carbon",
             )
+    if coverage := out.results.get("coverage.json"):
+        add(
+            "calibration.png",
+            "Leave-one-model-out calibration: the share of held-out measurements inside each central posterior "
+            "predictive interval against its nominal level, per regression form.",
+            plots.calibration_layout(coverage),
+            plots.plot_calibration,
+            coverage,
+            title="Do the intervals hold what they claim?",
+        )
+    if held_out := out.results.get("held_out.json"):
+        add(
+            "pit.png",
+            "Where each held-out measurement falls in its posterior predictive distribution (PIT), per form.",
+            plots.pit_layout(held_out),
+            plots.plot_pit,
+            held_out,
+            title="PIT of held-out measurements",
+        )
+        add(
+            "held-out.png",
+            "Measured GPU energy per output token against the prediction made with its model held out.",
+            plots.held_out_layout(held_out),
+            plots.plot_held_out,
+            held_out,
+            title="Predictions for models the fit never saw",
+        )
     if estimates := out.results.get("compare.json"):
         unverified = _unverified_estimates(out.path)
         add(
@@ -371,7 +420,11 @@ def records_table(records: list[dict]) -> Table:
     return Table(header, [[_cell(r.get(k, "")) for k in header] for r in records])
 
 
-QUANTITY_NAMES = {"energy_wh": "energy per query", "mean_energy_wh": "mean energy per query"}
+QUANTITY_NAMES = {
+    "energy_wh": "energy per query",
+    "mean_energy_wh": "mean energy per query",
+    "median_energy_wh": "energy of the median query",
+}
 
 
 def _intervals(r: dict, unit: str) -> str:
@@ -482,7 +535,36 @@ def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
     ]
 
 
+def _coverage_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """Overall coverage at 50% and 90% per form, with the points and models behind it."""
+    return [
+        f"{r['form']}: {100 * r['observed']:.0f}% of held-out measurements inside the {r['level']} posterior "
+        f"predictive interval ({r['n_points']} configurations of {r['n_models']} models; "
+        f"{100 * r['observed_per_model']:.0f}% averaged over models)."
+        for r in records
+        if r["gpu"] == "all" and r["level"] in ("50%", "90%")
+    ]
+
+
+def _loo_headlines(records: list[dict], attrs: dict) -> list[str]:
+    return [
+        f"PSIS-LOO rank {r['rank']}: {r['form']}, elpd {r['elpd_loo']:.1f} ± {r['se']:.1f}"
+        + (f" ({r['elpd_diff']:.1f} ± {r['dse']:.1f} below the best)" if r["rank"] > 0 else "")
+        + f"; Pareto k above 0.7 for {r['k_bad'] + r['k_very_bad']} of {r['n_points']} configurations "
+        f"(max {r['k_max']:.2f})."
+        for r in records
+    ]
+
+
+def _no_headlines(records: list[dict], attrs: dict) -> list[str]:
+    return []
+
+
 HEADLINES = {
+    "coverage.json": _coverage_headlines,
+    "loo.json": _loo_headlines,
+    "coefficients.json": _no_headlines,
+    "held_out.json": _no_headlines,
     "summary.json": _summary_headlines,
     "sobol.json": _sobol_headlines,
     "fleet.json": _fleet_headlines,
@@ -551,6 +633,9 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
         blocks.append(Heading(2, "Figures"))
         blocks += images
     for name, records in out.results.items():
+        if name in FIGURE_ONLY:
+            blocks += [Heading(2, f"Records of {name}"), Paragraph(f"{len(records)} records, in the file.")]
+            continue
         blocks += [Heading(2, f"All records of {name}"), Paragraph(f"{len(records)} records."), records_table(records)]
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
 
