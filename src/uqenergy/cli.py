@@ -250,6 +250,30 @@ def _priors(args) -> None:
     print(list_prior_sets() if args.action == "list" else show(args.name))
 
 
+def _import_mlenergy(args) -> None:
+    from importlib import resources
+
+    from uqenergy.config.measured import import_mlenergy, measured_csv, written_by_importer
+    from uqenergy.outputs.files import write_file_atomically
+
+    out = Path(args.out_file)
+    if out.resolve().is_relative_to(Path(str(resources.files("uqenergy"))).resolve()):
+        raise InputError(
+            out, "--out", "is inside the installed uqenergy package", "a file of your own; set measured.table to it"
+        )
+    configurations, messages = import_mlenergy(args.files)
+    names = ", ".join(Path(f).name for f in args.files)
+    source = f"ML.ENERGY Leaderboard task files ({names}) imported by uqenergy {__version__}"
+    write_file_atomically(
+        out, measured_csv(configurations, source), may_replace=lambda p: args.force or written_by_importer(p)
+    )
+    _warn(messages, args)
+    if not args.quiet:
+        groups = {c.group for c in configurations}
+        tasks = ", ".join(sorted({c.task for c in configurations}))
+        print(f"wrote {out}: {len(configurations)} configurations in {len(groups)} groups ({tasks})", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="uqenergy", description="Monte Carlo uncertainty for the energy of LLM inference.")
     parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
@@ -312,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.add_argument("--quiet", action="store_true")
     validate.set_defaults(handler=_validate)
+
+    data = sub.add_parser("data", help="import measured data tables")
+    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    mlenergy = data_sub.add_parser(
+        "import-mlenergy", help="build a measured table from ML.ENERGY Leaderboard task files (public/data/tasks/*.json)"
+    )
+    mlenergy.add_argument("files", nargs="+", metavar="FILE.json", help="task files of one leaderboard build")
+    mlenergy.add_argument(
+        "--out", dest="out_file", default="mlenergy.csv", help="the table to write (default ./mlenergy.csv)"
+    )
+    mlenergy.add_argument("--force", action="store_true", help="replace an existing file not written by uqenergy")
+    mlenergy.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    mlenergy.set_defaults(handler=_import_mlenergy)
 
     priors = sub.add_parser("priors", help="list the bundled prior sets or show one prior set or prior")
     priors.add_argument("action", choices=["list", "show"], nargs="?", default="list")

@@ -38,7 +38,7 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
     while True:
         parts.append(simulate(replace(study, draws=target), progress, first=done))
         done = target
-        energy_wh = xr.concat([p[0] for p in parts], dim="draw")
+        energy_wh = xr.concat([p[0] for p in parts], dim="draw", combine_attrs=_sum_clamped)
         divisors = {k: xr.concat([p[1][k] for p in parts], dim="draw") for k in parts[0][1]}
         records, members = summary_records(study, energy_wh, divisors)
         growth = max(settings.tolerance_ratio(r) for r in records)
@@ -54,6 +54,11 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
         "adaptive_tolerance_met": int(growth <= 1),
     }
     return result
+
+
+def _sum_clamped(attrs: list[dict], context=None) -> dict:
+    """The attributes of the batches' energy: their clamped draws added up."""
+    return {"clamped_draws": sum(a["clamped_draws"] for a in attrs)}
 
 
 def _describe_tolerance(settings) -> str:

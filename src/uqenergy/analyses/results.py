@@ -26,6 +26,8 @@ from uqenergy.config.study import Study
 
 #: The keys that tell one summary record from another: the dimensions of :attr:`StudyResult.summary`.
 SUMMARY_DIMS = ("setting", "series", "pathway")
+#: numbers that describe a series rather than summarise its draws: not statistics of the summary Dataset
+DESCRIPTIVE_KEYS = frozenset({"gpu_count"})
 
 
 def records_frame(records: Sequence[Mapping]) -> pd.DataFrame:
@@ -38,13 +40,16 @@ def records_dataset(records: Sequence[Mapping], dims: Sequence[str], variable: s
 
     The dimensions are those of ``dims`` that the records have, with coordinates in
     first-seen order, then ``statistic``: every key whose values are numbers
-    (``True``/``False`` become 1/0). A cell no record fills is NaN; text keys other
+    (``True``/``False`` become 1/0) but those of :data:`DESCRIPTIVE_KEYS`. A cell no record fills is NaN; text keys other
     than the dimensions (the same for every record) become attributes.
     """
     dims = [d for d in dims if any(d in r for r in records)]
     statistics = list(
         dict.fromkeys(
-            k for r in records for k, v in r.items() if k not in dims and k != variable and isinstance(v, Real)
+            k
+            for r in records
+            for k, v in r.items()
+            if k not in dims and k != variable and k not in DESCRIPTIVE_KEYS and isinstance(v, Real)
         )
     )
     coords = {d: list(dict.fromkeys(r[d] for r in records)) for d in dims}

@@ -40,8 +40,8 @@ from uqenergy.config.sobol import MODEL_FACTOR
 from uqenergy.config.study import Study, load_study
 from uqenergy.engine import energy
 from uqenergy.engine.backend import Backend
+from uqenergy.engine.per_query import evaluate_study, study_data
 from uqenergy.engine.sampling import BLOCK_DRAWS, monte_carlo_inputs
-from uqenergy.engine.throughput import study_fits
 
 LOG_MIN_OUTPUT_TOKENS = 1.0
 CHUNK_ROWS = 2**15  # design rows per chunk on a Dask scheduler
@@ -89,7 +89,7 @@ def series_evaluator(
     choice_law = distributions.from_spec({"dist": "categorical", "values": list(members)})
 
     def pathway_energy_wh(inputs: xr.Dataset) -> np.ndarray:
-        outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
+        outputs = evaluate_study(study, inputs, fits)
         return energy.apply_pathways(outputs["energy_wh"], [inputs[p] for p in study.pathway_priors]).values
 
     def evaluate(unit: np.ndarray) -> dict[str, np.ndarray]:
@@ -99,7 +99,8 @@ def series_evaluator(
         energy_wh = pathway_energy_wh(inputs)
         results = {"energy_wh": energy_wh} if "energy_wh" in targets else {}
         if "log_energy_wh" in targets:  # re-evaluated only where output tokens are below the floor
-            short = np.flatnonzero(inputs["output_tokens"].values < LOG_MIN_OUTPUT_TOKENS)
+            drawn_tokens = inputs["output_tokens"].values if "output_tokens" in inputs else np.ones(len(unit))
+            short = np.flatnonzero(drawn_tokens < LOG_MIN_OUTPUT_TOKENS)
             if short.size:
                 floored = inputs.isel(draw=short).assign(
                     output_tokens=("draw", np.full(short.size, LOG_MIN_OUTPUT_TOKENS))
@@ -124,8 +125,7 @@ def first_block_wh(study: Study, fits: xr.Dataset) -> np.ndarray:
     (the draws ``uqenergy run`` starts with): a ``top`` blend ranks its models on them."""
     draws = min(study.draws, BLOCK_DRAWS)
     inputs = next(monte_carlo_inputs(study.priors, study.factors, study.models, draws, study.seed))
-    outputs = energy.evaluate(inputs, fits, study.input_token_divisor, study.power_utilisation)
-    return outputs["energy_wh"].transpose("model", "draw").values
+    return evaluate_study(study, inputs, fits)["energy_wh"].transpose("model", "draw").values
 
 
 def analyse_study(
@@ -133,7 +133,7 @@ def analyse_study(
 ) -> tuple[list[dict], list[dict]]:
     """Index records and second-order pairs of every series of one (setting of a) study, as its ``[sobol]``
     section asks; the design's rows are evaluated in chunks on ``backend`` when it is not the local one."""
-    fits = study_fits(study)
+    fits = study_data(study)
     section = study.sobol
     candidates = untrimmed_series(study.models, study.blends)
     first_block = InMemory(first_block_wh(study, fits))

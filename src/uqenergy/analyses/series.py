@@ -26,8 +26,9 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -241,12 +242,27 @@ def series_pool(
     return Series(pool, pathway)
 
 
-def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[str, list[str]]]:
+def pooled_labels(labels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the records of a pool of series name: each key's value if its members agree, else their values joined."""
+    keys = dict.fromkeys(k for label in labels for k in label)
+    pooled = {}
+    for key in keys:
+        values = list(dict.fromkeys(label.get(key) for label in labels))
+        pooled[key] = values[0] if len(values) == 1 else " / ".join(map(str, values))
+    return pooled
+
+
+def series_records(
+    study: Study, draws_of: DrawsOf, clamped: Sequence[int] | np.ndarray | None = None
+) -> tuple[list[dict], dict[str, list[str]]]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members.
 
     ``draws_of(series)`` gives the series' order statistics. Streamed ones raise
     :class:`~uqenergy.engine.orderstats.Pending` until fetched: every record is tried,
     so that one pass fetches what all of them need, then Pending is raised again.
+    A measured study's records also name each series' configuration (:attr:`Study.series_labels`)
+    and count its draws whose concurrency was clamped to the measured range (``clamped``, per model;
+    a trimmed blend keeps an unknown share of them and has no count).
     """
     pending = []
     members: dict[str, list[str]] = {}
@@ -258,10 +274,20 @@ def series_records(study: Study, draws_of: DrawsOf) -> tuple[list[dict], dict[st
             pending.append(function)
             return None
 
+    def labels(series: Series) -> dict:
+        if not study.series_labels:
+            return {}
+        pooled = pooled_labels([study.series_labels[study.models[m.model]] for m in series.members])
+        trimmed = any(m.low != -math.inf or m.high != math.inf for m in series.members)
+        if clamped is not None and not trimmed:
+            pooled["clamped_draws"] = int(sum(clamped[m.model] for m in series.members))
+        return pooled
+
     def record(name: str, series: Series) -> dict:
         summary = describe(draws_of(series), study.intervals.hdi_level)
+        head = {"scenario": study.scenario, "series": name, **labels(series)}
         return study.intervals.mark_tolerance(
-            {"scenario": study.scenario, "series": name, "pathway": series.pathway, "quantity": "energy_wh", **summary}
+            head | {"pathway": series.pathway, "quantity": "energy_wh", **summary}
         )
 
     def blend_pool(name: str) -> Series:

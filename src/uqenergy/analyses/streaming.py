@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.series import Series, pathway_divisors, pathway_names, series_records, series_values
@@ -20,8 +21,8 @@ from uqenergy.config.study import Study
 from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.orderstats import Pending, Plan, StreamedDraws
 from uqenergy.engine.sampling import chunk_ranges
+from uqenergy.engine.per_query import study_data
 from uqenergy.engine.simulate import Job, chunk_draws
-from uqenergy.engine.throughput import study_fits
 
 MIN_KEPT_DRAWS = 2**20  # a series may always keep this many draws per pass
 KEPT_SHARE = 4  # kept draws take at most 1 / KEPT_SHARE of the budget
@@ -35,14 +36,15 @@ class PassJob:
     plans: tuple[tuple[Series, Plan], ...]
 
 
-def pass_chunk(job: PassJob, bounds: tuple[int, int]) -> tuple[list, xr.Dataset | None, int]:
-    """A pass over one chunk: each series' findings, the chunk's draws to save, and its number of draws."""
+def pass_chunk(job: PassJob, bounds: tuple[int, int]) -> tuple[list, xr.Dataset | None, int, np.ndarray]:
+    """A pass over one chunk: each series' findings, the chunk's draws to save, its number of draws and its clamped
+    draws per model."""
     chunk = chunk_draws(job.job, bounds)
     divisors = pathway_divisors(job.job.study, chunk.drawn)
     partials = [
         plan.apply(*series_values(series, chunk.energy_wh, divisors, chunk.start)) for series, plan in job.plans
     ]
-    return partials, chunk.saved, chunk.energy_wh.size
+    return partials, chunk.saved, chunk.energy_wh.size, chunk.clamped
 
 
 def series_count(study: Study) -> int:
@@ -59,8 +61,9 @@ def kept_budget(study: Study) -> int:
 def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tuple[list[dict], dict], xr.Dataset, int]:
     """Records and blend members of a one-level study, its first draws to save, and the passes it took."""
     budget = kept_budget(study)
-    fits = study_fits(study)
+    fits = study_data(study)
     trackers: dict[Series, StreamedDraws] = {}
+    clamped = np.zeros(len(study.models), dtype=np.int64)
     saved: list[xr.Dataset] = []
     passes = 0
 
@@ -70,18 +73,21 @@ def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tup
     chunks = chunk_ranges(study.draws, study.chunk_draws)
     while True:
         try:
-            return series_records(study, draws_of), xr.concat(saved, dim="draw", data_vars="minimal"), passes
+            records = series_records(study, draws_of, clamped)
+            return records, xr.concat(saved, dim="draw", data_vars="minimal"), passes
         except Pending:
             pass
         plans = tuple((series, plan) for series, tracker in trackers.items() if (plan := tracker.plan()) is not None)
         job = Job(study, fits, study.save_draws if passes == 0 else 0)
-        for partials, piece, size in backend.map(pass_chunk, PassJob(job, plans), chunks):
+        for partials, piece, size, clamped_draws in backend.map(pass_chunk, PassJob(job, plans), chunks):
             for (series, _), partial in zip(plans, partials):
                 trackers[series].absorb(partial)
             if piece is not None:
                 saved.append(piece)
-            if progress is not None and passes == 0:
-                progress(size)
+            if passes == 0:
+                clamped += clamped_draws
+                if progress is not None:
+                    progress(size)
         for series, plan in plans:
             trackers[series].finish(plan)
         passes += 1

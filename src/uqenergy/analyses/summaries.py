@@ -8,7 +8,9 @@ import xarray as xr
 
 from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
+from uqenergy.analyses.measured import length_ratios
 from uqenergy.config.study import Study
+from uqenergy.engine.measured import measured_curves
 
 
 def summary_records(
@@ -16,14 +18,30 @@ def summary_records(
 ) -> tuple[list[dict], dict]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
     drawn = {name: d.values for name, d in divisors.items()}
-    return series_records(study, InMemory(energy_wh.values, pathway_divisors(study, drawn)))
+    draws_of = InMemory(energy_wh.values, pathway_divisors(study, drawn))
+    return series_records(study, draws_of, energy_wh.attrs.get("clamped_draws"))
+
+
+def measured_attrs(study: Study) -> dict:
+    """A measured study's task, boundary and output-token rule, and the table's reasoning/chat length ratios (JSON)."""
+    if study.measured is None:
+        return {}
+    section = study.measured
+    return {
+        "measured_task": section.task,
+        "boundary": section.boundary,
+        "output_tokens": section.output_tokens,
+        "length_ratios": json.dumps(length_ratios(section.table)),
+    }
 
 
 def finish(study: Study, summary: tuple[list[dict], dict], saved: xr.Dataset | None) -> StudyResult:
     """A result from a run's records and blend members, and its saved draws (None: the run saved none)."""
     records, members = summary
     saved = xr.Dataset() if saved is None else saved
-    saved.attrs = provenance(study) | {
+    if study.measured is not None:  # the measured points the run interpolated, for the report's figures
+        saved = saved.merge(measured_curves(study.measured))
+    saved.attrs = provenance(study) | measured_attrs(study) | {
         "saved_draws": saved.sizes.get("draw", 0),
         "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
         "prior_warnings": "\n".join(study.priors.warnings),

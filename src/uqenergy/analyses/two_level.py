@@ -49,10 +49,9 @@ from uqenergy.analyses.series import InMemory, pathway_divisors, pathway_names, 
 from uqenergy.config.errors import InputError
 from uqenergy.config.intervals import require_untrimmed
 from uqenergy.config.study import Study
-from uqenergy.engine import energy
 from uqenergy.engine.backend import Backend
+from uqenergy.engine.per_query import evaluate_study, study_data
 from uqenergy.engine.sampling import constant_inputs, inputs_from_uniforms, monte_carlo_draws
-from uqenergy.engine.throughput import study_fits
 
 OUTER, INNER = 0, 1  # levels, also an entropy word of each level's streams
 CHUNK_EVALUATIONS = 2**22  # energy evaluations (or looked-up draws) per chunk unless the study sets chunk_draws
@@ -132,7 +131,7 @@ class _Inner:
         dims = {1: ("value",), 2: ("outer", "value"), 3: ("model", "outer", "value")}
         inputs = theta.assign(self.constants).assign({k: (dims[np.ndim(v)], v) for k, v in values.items()})
         study = self.study
-        energy_wh = energy.evaluate(inputs, self.fits, study.input_token_divisor, study.power_utilisation)["energy_wh"]
+        energy_wh = evaluate_study(study, inputs, self.fits)["energy_wh"]
         missing = {d: n for d, n in sizes.items() if d not in energy_wh.dims}
         return energy_wh.expand_dims(missing).transpose(*sizes).values
 
@@ -221,7 +220,7 @@ def two_level(
     shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
     job = _Inner(
         study=study,
-        fits=study_fits(study),
+        fits=study_data(study),
         theta=theta,
         drawn=drawn,
         constants=constant_inputs(study.priors, [n for n in aleatory if n not in drawn], study.models),

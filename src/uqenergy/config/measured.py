@@ -261,6 +261,8 @@ def import_mlenergy(paths: Sequence[str | Path]) -> tuple[list[MeasuredConfigura
             row = {"task": entry["task"]}
             for name, column in SOURCE_FIELDS.items():
                 row[column] = _value(column, str(entry[name]).strip(), path, f"{where}.{name}")
+            if row["gpu"] not in GPUS:
+                raise InputError(path, f"{where}.gpu_model", f"unknown GPU {row['gpu']!r}", ", ".join(GPUS))
             runs[tuple(row[k] for k in CONFIGURATION_KEY)].append(row)
     configurations = []
     for repeats in runs.values():
@@ -279,6 +281,15 @@ def import_mlenergy(paths: Sequence[str | Path]) -> tuple[list[MeasuredConfigura
         key=lambda c: (c.task, c.model_id, c.gpu, c.gpu_count, c.precision, c.batch_cap),
     )
     return kept, warnings
+
+
+def written_by_importer(path: Path) -> bool:
+    """Whether ``path`` is a table :func:`measured_csv` wrote (its second line is the licence notice)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [handle.readline() for _ in range(2)][1] == f"# {NOTICE}\n"
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def measured_csv(configurations: Sequence[MeasuredConfiguration], source: str) -> str:

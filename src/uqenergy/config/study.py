@@ -6,7 +6,9 @@ over the prior files, ``[blends.NAME]`` pools (:mod:`uqenergy.config.blends`), a
 ``[pathways]`` table, ``[intervals]`` (:mod:`uqenergy.config.intervals`),
 ``[sobol]`` (:mod:`uqenergy.config.sobol`) and ``[[settings]]``
 (:mod:`uqenergy.config.settings`). A fleet study's ``[fleet]`` section is read by
-:func:`uqenergy.config.fleet.load_fleet`.
+:func:`uqenergy.config.fleet.load_fleet`. A study with a ``[measured]`` section
+(:mod:`uqenergy.config.measured_study`) takes its energy from a measured table
+instead of the throughput model; its series are the measured configurations.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ from uqenergy.config.errors import (
 )
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.intervals import IntervalSettings, parse_intervals
+from uqenergy.config.measured_study import PAPER_KEYS, MeasuredSection, parse_measured
 from uqenergy.config.priors import PriorSet, load_prior_files
 from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_scheduler
 from uqenergy.config.settings import setting_tables
 from uqenergy.config.sobol import SobolSection, parse_sobol
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet"})
+SECTIONS = frozenset(
+    {"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "measured"}
+)
 STUDY_KEYS = frozenset(
     {
         "name",
@@ -73,7 +78,7 @@ class Study:
     scenario: str
     description: str
     priors: PriorSet
-    throughput_file: Path
+    throughput_file: Path  # the data table: the throughput benchmarks, or a measured study's measured table
     quantization: str
     benchmarks: list[BenchmarkRow]
     models: list[str]
@@ -94,14 +99,22 @@ class Study:
     prior_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [priors.NAME], validated
     sobol: SobolSection = field(default_factory=SobolSection)  # the defaults when the study has no [sobol] table
     settings: tuple[Setting, ...] = ()  # [[settings]], in file order; each a complete study without settings
+    measured: MeasuredSection | None = None  # [measured]: energy from a measured table (its series: configurations)
 
     @property
     def pathway_priors(self) -> list[str]:
         return [f"pathway_{p}" for p in self.pathways]
 
     @property
+    def series_labels(self) -> Mapping[str, Mapping[str, Any]]:
+        """Model -> what each of its records names besides the series (a measured configuration's GPU, ...)."""
+        return self.measured.series_labels() if self.measured is not None else {}
+
+    @property
     def factors(self) -> list[str]:
         """The sampled inputs, in the order that fixes their random streams."""
+        if self.measured is not None:
+            return [*self.measured.priors, *self.pathway_priors]
         extra = ["throughput_z"] if self.throughput_uncertainty else []
         extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
         computed = ["power_utilisation"] if self.power_utilisation == "proportional" else []
@@ -192,16 +205,27 @@ def study_from_document(
     layers = [(path, {"priors": o}) for o in (overrides, *extra_priors) if o]
     if layers:
         priors = load_prior_files(prior_files, layers)
-    priors.require(INPUT_PRIORS, path, "study.priors")
-    throughput_file = existing(table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv")
-    benchmarks = read_benchmarks(throughput_file)
-    models = require_names(table.get("models"), path, "study.models")
-    known = sorted({r.model for r in benchmarks})
-    for m in models:
-        if m not in known:
+    measured = parse_measured(doc["measured"], path) if "measured" in doc else None
+    if measured is None:
+        priors.require(INPUT_PRIORS, path, "study.priors")
+        throughput_file = existing(
+            table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv"
+        )
+        benchmarks = read_benchmarks(throughput_file)
+        models = require_names(table.get("models"), path, "study.models")
+        known = sorted({r.model for r in benchmarks})
+        for m in models:
+            if m not in known:
+                raise InputError(
+                    path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known)
+                )
+    else:
+        if unused := sorted(PAPER_KEYS & table.keys()):
             raise InputError(
-                path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known)
+                path, f"study.{unused[0]}", "is not used by a measured study", "choose models and GPUs in [measured]"
             )
+        priors.require(measured.priors, path, "study.priors")
+        throughput_file, benchmarks, models = measured.table.path, [], measured.labels
     mode = table.get("effective_tokens", "output")
     if mode not in EFFECTIVE_TOKENS:
         raise InputError(path, "study.effective_tokens", f"unknown mode {mode!r}", "output or output+input")
@@ -256,8 +280,9 @@ def study_from_document(
         scheduler=parse_scheduler(table.get("scheduler", LOCAL), path),
         memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path),
         prior_overrides=overrides,
+        measured=measured,
     )
-    for model in models:  # every model must have usable benchmark rows
+    for model in models if measured is None else ():  # every model must have usable benchmark rows
         usable_rows(benchmarks, model, study.quantization, throughput_file)
     sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors)
     settings = tuple(

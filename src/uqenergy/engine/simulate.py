@@ -19,15 +19,14 @@ import pandas as pd
 import xarray as xr
 
 from uqenergy.config.study import Study
-from uqenergy.engine import energy
 from uqenergy.engine.backend import Backend, memory_budget_bytes
+from uqenergy.engine.per_query import evaluate_study, study_data
 from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk
-from uqenergy.engine.throughput import study_fits
 
 
 @dataclass(frozen=True)
 class Job:
-    """What every chunk of a study needs: the study and its throughput fits."""
+    """What every chunk of a study needs: the study and its energy model's data (:func:`study_data`)."""
 
     study: Study
     fits: xr.Dataset
@@ -36,27 +35,34 @@ class Job:
 
 @dataclass
 class ChunkDraws:
-    """One chunk: energy (model, draw), drawn pathway inputs by name, and its draws to save (or None)."""
+    """One chunk: energy (model, draw), drawn pathway inputs by name, its draws to save (or None), and per model
+    how many of its draws were clamped to a measured range (zeros for the throughput model)."""
 
     start: int
     energy_wh: np.ndarray
     drawn: dict[str, np.ndarray]
     saved: xr.Dataset | None
+    clamped: np.ndarray
 
 
 def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
     """Draw and evaluate draws [start, stop); keep the Dataset of those among the first ``save_draws``."""
     study, (start, stop), save_draws = job.study, bounds, job.save_draws
     inputs = monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
-    outputs = energy.evaluate(inputs, job.fits, study.input_token_divisor, study.power_utilisation)
+    outputs = evaluate_study(study, inputs, job.fits)
     saved = xr.merge([inputs, outputs]).isel(draw=slice(0, save_draws - start)) if start < save_draws else None
     drawn = {p: inputs[p].transpose("model", "draw").values for p in study.pathway_priors}
-    return ChunkDraws(start, outputs["energy_wh"].transpose("model", "draw").values, drawn, saved)
+    clamped = (
+        outputs["clamped"].sum("draw").transpose("model").values
+        if "clamped" in outputs
+        else np.zeros(len(study.models), dtype=np.int64)
+    )
+    return ChunkDraws(start, outputs["energy_wh"].transpose("model", "draw").values, drawn, saved, clamped)
 
 
 def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:
     """Every chunk of draws [first, study.draws), in order; the first ``study.save_draws`` keep their Dataset."""
-    job = Job(study, study_fits(study), study.save_draws)
+    job = Job(study, study_data(study), study.save_draws)
     for chunk in backend.map(chunk_draws, job, chunk_ranges(study.draws, study.chunk_draws, first)):
         if progress is not None:
             progress(chunk.energy_wh.size)
@@ -80,19 +86,24 @@ def simulate(
     study: Study, progress=None, first: int = 0
 ) -> tuple[xr.DataArray, dict[str, xr.DataArray], xr.Dataset | None]:
     """Run the Monte Carlo over chunks of draws [first, study.draws); return energy (model, draw), divisors and the
-    saved draws (those among the study's first ``save_draws``; None if the range holds none of them)."""
+    saved draws (those among the study's first ``save_draws``; None if the range holds none of them).
+
+    ``energy_wh.attrs["clamped_draws"]`` counts per model the draws clamped to a measured range."""
     # one shared coordinate, a range: a draw index per array would cost more memory than the draws
     coords = xr.Coordinates({"model": study.models, "draw": pd.RangeIndex(first, study.draws)})
     shape = (len(study.models), study.draws - first)
     energy_wh = xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw"))
     divisors = {p: xr.DataArray(np.empty(shape), coords=coords, dims=("model", "draw")) for p in study.pathway_priors}
     saved = []
+    clamped = np.zeros(len(study.models), dtype=np.int64)
     with Backend(study.scheduler) as backend:
         for chunk in simulate_in_memory(study, backend, progress, first):
             where = slice(chunk.start - first, chunk.start - first + chunk.energy_wh.shape[-1])
             energy_wh.values[:, where] = chunk.energy_wh
+            clamped += chunk.clamped
             for p, d in divisors.items():
                 d.values[:, where] = chunk.drawn[p]
             if chunk.saved is not None:
                 saved.append(chunk.saved)
+    energy_wh.attrs["clamped_draws"] = clamped
     return energy_wh, divisors, xr.concat(saved, dim="draw", data_vars="minimal") if saved else None

@@ -88,3 +88,37 @@ def write_json(path: Path, records: list[dict]) -> None:
 
 def write_netcdf(path: Path, dataset: xr.Dataset) -> None:
     dataset.to_netcdf(path, engine="h5netcdf")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_file_atomically(path: str | Path, text: str, *, may_replace: Callable[[Path], bool]) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename it into place.
+
+    An existing ``path`` is replaced only if ``may_replace(path)`` says so (a file this tool wrote);
+    otherwise :class:`InputError`. Nothing is left half-written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "--out", "is a folder", "a file name, e.g. mlenergy.csv")
+    if path.exists() and not may_replace(path):
+        raise InputError(path, "--out", "exists and was not written by uqenergy", "a new file name, or --force")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    except OSError as exc:
+        raise InputError(path, "--out", f"cannot write here: {exc.strerror or exc}", "a writable folder") from None
+    staging = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(staging, path.stat().st_mode if path.exists() else 0o666 & ~_umask())
+        os.replace(staging, path)
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise InputError(path, "--out", f"cannot write output: {exc.strerror or exc}", "a writable folder") from None
+    return path
