@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="import measured data tables")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     mlenergy = data_sub.add_parser(
-        "import-mlenergy", help="build a measured table from ML.ENERGY Leaderboard task files (public/data/tasks/*.json)"
+        "import-mlenergy",
+        help="build a measured table from ML.ENERGY Leaderboard task files (public/data/tasks/*.json)",
     )
     mlenergy.add_argument("files", nargs="+", metavar="FILE.json", help="task files of one leaderboard build")
     mlenergy.add_argument(

@@ -5,28 +5,29 @@ For each closed model and each Monte Carlo draw (all numpy, no loop over draws):
 1. a state of the model: active and total parameters, GPU and precision from its priors
    (``priors/closed_models.toml``; a draw with more active than total parameters is dense, total =
    active), the GPU count that holds its weights
-   (:func:`~uqenergy.engine.predictive.gpu_count_for_weights`) and the concurrency (``mean_batch``);
+   (:func:`~uqenergy.engine.predictive.gpu_count_for_weights`) and the concurrency (the measured
+   studies' ``concurrency`` prior, held inside the measured batches 8-4,096 and the held draws
+   counted: the regression is never used beyond them);
 2. GPU energy per output token [J] from the posterior predictive of the size regression for an
    unseen model (:func:`~uqenergy.engine.predictive.predict_new_model`: a posterior sample, a fresh
-   per-model effect and a configuration residual) - the accelerator rung;
-3. the boundary ladder's multipliers up to the study's boundary (``priors/boundaries.toml``);
-4. answer length: the median answer length (epistemic) and, per query, an exponential length with
-   that median (aleatory).
+   per-model effect and a configuration residual): the accelerator rung;
+3. then exactly as for a measured model (:func:`uqenergy.engine.measured.energy_per_query_wh`): times
+   the answer length (the ``output_tokens`` prior, aleatory) and the boundary ladder's multipliers up
+   to the study's boundary (``priors/boundaries.toml``).
 
 Three quantities are reported, each at the study's boundary:
 
 - ``energy_wh``: energy of one query (everything drawn, what varies between queries included);
 - ``mean_energy_wh``: the mean energy per query of the deployment, for each state of knowledge
-  (energy is linear in the answer length, so the mean over queries is exact: the mean length is
-  the median / ln 2) - the credible interval to hold a published *average* against (OpenAI's 0.34 Wh);
-- ``median_energy_wh``: the energy of the median query (the median length), for a published
+  (energy is linear in the answer length, so the mean over queries is exact: the answer length's
+  mean) - the credible interval to hold a published *average* against (OpenAI's 0.34 Wh);
+- ``median_energy_wh``: the energy of the median query (the answer length's median), for a published
   *median* (Google's 0.24 Wh).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,8 @@ from uqenergy.analyses.results import RecordsResult
 from uqenergy.config.catalogue import prior_records
 from uqenergy.config.closed_models import SERVING_PRIORS, ClosedModel, ClosedModelStudy, load_closed_model_study
 from uqenergy.config.files import file_sha256
+from uqenergy.config.measured_study import CONCURRENCY
+from uqenergy.engine.measured import energy_per_query_wh
 from uqenergy.engine.predictive import (
     Posterior,
     covariates,
@@ -47,7 +50,8 @@ from uqenergy.engine.predictive import (
     regression_data,
 )
 
-J_PER_WH = 3600.0
+#: the mean batches the regression was fitted on (ML.ENERGY v3): concurrency is held inside them
+MEASURED_BATCH = (8.0, 4096.0)
 QUANTITIES = ("energy_wh", "mean_energy_wh", "median_energy_wh")
 
 
@@ -89,15 +93,14 @@ def model_draws(
     total = np.maximum(sample("total_params_b"), active)
     gpu, precision = category("gpu"), category("precision")
     gpu_count, multi_node = gpu_count_for_weights(total, precision, gpu)
-    mean_batch = study.priors.get("mean_batch").sample(rng, draws)
+    drawn_batch = study.priors.get(CONCURRENCY).sample(rng, draws)
+    mean_batch = np.clip(drawn_batch, *MEASURED_BATCH)
     x = covariates(active, total, mean_batch, gpu_count, gpu, precision, model.task)
     energy_per_token_j = np.exp(predict_new_model(posterior, x, rng))
-    ladder = np.ones(draws)
-    for rung in study.rung_priors:
-        ladder = ladder * study.priors.get(rung).sample(rng, draws)
-    median_tokens = study.priors.get("median_output_tokens").sample(rng, draws)
-    tokens = rng.exponential(median_tokens / math.log(2))
-    per_token_wh = energy_per_token_j * ladder / J_PER_WH
+    multipliers = [study.priors.get(rung).sample(rng, draws) for rung in study.rung_priors]
+    tokens_prior = study.priors.get("output_tokens")
+    tokens = tokens_prior.sample(rng, draws)
+    mean_tokens, median_tokens = tokens_prior.law.mean(), float(tokens_prior.ppf(np.array(0.5)))
     return {
         "active_params_b": active,
         "total_params_b": total,
@@ -106,13 +109,13 @@ def model_draws(
         "gpu_count": gpu_count,
         "multi_node": multi_node,
         "mean_batch": mean_batch,
+        "batch_held": drawn_batch != mean_batch,
         "gpu_energy_per_output_token_j": energy_per_token_j,
-        "ladder_multiplier": ladder,
-        "median_output_tokens": median_tokens,
+        "ladder_multiplier": np.prod(multipliers, axis=0) if multipliers else np.ones(draws),
         "output_tokens": tokens,
-        "energy_wh": per_token_wh * tokens,
-        "mean_energy_wh": per_token_wh * median_tokens / math.log(2),
-        "median_energy_wh": per_token_wh * median_tokens,
+        "energy_wh": energy_per_query_wh(energy_per_token_j, tokens, multipliers),
+        "mean_energy_wh": energy_per_query_wh(energy_per_token_j, mean_tokens, multipliers),
+        "median_energy_wh": energy_per_query_wh(energy_per_token_j, median_tokens, multipliers),
     }
 
 
@@ -123,7 +126,6 @@ UNITS = {
     "mean_batch": "sequences",
     "gpu_energy_per_output_token_j": "J/token",
     "ladder_multiplier": "1",
-    "median_output_tokens": "tokens",
     "output_tokens": "tokens",
     "energy_wh": "Wh",
     "mean_energy_wh": "Wh",
@@ -216,6 +218,11 @@ def run_closed_models(path_or_study, *, draws: int | None = None, seed: int | No
         f"{model}: {100 * share:.2g}% of draws need more than 8 GPUs for their weights (multi-node serving, outside "
         "the measured data); they are computed at 8 GPUs"
         for model, share in zip(names, samples["multi_node"].mean("draw").values)
+        if share > 0
+    ] + [
+        f"{model}: {100 * share:.2g}% of concurrency draws lay outside the measured batches 8-4,096 and were held "
+        "at the nearest end"
+        for model, share in zip(names, samples["batch_held"].mean("draw").values)
         if share > 0
     ]
     samples.attrs = {

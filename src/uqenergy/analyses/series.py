@@ -286,9 +286,7 @@ def series_records(
     def record(name: str, series: Series) -> dict:
         summary = describe(draws_of(series), study.intervals.hdi_level)
         head = {"scenario": study.scenario, "series": name, **labels(series)}
-        return study.intervals.mark_tolerance(
-            head | {"pathway": series.pathway, "quantity": "energy_wh", **summary}
-        )
+        return study.intervals.mark_tolerance(head | {"pathway": series.pathway, "quantity": "energy_wh", **summary})
 
     def blend_pool(name: str) -> Series:
         members[name] = series_members(study, name, draws_of)

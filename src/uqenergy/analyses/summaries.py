@@ -41,11 +41,15 @@ def finish(study: Study, summary: tuple[list[dict], dict], saved: xr.Dataset | N
     saved = xr.Dataset() if saved is None else saved
     if study.measured is not None:  # the measured points the run interpolated, for the report's figures
         saved = saved.merge(measured_curves(study.measured))
-    saved.attrs = provenance(study) | measured_attrs(study) | {
-        "saved_draws": saved.sizes.get("draw", 0),
-        "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
-        "prior_warnings": "\n".join(study.priors.warnings),
-        **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},
-        **{f"blend_trim_{b.name}": json.dumps(b.trim) for b in study.blends},
-    }
+    saved.attrs = (
+        provenance(study)
+        | measured_attrs(study)
+        | {
+            "saved_draws": saved.sizes.get("draw", 0),
+            "note": "samples.nc keeps the first saved_draws draws per model; summaries use all draws_per_model",
+            "prior_warnings": "\n".join(study.priors.warnings),
+            **{f"blend_members_{name}": ", ".join(m) for name, m in members.items()},
+            **{f"blend_trim_{b.name}": json.dumps(b.trim) for b in study.blends},
+        }
+    )
     return StudyResult(study, saved, records, list(study.priors.warnings))

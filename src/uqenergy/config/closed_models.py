@@ -16,8 +16,9 @@ Every quantity names its ``source`` and how firm it is (``firmness``, one of
 A closed-model study is TOML with a ``[closed_models]`` table: ``name``, ``description``,
 ``models_file`` (the prior file above), ``models`` (names in it), ``measured`` (the table the
 regression is fitted to), ``form`` (a regression form), ``boundary`` (a rung of the boundary
-ladder), ``priors`` (prior files defining the ladder's rung priors, ``mean_batch`` and
-``median_output_tokens``), ``draws``, ``seed``, ``scenario``.
+ladder), ``priors`` (prior files defining the ladder's rung priors, ``concurrency`` and
+``output_tokens``, as the measured studies do: ``priors/measured.toml``), ``draws``, ``seed``,
+``scenario``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from uqenergy.config.boundaries import parse_boundary, rung_priors
 from uqenergy.config.errors import InputError, check_keys, positive_int, require_names, require_seed, require_text
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.measured import GPUS, MeasuredTable, read_measured
+from uqenergy.config.measured_study import CONCURRENCY
 from uqenergy.config.priors import DISTRIBUTION_KEYS, Prior, PriorSet, build_prior, load_prior_files
 from uqenergy.config.regression import DEFAULT_FORM, FORMS, PRECISIONS, TASKS
 
@@ -57,8 +59,8 @@ STUDY_KEYS = frozenset(
         "seed",
     }
 )
-#: priors a closed-model study needs besides the ladder's rungs
-SERVING_PRIORS = ("mean_batch", "median_output_tokens")
+#: priors a closed-model study needs besides the ladder's rungs (those of the measured studies)
+SERVING_PRIORS = (CONCURRENCY, "output_tokens")
 
 
 @dataclass(frozen=True)

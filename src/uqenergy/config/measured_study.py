@@ -135,8 +135,12 @@ def parse_measured(table: Any, file: Path) -> MeasuredSection:
     if task not in tasks:
         raise InputError(file, "measured.task", f"unknown task {task!r}", "tasks in the table: " + ", ".join(tasks))
     on_task = {key: points for key, points in groups.items() if key[0] == task}
-    names = {name: points[0].model_id for points in on_task.values() for name in (points[0].model_id, points[0].nickname)}
-    wanted = require_names(table.get("models", sorted({p[0].nickname for p in on_task.values()})), file, "measured.models")
+    names = {
+        name: points[0].model_id for points in on_task.values() for name in (points[0].model_id, points[0].nickname)
+    }
+    wanted = require_names(
+        table.get("models", sorted({p[0].nickname for p in on_task.values()})), file, "measured.models"
+    )
     for name in wanted:
         if name not in names:
             raise InputError(

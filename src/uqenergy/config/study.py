@@ -38,9 +38,7 @@ from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_schedule
 from uqenergy.config.settings import setting_tables
 from uqenergy.config.sobol import SobolSection, parse_sobol
 
-SECTIONS = frozenset(
-    {"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "measured"}
-)
+SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "measured"})
 STUDY_KEYS = frozenset(
     {
         "name",
