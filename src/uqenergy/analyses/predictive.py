@@ -344,9 +344,12 @@ def fit_measured(
     >>> import uqenergy
     >>> from uqenergy.config.measured import read_measured
     >>> from uqenergy.config.files import resolve
-    >>> fit = uqenergy.fit_measured(read_measured(resolve("mlenergy_v3", "priors", suffix=".csv")), draws=200)
-    >>> sorted(fit.idatas["model-effect"].groups())
+    >>> table = read_measured(resolve("mlenergy_v3", "priors", suffix=".csv"))
+    >>> fit = uqenergy.fit_measured(table, draws=200, forms=("pooled",))
+    >>> sorted(fit.idatas["pooled"].groups())
     ['constant_data', 'log_likelihood', 'observed_data', 'posterior', 'posterior_predictive']
+    >>> [(r["level"], r["n_models"]) for r in fit.records if r["gpu"] == "all" and r["nominal"] in (0.5, 0.9)]
+    [('50%', 23), ('90%', 23)]
     """
     data = regression_data(table.configurations)
     idatas, held, coverage, coefficients = {}, [], [], []
