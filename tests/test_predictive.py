@@ -299,7 +299,10 @@ CLOSED_CASES = [
     ),
     (
         "closed-quantity-missing",
-        ('[models."M".precision]\ndist = "categorical"\nvalues = ["fp8"]\n', ""),
+        (
+            '[models."M".precision]\ndist = "categorical"\nvalues = ["fp8"]\nfirmness = "our assumption"\nsource = "ours"\n',
+            "",
+        ),
         "precision: missing",
     ),
     ("closed-task-unknown", ('task = "lm-arena-chat"', 'task = "poetry"'), "unknown task 'poetry'"),
