@@ -1,4 +1,4 @@
-"""The layout: data flows one way, config -> engine -> analyses -> outputs -> cli, with no import cycles."""
+"""The layout: data flows one way, config -> engine -> analyses -> outputs -> cli and web, with no import cycles."""
 
 import ast
 import functools
@@ -9,15 +9,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "uqenergy"
-LAYERS = ("config", "engine", "analyses", "outputs", "cli")
+LAYERS = ("config", "engine", "analyses", "outputs", ("cli", "web"))  # cli and web side by side, rightmost
 HEAVY = ("matplotlib", "arviz", "SALib", "dask", "scipy.stats")
+WEB = ("starlette", "uvicorn", "tomli_w")
 
 
 def _layer(module: str) -> int:
-    """config 0 ... cli 4; ``_version`` sits below every layer, the package and ``__main__`` above them."""
+    """config 0 ... cli and web 4; ``_version`` sits below every layer, the package and ``__main__`` above them."""
     parts = module.split(".")
     name = parts[1] if len(parts) > 1 else ""
-    return LAYERS.index(name) if name in LAYERS else -1 if name == "_version" else len(LAYERS)
+    if name == "_version":
+        return -1
+    return next(
+        (i for i, layer in enumerate(LAYERS) if name in (layer if isinstance(layer, tuple) else (layer,))), len(LAYERS)
+    )
 
 
 @functools.cache
@@ -73,6 +78,19 @@ def test_no_import_cycles():
 
 
 def test_import_loads_no_heavy_library():
-    code = "import sys, uqenergy; print(','.join(m for m in " + repr(HEAVY) + " if m in sys.modules))"
+    code = "import sys, uqenergy; print(','.join(m for m in " + repr(HEAVY + WEB) + " if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_help_loads_no_web_framework():
+    code = (
+        "import sys; from uqenergy.cli import main\n"
+        "for args in (['--help'], ['serve', '--help']):\n"
+        "    try: main(args)\n"
+        "    except SystemExit: pass\n"
+        "print('loaded:', ','.join(m for m in " + repr(HEAVY + WEB) + " if m in sys.modules), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: uqenergy serve" in out.stdout  # both helps were printed
+    assert out.stderr.strip() == "loaded:"

@@ -356,6 +356,13 @@ CASES = [
     ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
     ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
+    (
+        "cli-serve-study-not-served",
+        "cli",
+        ["serve", "paper_fleet"],
+        "STUDY: 'paper_fleet' is not a study this page runs",
+    ),
+    ("cli-serve-bad-port", "cli", ["serve", "--port", "70000"], "--port: 70000 is not a port number (1..65535)"),
 ]
 
 

@@ -232,7 +232,7 @@ def test_run_closed_models_command(cli, tmp_path):
 
 @pytest.mark.slow
 def test_fit_command_writes_coverage(cli, tmp_path):
-    code, out, err = cli("fit", "--draws", "200", "--out", tmp_path / "fit")
+    code, _out, err = cli("fit", "--draws", "200", "--out", tmp_path / "fit")
     assert code == 0, err
     folder = tmp_path / "fit"
     coverage = json.loads((folder / "coverage.json").read_text())

@@ -274,6 +274,14 @@ def _import_mlenergy(args) -> None:
         print(f"wrote {out}: {len(configurations)} configurations in {len(groups)} groups ({tasks})", file=sys.stderr)
 
 
+def _serve(args) -> None:
+    try:
+        from uqenergy.web.app import serve
+    except ModuleNotFoundError as exc:  # installed without the web extra
+        raise InputError(None, "serve", f"needs the package {exc.name}", "pip install 'uqenergy[web]'") from None
+    serve(args.study, host=args.host, port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="uqenergy", description="Monte Carlo uncertainty for the energy of LLM inference.")
     parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
@@ -355,6 +363,18 @@ def build_parser() -> argparse.ArgumentParser:
     priors.add_argument("action", choices=["list", "show"], nargs="?", default="list")
     priors.add_argument("name", nargs="?", default="joule2026")
     priors.set_defaults(handler=_priors)
+
+    serve = sub.add_parser(
+        "serve", help="a what-if page in the browser: move a prior, see the distribution and its drivers change"
+    )
+    serve.add_argument(
+        "study", nargs="?", default=DEFAULT_STUDY, help=f"the study the page opens (default {DEFAULT_STUDY})"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 

@@ -280,8 +280,9 @@ def coefficient_records(form: str, idata: az.InferenceData) -> list[dict]:
     """ArviZ's summary (mean, SD, 90% HDI, MCSE, ESS, R-hat) of the coefficients, sigma and tau, as records."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        names = [name for name in ("beta", "sigma", "tau") if name in idata.posterior]
+        names = [name for name in ("beta", "sigma", "tau") if name in idata["posterior"]]
         table = az.summary(idata, var_names=names, hdi_prob=0.9)
+    assert isinstance(table, pd.DataFrame)  # az.summary gives a Dataset only with fmt="xarray"
     table = table.rename(columns={"hdi_5%": "hdi_low", "hdi_95%": "hdi_high"})
     return [
         {"form": form, "parameter": str(name).replace("beta[", "").rstrip("]"), **{k: float(v) for k, v in row.items()}}
