@@ -20,8 +20,10 @@ _API = {
     "plot_calibration": "uqenergy.outputs.plots",
     "plot_convergence": "uqenergy.outputs.plots",
     "plot_distributions": "uqenergy.outputs.plots",
+    "plot_energy_per_token": "uqenergy.outputs.plots",
     "plot_fleet": "uqenergy.outputs.plots",
     "plot_fleet_sweep": "uqenergy.outputs.plots",
+    "plot_measured_distributions": "uqenergy.outputs.plots",
     "plot_pathways": "uqenergy.outputs.plots",
     "plot_pit": "uqenergy.outputs.plots",
     "plot_published_estimates": "uqenergy.outputs.plots",
@@ -47,8 +49,10 @@ if TYPE_CHECKING:  # the names for type checkers, as re-exports (``x as x``)
     from uqenergy.outputs.plots import plot_calibration as plot_calibration
     from uqenergy.outputs.plots import plot_convergence as plot_convergence
     from uqenergy.outputs.plots import plot_distributions as plot_distributions
+    from uqenergy.outputs.plots import plot_energy_per_token as plot_energy_per_token
     from uqenergy.outputs.plots import plot_fleet as plot_fleet
     from uqenergy.outputs.plots import plot_fleet_sweep as plot_fleet_sweep
+    from uqenergy.outputs.plots import plot_measured_distributions as plot_measured_distributions
     from uqenergy.outputs.plots import plot_pathways as plot_pathways
     from uqenergy.outputs.plots import plot_pit as plot_pit
     from uqenergy.outputs.plots import plot_published_estimates as plot_published_estimates

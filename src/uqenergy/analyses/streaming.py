@@ -20,8 +20,8 @@ from uqenergy.analyses.series import Series, pathway_divisors, pathway_names, se
 from uqenergy.config.study import Study
 from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.orderstats import Pending, Plan, StreamedDraws
-from uqenergy.engine.sampling import chunk_ranges
 from uqenergy.engine.per_query import study_data
+from uqenergy.engine.sampling import chunk_ranges
 from uqenergy.engine.simulate import Job, chunk_draws
 
 MIN_KEPT_DRAWS = 2**20  # a series may always keep this many draws per pass

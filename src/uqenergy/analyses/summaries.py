@@ -6,9 +6,9 @@ import json
 
 import xarray as xr
 
+from uqenergy.analyses.measured import length_ratios
 from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
-from uqenergy.analyses.measured import length_ratios
 from uqenergy.config.study import Study
 from uqenergy.engine.measured import measured_curves
 

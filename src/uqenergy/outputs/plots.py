@@ -20,6 +20,8 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -924,6 +926,199 @@ def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
         for spine in ("top", "right"):
             panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("draws (log scale)")
+    return _drawn(axes)
+
+
+GPU_COLORS = {"H100": OKABE_ITO[0], "B200": OKABE_ITO[1]}
+GPU_COUNT_MARKERS = {1: "o", 2: "s", 4: "^", 8: "D"}
+MODEL_LINESTYLES: tuple[Literal["-", "--", ":"], ...] = ("-", "--", ":")
+
+
+def _configuration_rows(records: Sequence[Mapping]) -> list[Mapping]:
+    """Measured configurations' records (those naming a ``gpu``), grouped by model, H100 before B200, fewer GPUs first."""
+    order = {gpu: i for i, gpu in enumerate(GPU_COLORS)}
+    models = list(dict.fromkeys(r["model"] for r in records if "gpu" in r))
+    rows = [r for r in records if "gpu" in r and isinstance(r["gpu_count"], int) and r["gpu"] in order]
+    return sorted(rows, key=lambda r: (models.index(r["model"]), order[r["gpu"]], r["gpu_count"]))
+
+
+def measured_distributions_layout(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> Layout:
+    """The layout of :func:`plot_measured_distributions`: one panel, a compact row per configuration."""
+    rows = _configuration_rows(records)
+    key = (
+        *(Patch(color=c, alpha=0.6, label=gpu) for gpu, c in GPU_COLORS.items()),
+        *_interval_key(),
+    )
+    note = (
+        "Rows: each measured configuration, a model's H100 rows above its B200 rows. Shapes: density of log energy "
+        "from the saved draws; marks: median and intervals from all draws of the run."
+    )
+    return Layout((1,), (WIDTH_IN, 1.8 + 0.34 * len(rows)), key, note)
+
+
+def plot_measured_distributions(
+    records: Sequence[Mapping], draws: Mapping[str, np.ndarray] | None = None, ax: Axes | None = None
+) -> Axes:
+    """Energy per query of each measured configuration, H100 beside B200 for each model, on a log axis.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Baseline summary records of a measured study (``series``, ``model``, ``gpu``, ``gpu_count``,
+        ``p5``, ``median``, ``p95``, optionally ``p25``, ``p75``); blends (no whole-number
+        ``gpu_count``) are left out.
+    draws : mapping of str to numpy.ndarray, optional
+        Draws of energy per query (Wh) per series, whose density shapes each row.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure with a legend and a note if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"series": f"M ({g})", "model": "M", "gpu": g, "gpu_count": 1, "p5": lo, "median": 2 * lo,
+    ...             "p95": 4 * lo} for g, lo in (("B200", 0.05), ("H100", 0.1))]
+    >>> ax = uqenergy.plot_measured_distributions(records)
+    >>> [label.get_text() for label in ax.get_yticklabels()]
+    ['M  1xH100', 'M  1xB200']
+    """
+    draws = draws or {}
+    rows = _configuration_rows(records)
+    (ax,) = _panels(ax, measured_distributions_layout(records, draws))
+    shaped = _shaped(rows, draws)
+    positive = [v[v > 0] for v in shaped.values()]
+    lo, hi = _log_limits(
+        [r["p5"] for r in rows] + [np.quantile(v, 0.001) for v in positive if v.size],
+        [r["p95"] for r in rows] + [np.quantile(v, 0.999) for v in positive if v.size],
+    )
+    grid = np.linspace(np.log10(lo), np.log10(hi), GRID_POINTS)
+    ys = np.arange(len(rows))[::-1].astype(float)
+    for y, record in zip(ys, rows):
+        color = GPU_COLORS[record["gpu"]]
+        if record["series"] in shaped:
+            density = log_density(shaped[record["series"]], grid)
+            if density.max() > 0:
+                ridge = y - 0.1 + 0.55 * density / density.max()
+                ax.fill_between(10**grid, y - 0.1, ridge, color=color, alpha=0.35, linewidth=0)
+        _interval(ax, y - 0.18, record, color, height=0.7)
+    for y, (above, below) in zip(ys[1:], pairwise(rows)):
+        if above["model"] != below["model"]:
+            ax.axhline(y + 0.5, color="#bbbbbb", linewidth=0.7)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
+    _row_labels(
+        ax,
+        ys,
+        [
+            f"{r['model'] if i == 0 or rows[i - 1]['model'] != r['model'] else ''}  {r['gpu_count']}x{r['gpu']}"
+            for i, r in enumerate(rows)
+        ],
+        [f"median {fmt(r['median'])} Wh" for r in rows],
+    )
+    ax.tick_params(axis="y", labelsize=7.5)
+    return ax
+
+
+def _model_styles(models: Sequence[str]) -> dict[str, tuple[str, Literal["-", "--", ":"]]]:
+    """A (colour, line style) per model: the Okabe-Ito colours, then again dashed, then dotted."""
+    distinct = list(dict.fromkeys(models))
+    return {
+        m: (OKABE_ITO[i % len(OKABE_ITO)], MODEL_LINESTYLES[(i // len(OKABE_ITO)) % len(MODEL_LINESTYLES)])
+        for i, m in enumerate(distinct)
+    }
+
+
+def energy_per_token_layout(curves: Sequence[Mapping], band: Mapping[str, float]) -> Layout:
+    """The layout of :func:`plot_energy_per_token`: a panel per GPU; a key entry per model and GPU count."""
+    styles = _model_styles([c["model"] for c in curves])
+    counts = sorted({c["gpu_count"] for c in curves})
+    key = (
+        *(Line2D([], [], color=c, linestyle=s, linewidth=1.4, label=m) for m, (c, s) in styles.items()),
+        *(
+            Line2D([], [], color="#444444", marker=GPU_COUNT_MARKERS.get(n, "o"), linestyle="", label=f"{n} GPU(s)")
+            for n in counts
+        ),
+        Patch(color="#999999", alpha=0.25, label="concurrency prior, 90%"),
+        Patch(color="#999999", alpha=0.5, label="concurrency prior, 50%"),
+    )
+    note = (
+        "Markers: measured points (ML.ENERGY v3, GPU power / output throughput); lines between them are the "
+        "interpolation the model uses (straight in log-log). Beyond a configuration's last point the energy is "
+        f"clamped, not extrapolated. Band: the concurrency prior (median {fmt(band['median'])})."
+    )
+    panels = len({c["gpu"] for c in curves})
+    return Layout((1,) * panels, (WIDTH_IN, 2.6 + 3.4 * panels + 0.26 * -(-len(key) // LEGEND_COLUMNS)), key, note)
+
+
+def plot_energy_per_token(
+    curves: Sequence[Mapping], band: Mapping[str, float], ax: Axes | Sequence[Axes] | None = None
+) -> Axes | np.ndarray:
+    """GPU energy per output token against concurrency: measured points, the interpolation, the prior's band.
+
+    One panel per GPU (H100 above B200), both axes logarithmic.
+
+    Parameters
+    ----------
+    curves : sequence of dict
+        One per configuration: ``model``, ``gpu``, ``gpu_count``, ``mean_batch`` and
+        ``energy_per_token_j`` (the measured points, in increasing batch).
+    band : mapping of str to float
+        Quantiles of the concurrency prior: ``p5``, ``median``, ``p95`` and optionally ``p25``, ``p75``.
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        Where to draw, one axes per GPU; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+        The axes drawn on: one, or an array of one per GPU.
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> curves = [{"model": "M", "gpu": "H100", "gpu_count": 1, "mean_batch": [8, 64, 256],
+    ...            "energy_per_token_j": [1.0, 0.25, 0.1]}]
+    >>> ax = uqenergy.plot_energy_per_token(curves, {"p5": 16, "median": 90, "p95": 512})
+    >>> ax.get_title(loc="left"), ax.get_xscale(), ax.get_yscale()
+    ('H100', 'log', 'log')
+    """
+    gpus = [g for g in GPU_COLORS if any(c["gpu"] == g for c in curves)]
+    axes = _panels(ax, energy_per_token_layout(curves, band))
+    styles = _model_styles([c["model"] for c in curves])
+    batches = [b for c in curves for b in c["mean_batch"]]
+    energies = [e for c in curves for e in c["energy_per_token_j"]]
+    for panel_ax, gpu in zip(axes, gpus):
+        panel_ax.axvspan(band["p5"], band["p95"], color="#999999", alpha=0.18, linewidth=0)
+        if "p25" in band and "p75" in band:
+            panel_ax.axvspan(band["p25"], band["p75"], color="#999999", alpha=0.25, linewidth=0)
+        panel_ax.axvline(band["median"], color="#666666", linewidth=1.0)
+        for curve in (c for c in curves if c["gpu"] == gpu):
+            color, style = styles[curve["model"]]
+            panel_ax.plot(
+                curve["mean_batch"],
+                curve["energy_per_token_j"],
+                color=color,
+                linestyle=style,
+                linewidth=1.2,
+                marker=GPU_COUNT_MARKERS.get(curve["gpu_count"], "o"),
+                markersize=3.5,
+            )
+        panel_ax.set_xscale("log")
+        panel_ax.set_yscale("log")
+        panel_ax.set_xlim(min(batches) / 1.4, max(batches) * 1.4)
+        panel_ax.set_ylim(min(energies) / 1.5, max(energies) * 1.5)
+        for axis in (panel_ax.xaxis, panel_ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,g}"))
+            axis.set_minor_locator(NullLocator())
+        panel_ax.set_ylabel("GPU energy per output token (J)")
+        panel_ax.set_title(gpu, loc="left", fontsize=10, fontweight="bold")
+        panel_ax.grid(color="#e5e5e5", linewidth=0.8)
+        for spine in ("top", "right"):
+            panel_ax.spines[spine].set_visible(False)
+    axes[-1].set_xlabel("concurrency: mean batch (requests served at once, log scale)")
     return _drawn(axes)
 
 

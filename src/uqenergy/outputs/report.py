@@ -89,11 +89,13 @@ TEXT_KEYS = frozenset(
 )
 FLAG_KEYS = frozenset({"converged"})
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
+#: what a measured study's samples.nc holds for its figures: the measured points and the drawn concurrency
+MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured_points", "concurrency")
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
 TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
-PROVENANCE_SKIP = ("priors", "prior_warnings", "note")
+PROVENANCE_SKIP = ("priors", "prior_warnings", "note", "length_ratios")
 READING_GUIDE = (
     "Energy is facility energy (PUE included) per query, in watt-hours (Wh). A 50% or 90% interval holds that "
     "share of the Monte Carlo draws (P25-P75, P5-P95): it mixes what varies from query to query (answer length) "
@@ -111,6 +113,7 @@ class OutputFolder:
     results: dict[str, list[dict]]  # JSON file name -> its records
     attrs: dict  # samples.nc attributes ({} without samples.nc)
     energy_wh: xr.DataArray | None  # saved draws (model, draw), at most SHAPE_DRAWS per model
+    measured: xr.Dataset | None = None  # a measured study's points (model, point) and concurrency draws (model, draw)
 
 
 @dataclass
@@ -179,13 +182,15 @@ def read_output(path: str | Path) -> OutputFolder:
     """Read an output folder's JSON results and the attributes and saved energy draws of its samples.nc."""
     path = Path(path)
     results = {name: _read_records(path / name) for name in RESULT_FILES if (path / name).is_file()}
-    attrs, energy_wh = {}, None
+    attrs, energy_wh, measured = {}, None, None
     if (path / "samples.nc").is_file():
         try:
             with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
                 attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
                 if "energy_wh" in dataset and dataset["energy_wh"].dims == ("model", "draw"):
                     energy_wh = dataset["energy_wh"].isel(draw=slice(0, SHAPE_DRAWS)).load()
+                if set(MEASURED_VARIABLES) <= set(dataset.variables) and "setting" not in dataset.dims:
+                    measured = dataset[list(MEASURED_VARIABLES)].isel(draw=slice(0, SHAPE_DRAWS)).load()
         except (OSError, ValueError) as exc:
             raise InputError(
                 path / "samples.nc", None, f"cannot be read: {exc}", "a samples.nc written by uqenergy"
@@ -194,7 +199,7 @@ def read_output(path: str | Path) -> OutputFolder:
         raise InputError(
             path, None, "holds no uqenergy results", "a folder with samples.nc or any of " + ", ".join(RESULT_FILES)
         )
-    return OutputFolder(path, results, attrs, energy_wh)
+    return OutputFolder(path, results, attrs, energy_wh, measured)
 
 
 def _trace_point(series: str, values: np.ndarray) -> dict:
@@ -275,6 +280,9 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         images.append(Image(f"{fig_dir.name}/{name}", caption))
 
     summary = out.results.get("summary.json", [])
+    if out.measured is not None:
+        _measured_figures(out, out.measured, summary, add)
+        summary = [r for r in summary if not isinstance(r.get("gpu_count"), int)]  # blends: the general figures
     sampled = out.attrs.get("scenario")
     draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
     labels = plots.series_labels(out.attrs)
@@ -387,6 +395,64 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             unverified=unverified,
         )
     return images
+
+
+def concurrency_band(concurrency: xr.DataArray) -> dict[str, float]:
+    """P5, P25, median, P75 and P95 of the drawn concurrency (every configuration draws it from one prior)."""
+    values = np.asarray(concurrency).ravel()
+    return {name: float(np.quantile(values, QUANTILES[name])) for name in ("p5", "p25", "median", "p75", "p95")}
+
+
+def measured_curve_records(measured: xr.Dataset, summary: list[dict]) -> list[dict]:
+    """Each configuration's measured points, named as its summary record names it (model, GPU, GPU count)."""
+    described = {r["series"]: r for r in summary if isinstance(r.get("gpu_count"), int)}
+    curves = []
+    for name in measured["model"].values:
+        if str(name) not in described:
+            continue
+        n = int(measured["measured_points"].sel(model=name))
+        point = measured.sel(model=name).isel(point=slice(0, n))
+        r = described[str(name)]
+        curves.append(
+            {
+                "model": r["model"],
+                "gpu": r["gpu"],
+                "gpu_count": r["gpu_count"],
+                "mean_batch": point["measured_batch"].values.tolist(),
+                "energy_per_token_j": point["measured_energy_per_token_j"].values.tolist(),
+            }
+        )
+    return curves
+
+
+def _measured_figures(out: OutputFolder, measured: xr.Dataset, summary: list[dict], add: Callable) -> None:
+    """A measured study's figures: configurations H100 beside B200, and energy per token against concurrency."""
+    baseline = [r for r in _energy_records(summary, out.attrs.get("scenario", "")) if r["pathway"] == "baseline"]
+    configurations = [r for r in baseline if isinstance(r.get("gpu_count"), int)]
+    boundary = out.attrs.get("boundary", "?")
+    draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
+    add(
+        "measured-configurations.png",
+        f"Energy per query of each measured configuration at the {boundary} boundary, each model's H100 rows "
+        "above its B200 rows (log axis).",
+        plots.measured_distributions_layout(configurations, draws),
+        plots.plot_measured_distributions,
+        configurations,
+        draws,
+        title=f"Energy per query by configuration ({out.attrs.get('measured_task', '?')}, {boundary} boundary)",
+    )
+    curves = measured_curve_records(measured, configurations)
+    band = concurrency_band(measured["concurrency"])
+    add(
+        "energy-per-token.png",
+        "GPU energy per output token against concurrency: measured points, the log-log interpolation between them, "
+        "and the concurrency prior's 50% and 90% band.",
+        plots.energy_per_token_layout(curves, band),
+        plots.plot_energy_per_token,
+        curves,
+        band,
+        title="GPU energy per output token against concurrency (ML.ENERGY v3)",
+    )
 
 
 def _unverified_estimates(folder: Path) -> set[str]:
@@ -620,15 +686,82 @@ def _provenance_blocks(out: OutputFolder) -> list:
     ]
 
 
+MEASURED_GUIDE = (
+    "Energy per query at the {boundary} boundary, in watt-hours (Wh), from measurements: ML.ENERGY Benchmark v3 "
+    "measured GPU power and output throughput of each configuration (model, GPU, GPU count, precision) served by "
+    "vLLM on the {task} task at several batch sizes. GPU energy per output token is interpolated (log-log, between "
+    "measured points, never extrapolated) at the drawn concurrency, multiplied by the output tokens and by the "
+    "boundary ladder's multipliers up to the {boundary} (server: host CPUs and memory; provisioned: idle capacity; "
+    "facility: PUE). A draw whose concurrency lies outside a configuration's measured batches is clamped to the "
+    "nearest measured point; clamped_draws counts them. See docs/measured.md."
+)
+
+
+def _measured_blocks(out: OutputFolder) -> list:
+    """A measured study's notes: clamped configurations, and the measured reasoning/chat length ratios."""
+    if "length_ratios" not in out.attrs:
+        return []
+    records = [r for r in out.results.get("summary.json", []) if r.get("pathway") == "baseline"]
+    clamped = [
+        f"{r['series']}: {r['clamped_draws']:,} of {r['draws']:,} draws ({100 * r['clamped_draws'] / r['draws']:.0f}%)"
+        for r in records
+        if isinstance(r.get("gpu_count"), int) and r.get("clamped_draws", 0) > 0.25 * r["draws"]
+    ]
+    ratios = json.loads(out.attrs["length_ratios"])
+    rows = [
+        [
+            r["reasoning_model"],
+            r["chat_model"],
+            r["pair"],
+            f"{r['reasoning_tokens']:,.0f}",
+            f"{r['chat_tokens']:,.0f}",
+            f"{r['ratio']:.1f}x",
+        ]
+        for r in ratios
+    ]
+    family = [r["ratio"] for r in ratios if r["pair"] == "family"]
+    long_tokens = [r["reasoning_tokens"] for r in ratios]
+    blocks: list = []
+    if clamped:
+        blocks += [
+            Heading(2, "Configurations mostly outside their measured batches"),
+            Paragraph(
+                "Over a quarter of these configurations' draws fell outside the measured batch range and were "
+                "clamped to the nearest measured point (their sweeps are short, e.g. the H100 runs stopped early):"
+            ),
+            Bullets(clamped),
+        ]
+    if ratios:
+        blocks += [
+            Heading(2, "What the measurements say about the paper's test-time assumptions"),
+            Paragraph(
+                "Oviedo et al. (Joule 2026) assume long (test-time scaling) queries of median 5,000 output tokens "
+                "against 300 for traditional ones, and their fleet analysis about 15x the tokens of a typical query. "
+                f"ML.ENERGY v3 measured reasoning models on GPQA Diamond at {min(long_tokens):,.0f}-"
+                f"{max(long_tokens):,.0f} mean output tokens, and the reasoning/chat ratio of the same families at "
+                f"{min(family):.1f}-{max(family):.1f}x: the paper's 5,000 tokens sit at or below the measured "
+                "reasoning means, and its 15x just above the measured family ratios. These are means over one "
+                "request mix per task (a hard benchmark for reasoning, LM Arena prompts for chat), not medians of "
+                "production traffic; the Nemotron Nano chat lengths differ 2-3x between H100 and B200 runs."
+            ),
+            Table(["reasoning model", "chat model", "pair", "reasoning tokens", "chat tokens", "ratio"], rows),
+        ]
+    return blocks
+
+
 def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     """The report as a list of blocks, rendered to Markdown and to HTML alike."""
     title = f"uqenergy report: {out.attrs['study']}" if "study" in out.attrs else "uqenergy report"
     blocks: list = [Heading(1, title), Paragraph(source_line(out).removeprefix("Source: "))]
-    if "summary.json" in out.results:
+    if "summary.json" in out.results and "boundary" in out.attrs:
+        task = out.attrs.get("measured_task", "?")
+        blocks.append(Paragraph(MEASURED_GUIDE.format(boundary=out.attrs["boundary"], task=task)))
+    elif "summary.json" in out.results:
         blocks.append(Paragraph(READING_GUIDE))
     headlines = [line for name, records in out.results.items() for line in HEADLINES[name](records, out.attrs)]
     if headlines:
         blocks += [Heading(2, "Headline numbers"), Bullets(headlines)]
+    blocks += _measured_blocks(out)
     if images:
         blocks.append(Heading(2, "Figures"))
         blocks += images
