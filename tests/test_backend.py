@@ -96,8 +96,8 @@ def test_chunk_jobs_pickle(studies):
     study = load_study(studies["run"])
     job = PassJob(Job(study, study_fits(study), 10), ((model_series(0), Plan(histogram=True)),))
     again = pickle.loads(pickle.dumps(job))
-    partials, _, size = pass_chunk(again, (0, BLOCK_DRAWS))
-    expected, _, _ = pass_chunk(job, (0, BLOCK_DRAWS))
+    partials, _, size, _ = pass_chunk(again, (0, BLOCK_DRAWS))
+    expected, _, _, _ = pass_chunk(job, (0, BLOCK_DRAWS))
     assert size == BLOCK_DRAWS * len(study.models)
     np.testing.assert_array_equal(partials[0].counts, expected[0].counts)
 

@@ -127,7 +127,7 @@ def test_the_boundary_multiplies_accelerator_energy_by_the_drawn_rungs(tmp_path,
     assert {r["boundary"] for r in result.records} == {boundary}
 
 
-def test_streamed_and_adaptive_runs_count_the_same_clamped_draws(tmp_path):
+def test_a_streamed_run_counts_the_same_clamped_draws(tmp_path):
     path = _study(tmp_path, 'task = "lm-arena-chat"\nmodels = ["Qwen 3 32B"]')
     study = load_study(path)
     plain = uqenergy.run_study(study).records
@@ -157,3 +157,25 @@ def test_bad_measured_sections_give_one_line(tmp_path, measured, extra, message)
     with pytest.raises(InputError, match=None) as error:
         load_study(_study(tmp_path, measured, extra))
     assert message in error.value.message and "\n" not in error.value.message
+
+
+def test_an_adaptive_run_counts_the_clamped_draws_of_every_batch(tmp_path):
+    measured = 'task = "lm-arena-chat"\nmodels = ["Gemma 3 27B"]\ngpus = ["H100"]'
+    path = _study(tmp_path, measured, "[intervals]\nrelative_tolerance = 1e-9\nbatch_draws = 1000\n")
+    adaptive = uqenergy.run_study(path)  # never meets the tolerance: runs all 3,000 draws in batches of 1,000
+    plain = uqenergy.run_study(_study(tmp_path, measured))
+    assert adaptive.records[0]["draws"] == 3000
+    assert [r["clamped_draws"] for r in adaptive.records] == [r["clamped_draws"] for r in plain.records]
+
+
+def test_a_measured_chunk_job_pickles_for_other_processes(tmp_path):
+    import pickle
+
+    from uqenergy.engine.per_query import study_data
+    from uqenergy.engine.simulate import Job, chunk_draws
+
+    study = load_study(_study(tmp_path, 'task = "gpqa"\nmodels = ["Qwen 3 8B"]'))
+    job = Job(study, study_data(study), 10)
+    again, here = chunk_draws(pickle.loads(pickle.dumps(job)), (0, 2000)), chunk_draws(job, (0, 2000))
+    np.testing.assert_array_equal(again.energy_wh, here.energy_wh)
+    np.testing.assert_array_equal(again.clamped, here.clamped)

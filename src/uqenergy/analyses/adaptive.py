@@ -57,8 +57,11 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
 
 
 def _sum_clamped(attrs: list[dict], context=None) -> dict:
-    """The attributes of the batches' energy: their clamped draws added up."""
-    return {"clamped_draws": sum(a["clamped_draws"] for a in attrs)}
+    """The attributes of the batches' energy with their clamped draws added up (others: the first batch's)."""
+    first = dict(attrs[0]) if attrs else {}
+    if attrs and all("clamped_draws" in a for a in attrs):
+        first["clamped_draws"] = sum(a["clamped_draws"] for a in attrs)
+    return first
 
 
 def _describe_tolerance(settings) -> str:

@@ -984,7 +984,7 @@ def plot_measured_distributions(
     ...             "p95": 4 * lo} for g, lo in (("B200", 0.05), ("H100", 0.1))]
     >>> ax = uqenergy.plot_measured_distributions(records)
     >>> [label.get_text() for label in ax.get_yticklabels()]
-    ['M  1xH100', 'M  1xB200']
+    ['M  1xH100', '  1xB200']
     """
     draws = draws or {}
     rows = _configuration_rows(records)
