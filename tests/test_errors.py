@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
+from uqenergy.config.errors import InputError
 from uqenergy.outputs.files import MARKER
 
 PRIOR = """[priors.pue]
@@ -408,3 +409,8 @@ def test_catalogue_row(row, cli, tmp_path):
     assert expected in err, err
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
+
+
+def test_an_error_about_input_with_control_characters_stays_on_one_line():
+    error = InputError("study\n.toml", "priors.\x1b[31mpue", "unknown key\r\n", "allowed: a\tb")
+    assert error.message == "study\\n.toml: priors.\\x1b[31mpue: unknown key\\r\\n (allowed: a\\tb)"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InputError(Exception):
@@ -18,9 +21,10 @@ class InputError(Exception):
 
     @property
     def message(self) -> str:
+        """``FILE: KEY: problem (allowed)`` on one line: control characters from the input are shown escaped."""
         parts = [p for p in (self.file, self.key) if p]
         text = self.problem if not self.allowed else f"{self.problem} ({self.allowed})"
-        return ": ".join([*parts, text])
+        return _CONTROL.sub(lambda m: repr(m.group())[1:-1], ": ".join([*parts, text]))
 
 
 def require_number(value, file, key: str, *, positive: bool = False, nonnegative: bool = False) -> float:
