@@ -227,7 +227,8 @@ def test_run_closed_models_command(cli, tmp_path):
     assert code == 0, err
     records = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert len(records) == 12
-    assert "GPT-4o" in out and (tmp_path / "out" / "report.md").is_file()
+    assert "GPT-4o" in out
+    assert "posterior predictive of the size regression" in (tmp_path / "out" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -697,6 +697,16 @@ MEASURED_GUIDE = (
 )
 
 
+PREDICTIVE_GUIDE = (
+    "Energy per query at the {boundary} boundary, in watt-hours (Wh), of models no benchmark measured: GPU energy "
+    "per output token is drawn from the posterior predictive of the size regression fitted to ML.ENERGY v3 "
+    "(form {form}: a fresh per-model effect for an unseen model), given each model's priors on its active and "
+    "total parameters, GPU and precision; then multiplied by the output tokens and the boundary ladder's "
+    "multipliers, as for measured models. mean_energy_wh is the mean energy per query of each state of knowledge "
+    "(to hold a published average against), median_energy_wh the energy of the median query. See docs/predictive.md."
+)
+
+
 def _measured_blocks(out: OutputFolder) -> list:
     """A measured study's notes: clamped configurations, and the measured reasoning/chat length ratios."""
     if "length_ratios" not in out.attrs:
@@ -753,7 +763,10 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     """The report as a list of blocks, rendered to Markdown and to HTML alike."""
     title = f"uqenergy report: {out.attrs['study']}" if "study" in out.attrs else "uqenergy report"
     blocks: list = [Heading(1, title), Paragraph(source_line(out).removeprefix("Source: "))]
-    if "summary.json" in out.results and "boundary" in out.attrs:
+    if "summary.json" in out.results and "regression_form" in out.attrs:
+        form, boundary = out.attrs["regression_form"], out.attrs["boundary"]
+        blocks.append(Paragraph(PREDICTIVE_GUIDE.format(boundary=boundary, form=form)))
+    elif "summary.json" in out.results and "boundary" in out.attrs:
         task = out.attrs.get("measured_task", "?")
         blocks.append(Paragraph(MEASURED_GUIDE.format(boundary=out.attrs["boundary"], task=task)))
     elif "summary.json" in out.results:
