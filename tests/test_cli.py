@@ -48,16 +48,22 @@ def test_run_prints_headline_and_warnings(cli, tmp_path, small_study):
 def test_previous_output_is_replaced_and_other_folders_are_refused(cli, tmp_path, small_study):
     out = tmp_path / "o"
     assert cli("run", small_study, "--out", out, "--draws", "500", "--quiet")[0] == 0
-    (out / "stale.txt").write_text("old")
     assert cli("run", small_study, "--out", out, "--draws", "600", "--quiet")[0] == 0
-    assert not (out / "stale.txt").exists() and json.loads((out / "summary.json").read_text())[0]["draws"] == 600
+    assert json.loads((out / "summary.json").read_text())[0]["draws"] == 600
+    (out / "notes.txt").write_text("mine")  # a user's file inside a previous output is never deleted
+    for force in ([], ["--force"]):
+        code, _, err = cli("run", small_study, "--out", out, "--draws", "700", "--quiet", *force)
+        assert code == 2 and "holds files uqenergy did not write (notes.txt)" in err
+        assert (out / "notes.txt").read_text() == "mine" and json.loads((out / "summary.json").read_text())[0][
+            "draws"
+        ] == 600
     precious = tmp_path / "mine"
     precious.mkdir()
     (precious / "thesis.tex").write_text("keep")
-    code, _, err = cli("run", small_study, "--out", precious, "--draws", "500")
-    assert code == 2 and "not a uqenergy output" in err and (precious / "thesis.tex").exists()
-    assert cli("run", small_study, "--out", precious, "--draws", "500", "--force", "--quiet")[0] == 0
-    assert (precious / MARKER).exists()
+    for force in ([], ["--force"]):
+        code, _, err = cli("run", small_study, "--out", precious, "--draws", "500", *force)
+        assert code == 2 and "not a uqenergy output" in err and (precious / "thesis.tex").read_text() == "keep"
+    assert not (precious / MARKER).exists()
 
 
 STUDY_ERRORS = {

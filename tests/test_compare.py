@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from uqenergy.analyses.compare import place, run_compare
+from uqenergy.analyses.compare import Scenario, place, run_compare
 from uqenergy.config.compare import load_compare_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
@@ -18,6 +18,9 @@ PRIORS = data_dir("priors")
 RECORD_FIELDS = {
     "estimate_id",
     "value_wh",
+    "statistic",
+    "compared_statistic",
+    "boundary",
     "scenario",
     "series",
     "percentile",
@@ -25,6 +28,14 @@ RECORD_FIELDS = {
     "ratio_p5",
     "ratio_p95",
     "verdict",
+    "ours_p5_wh",
+    "ours_median_wh",
+    "ours_p95_wh",
+    "per_query_percentile",
+    "per_query_ratio_median",
+    "per_query_ratio_p5",
+    "per_query_ratio_p95",
+    "per_query_verdict",
     "contributions",
 }
 
@@ -44,72 +55,50 @@ source = "test"
 
 [blends.blend]
 top = 2
-
-[blends.blend-paper]
-top = 2
-trim = [[5, 95], [10, 90]]
+concentration = 4
 """
 
 # value_wh of "formula" is the paper's equation at its stated assumptions: the audit must explain all of it.
 FORMULA_WH = 1.2 * 10.2 * 0.7 * 500 / 4000 / 3.6
 
-ESTIMATES = f"""
-[estimates.facility]
-value_wh = 0.3
-kind = "disclosure"
-boundary = "datacenter"
-subject = "s"
-query_type = "traditional"
-date = "2025"
-citation = "c"
-url = "https://example.org/a"
-verified = true
 
-[estimates.it_only]
-value_wh = 0.3
+def _estimate(name: str, statistic: str, boundary: str, query_type: str = "traditional", value: float = 0.3) -> str:
+    return f"""
+[estimates.{name}]
+value_wh = {value!r}
 kind = "estimate"
-boundary = "server"
+statistic = "{statistic}"
+boundary = "{boundary}"
 subject = "s"
-query_type = "traditional"
+query_type = "{query_type}"
 date = "2025"
 citation = "c"
-url = "https://example.org/b"
-verified = false
+url = "https://example.org/{name}"
+verified = {"false" if name == "mean_server" else "true"}
+"""
 
-[estimates.formula]
-value_wh = {FORMULA_WH!r}
-kind = "estimate"
-boundary = "datacenter"
-subject = "s"
-query_type = "traditional"
-date = "2025"
-citation = "c"
-url = "https://example.org/c"
-verified = true
 
+STATISTICS = ("mean", "median", "unspecified")
+RUNGS = ("accelerator", "server", "provisioned", "facility")
+ESTIMATES = (
+    "".join(_estimate(f"{s}_{b}", s, b) for s in STATISTICS for b in RUNGS)
+    + _estimate("formula", "mean", "facility", value=FORMULA_WH)
+    + """
 [estimates.formula.assumptions]
 output_tokens = 500
 pue = 1.2
 power_utilisation = 0.7
 node_power_kw = 10.2
 tokens_per_s = 4000
-
-[estimates.long]
-value_wh = 40.0
-kind = "estimate"
-boundary = "datacenter"
-subject = "s"
-query_type = "test-time"
-date = "2025-05-01"
-citation = "c"
-url = "https://example.org/d"
-verified = true
-
+"""
+    + _estimate("long", "median", "facility", "test-time", 40.0)
+    + """
 [estimates.long.assumptions]
 pue = 1.12
 output_tokens = 1500
 input_tokens = 10000
 """
+)
 
 COMPARE = """
 [compare]
@@ -117,6 +106,8 @@ name = "small_compare"
 estimates = "estimates.toml"
 studies = ["traditional.toml", "test_time.toml"]
 series = "{series}"
+outer_draws = 300
+inner_draws = 400
 """
 
 
@@ -126,7 +117,7 @@ def compare_study(write):
         write(
             f"{name}.toml",
             SCENARIO.format(
-                name=name, scenario=scenario, priors=PRIORS / "joule2026.toml", priors_dir=PRIORS, median=median
+                name=name, scenario=scenario, priors=PRIORS / "honest.toml", priors_dir=PRIORS, median=median
             ),
         )
     write("estimates.toml", ESTIMATES)
@@ -151,18 +142,23 @@ def test_place_on_a_closed_form_distribution():
 def test_run_compare_places_and_audits_every_estimate(compare_study):
     result = run_compare(compare_study)
     records = {r["estimate_id"]: r for r in result.records}
-    assert set(records) == {"facility", "it_only", "formula", "long"}
+    assert set(records) == {f"{s}_{b}" for s in STATISTICS for b in RUNGS} | {"formula", "long"}
     for r in result.records:
         assert set(r) == RECORD_FIELDS
-        assert sum(r["contributions"].values()) == pytest.approx(math.log(r["ratio_median"]), abs=1e-12)
-        expected = "below" if r["percentile"] < 5 else "above" if r["percentile"] > 95 else "within"
-        assert r["verdict"] == expected
-    assert records["long"]["scenario"] == "test-time" and records["facility"]["scenario"] == "traditional"
+        # the audit explains the per-query gap
+        assert sum(r["contributions"].values()) == pytest.approx(math.log(r["per_query_ratio_median"]), abs=1e-12)
+        for prefix in ("", "per_query_"):
+            percentile = r[f"{prefix}percentile"]
+            expected = "below" if percentile < 5 else "above" if percentile > 95 else "within"
+            assert r[f"{prefix}verdict"] == expected
+        # our credible interval of the statistic is narrower than the per-query spread it leaves out
+        assert r["ratio_p95"] / r["ratio_p5"] < r["per_query_ratio_p95"] / r["per_query_ratio_p5"]
+        assert r["ours_median_wh"] == pytest.approx(r["value_wh"] / r["ratio_median"])
+    assert records["long"]["scenario"] == "test-time" and records["mean_facility"]["scenario"] == "traditional"
     # no stated assumptions: the whole gap is unexplained
-    assert records["facility"]["contributions"] == {
-        "unexplained": pytest.approx(math.log(records["facility"]["ratio_median"]))
+    assert records["mean_facility"]["contributions"] == {
+        "unexplained": pytest.approx(math.log(records["mean_facility"]["per_query_ratio_median"]))
     }
-    # every factor of the equation stated: the audit explains the whole gap
     assert set(records["formula"]["contributions"]) == {
         "throughput",
         "power_utilisation",
@@ -171,23 +167,49 @@ def test_run_compare_places_and_audits_every_estimate(compare_study):
         "hardware",
         "unexplained",
     }
-    assert records["formula"]["contributions"]["unexplained"] == pytest.approx(0.0, abs=1e-9)
-    # a server-only figure meets our energy without PUE: same value, larger ratio by about our PUE
-    pue_effect = records["it_only"]["ratio_median"] / records["facility"]["ratio_median"]
-    assert 1.05 < pue_effect < 1.6
     unverified = [w for w in result.warnings if "verified = false" in w]
-    assert len(unverified) == 1 and "it_only" in unverified[0]
+    assert len(unverified) == 1 and "mean_server" in unverified[0]
     details = {d["estimate_id"]: d for d in result.estimates}
-    assert details["it_only"]["verified"] is False and "without PUE" in details["it_only"]["compared_with"]
+    assert details["mean_server"]["verified"] is False and "without PUE" in details["mean_server"]["compared_with"]
+
+
+def test_every_statistic_and_boundary_meets_its_own_comparator(compare_study):
+    """Each (statistic, boundary) path: the comparator is our credible distribution of that statistic, moved
+    up the ladder state by state; ``unspecified`` follows the documented rule (the mean)."""
+    study = load_compare_study(compare_study)
+    scenario = Scenario.run(study.studies[0], "blend", study.outer_draws, study.inner_draws)
+    records = {r["estimate_id"]: r for r in run_compare(study).records}
+    mean, median = (scenario.statistics[s] for s in ("mean", "median"))
+    # exponential answer lengths are right-skewed: under every state of knowledge the median is below the mean
+    assert np.all(median < mean)
+    rungs = {b: {s: scenario.credible_wh(s, b) for s in ("mean", "median")} for b in RUNGS}
+    for s in ("mean", "median"):
+        # each rung is the one below times its prior, state by state
+        np.testing.assert_allclose(
+            rungs["server"][s] / rungs["accelerator"][s], scenario.outer_overheads["server_overhead"]
+        )
+        np.testing.assert_allclose(
+            rungs["provisioned"][s] / rungs["server"][s], scenario.outer_overheads["provisioning_overhead"]
+        )
+        np.testing.assert_allclose(rungs["facility"][s] / rungs["provisioned"][s], scenario.outer_pue)
+    for statistic in STATISTICS:
+        for boundary in RUNGS:
+            record = records[f"{statistic}_{boundary}"]
+            compared = "mean" if statistic == "unspecified" else statistic
+            assert (record["statistic"], record["compared_statistic"], record["boundary"]) == (
+                statistic,
+                compared,
+                boundary,
+            )
+            assert record == {**record, **place(0.3, rungs[boundary][compared])}
+    # the rule for unspecified: the same comparison as a mean
+    for boundary in RUNGS:
+        assert records[f"unspecified_{boundary}"]["ratio_median"] == records[f"mean_{boundary}"]["ratio_median"]
 
 
 def test_series_is_configurable(write, compare_study):
-    paper = run_compare(write("compare_paper.toml", COMPARE.format(series="blend-paper")))
-    honest = run_compare(compare_study)
-    assert {r["series"] for r in paper.records} == {"blend-paper"}
-    # the trimmed pool is narrower: its ratio interval is tighter for the same estimate
-    width = {r["series"]: r["ratio_p95"] / r["ratio_p5"] for r in (paper.records[0], honest.records[0])}
-    assert width["blend-paper"] < width["blend"]
+    one_model = run_compare(write("compare_model.toml", COMPARE.format(series="Llama 3.1 70B")))
+    assert {r["series"] for r in one_model.records} == {"Llama 3.1 70B"}
 
 
 def test_cli_writes_compare_json_and_chart(cli, compare_study, tmp_path):
@@ -195,10 +217,10 @@ def test_cli_writes_compare_json_and_chart(cli, compare_study, tmp_path):
     code, stdout, stderr = cli("compare", compare_study, "--out", out, "--draws", 2000)
     assert code == 0, stderr
     records = json.loads((out / "compare.json").read_text())
-    assert len(records) == 4 and all(set(r) == RECORD_FIELDS for r in records)
+    assert len(records) == 14 and all(set(r) == RECORD_FIELDS for r in records)
     assert (out / "figures" / "published-estimates.png").stat().st_size > 10_000
-    assert len(json.loads((out / "estimates.json").read_text())) == 4
-    assert "it_only" in stdout and "(unverified)" in stdout and "verified = false" in stderr
+    assert len(json.loads((out / "estimates.json").read_text())) == 14
+    assert "mean_server" in stdout and "(unverified)" in stdout and "verified = false" in stderr
 
 
 @pytest.mark.parametrize(
@@ -216,6 +238,7 @@ def test_cli_writes_compare_json_and_chart(cli, compare_study, tmp_path):
         (lambda t: t.replace('estimates = "estimates.toml"\n', ""), "compare.estimates"),
         (lambda t: t + "seed = -1\n", "compare.seed"),
         (lambda t: t + "draws = 0\n", "compare.draws"),
+        (lambda t: t.replace("outer_draws = 300", "outer_draws = 0"), "compare.outer_draws"),
     ],
 )
 def test_bad_compare_study_is_an_input_error(write, compare_study, edit, key):
@@ -228,3 +251,30 @@ def test_bad_compare_study_is_an_input_error(write, compare_study, edit, key):
 def test_cli_bad_study_exits_2_with_one_line(cli, write, compare_study):
     code, _, err = cli("compare", write("bad.toml", COMPARE.format(series="nope")))
     assert code == 2 and err.count("\n") == 1 and err.startswith("uqenergy: error:")
+
+
+def test_a_rung_the_study_cannot_reach_is_an_input_error(write, compare_study):
+    """The paper's priors have no provisioned rung and no accelerator share: such estimates cannot be compared."""
+    text = (compare_study.parent / "traditional.toml").read_text()
+    write("traditional.toml", text.replace(str(PRIORS / "honest.toml"), str(PRIORS / "joule2026.toml")))
+    with pytest.raises(InputError) as err:
+        load_compare_study(compare_study)
+    assert (err.value.key == "compare.studies" and "provisioning_overhead" in err.value.message) or (
+        "server_overhead" in err.value.message
+    )
+
+
+def test_audit_explains_a_figure_that_states_every_factor(write):
+    """Paper priors (no provisioned rung, one PUE per facility): with every factor of the equation stated,
+    the audit explains the whole per-query gap."""
+    write(
+        "traditional.toml",
+        SCENARIO.format(
+            name="t", scenario="traditional", priors=PRIORS / "joule2026.toml", priors_dir=PRIORS, median=300
+        ),
+    )
+    formula = ESTIMATES[ESTIMATES.index("[estimates.formula]") : ESTIMATES.index("[estimates.long]")]
+    write("estimates.toml", formula)
+    compare = COMPARE.format(series="blend").replace('"traditional.toml", "test_time.toml"', '"traditional.toml"')
+    (record,) = run_compare(write("compare.toml", compare)).records
+    assert record["contributions"]["unexplained"] == pytest.approx(0.0, abs=1e-9)

@@ -7,11 +7,15 @@ error ``uqenergy: error: FILE: KEY: what is wrong (what is allowed)``, exit code
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from conftest import PRIORS_DIR, SMALL_STUDY
 from uqenergy.config.errors import InputError
-from uqenergy.outputs.files import MARKER
+from uqenergy.config.files import MAX_INPUT_BYTES
+from uqenergy.outputs.files import write_manifest
 
 PRIOR = """[priors.pue]
 dist = "lognormal"
@@ -175,6 +179,18 @@ CASES = [
         "blends.blend-paper.trim: [10, 190] is not a percentile window",
     ),
     (
+        "study-blend-concentration",
+        "study",
+        ("sub", "top = 2\ntrim", "top = 2\nconcentration = 0\ntrim"),
+        "blends.blend-paper.concentration: 0 is not positive",
+    ),
+    (
+        "study-blend-concentration-trimmed",
+        "study",
+        ("sub", "top = 2\ntrim", "top = 2\nconcentration = 4\ntrim"),
+        "blends.blend-paper.concentration: a trimmed blend has no shares to draw",
+    ),
+    (
         "study-blend-unknown-member",
         "study",
         ("sub", "top = 2\ntrim", 'members = ["Grok"]\ntrim'),
@@ -290,6 +306,12 @@ CASES = [
         ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = [1.1, 1.2]\nweights = [1]'),
         "priors.pue.weights: must have one weight per value",
     ),
+    (
+        "prior-categorical-text",
+        "prior",
+        ("sub", 'dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "categorical"\nvalues = ["air", "liquid"]'),
+        "priors.pue.values: 'air' is not a finite number",
+    ),
     ("prior-meta-not-table", "prior", ("prepend", "meta = 3\n"), "meta: expected a table, got 3"),
     (
         "prior-flag-type",
@@ -355,6 +377,26 @@ CASES = [
         "--out: exists and is not a uqenergy output",
     ),
     ("cli-out-unwritable", "cli", ["run", "{study}", "--out", "{tmp}/afile/out"], "--out: cannot write here"),
+    (
+        "cli-out-foreign-folder-force",
+        "cli",
+        ["run", "{study}", "--out", "{tmp}/mine", "--force"],
+        "--out: exists and is not a uqenergy output",
+    ),
+    ("cli-out-root", "cli", ["run", "{study}", "--out", "/"], "--out: is the root folder"),
+    ("cli-out-too-long", "cli", ["run", "{study}", "--out", "{tmp}/" + "x" * 300], "--out: the name xxxxx"),
+    (
+        "cli-draws-one",
+        "cli",
+        ["run", "{study}", "--draws", "1"],
+        "--draws: 1 is not a whole number in 2..1,000,000,000",
+    ),
+    (
+        "cli-seed-huge",
+        "cli",
+        ["run", "{study}", "--seed", str(2**64)],
+        "--seed: 18446744073709551616 is too large (an integer from 0 to 2**63 - 1",
+    ),
     ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
     (
@@ -398,7 +440,7 @@ def test_catalogue_row(row, cli, tmp_path):
         if kind == "csv":
             study.write_text(TABLE_STUDY)
         if kind == "result":  # a finished output folder whose JSON was edited by hand
-            (tmp_path / "result" / MARKER).write_text("")
+            write_manifest(tmp_path / "result")
         args = {"prior": ["validate", tmp_path / file_name], "result": ["report", tmp_path / "result"]}.get(
             kind, [command or "run", study]
         )
@@ -414,3 +456,30 @@ def test_catalogue_row(row, cli, tmp_path):
 def test_an_error_about_input_with_control_characters_stays_on_one_line():
     error = InputError("study\n.toml", "priors.\x1b[31mpue", "unknown key\r\n", "allowed: a\tb")
     assert error.message == "study\\n.toml: priors.\\x1b[31mpue: unknown key\\r\\n (allowed: a\\tb)"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "oversized", "deep", "long-cell"])
+def test_input_files_are_read_bounded(kind, cli, tmp_path):
+    """A FIFO or device is never opened, a huge file never read whole, deep nesting and huge cells fail on one line."""
+    study = tmp_path / "study.toml"
+    if kind == "fifo":
+        os.mkfifo(study)  # opening it would block until a writer comes
+    elif kind == "device":
+        study = Path("/dev/zero")  # reading it would never end
+    elif kind == "oversized":
+        study.write_text(SMALL_STUDY + "#" * (MAX_INPUT_BYTES + 10))
+    elif kind == "deep":
+        study.write_text("x = " + "[" * 3000 + "]" * 3000 + "\n")
+    else:
+        (tmp_path / "table.csv").write_text(TABLE.replace(",s\n", ",s" + "x" * 200_000 + "\n", 1))
+        study.write_text(TABLE_STUDY)
+    code, _, err = cli("run", study, "--out", tmp_path / "out")
+    expected = {
+        "fifo": "is not a regular file",
+        "device": "is not a regular file",
+        "oversized": "is larger than 16 MB",
+        "deep": "nests arrays or tables too deeply",
+        "long-cell": "not valid CSV: field larger than field limit",
+    }[kind]
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+    assert not (tmp_path / "out").exists()

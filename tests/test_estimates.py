@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from uqenergy.analyses.compare import claim_drift
+from uqenergy.config.boundaries import BOUNDARIES
 from uqenergy.config.errors import InputError
-from uqenergy.config.estimates import BOUNDARIES, KINDS, QUERY_TYPES, load_estimates
+from uqenergy.config.estimates import KINDS, QUERY_TYPES, STATISTICS, load_estimates
 
 VALID = """
 [meta]
@@ -16,7 +18,8 @@ value_wh = 0.5
 value_low_wh = 0.4
 value_high_wh = 0.6
 kind = "estimate"
-boundary = "datacenter"
+statistic = "mean"
+boundary = "facility"
 subject = "a chatbot"
 model = "some model"
 query_type = "traditional"
@@ -50,7 +53,30 @@ def test_bundled_estimates_are_complete_and_sourced():
     for e in estimates:
         assert e.url.startswith("https://") and e.citation.strip() and e.note.strip()
         assert e.kind in KINDS and e.boundary in BOUNDARIES and e.query_type in QUERY_TYPES
+        assert e.statistic in STATISTICS
     assert {e.kind for e in estimates} == set(KINDS)  # measurements, disclosures and estimates are all marked
+    by_id = {e.id: e for e in estimates}
+    # what each headline figure is, and what it counts (docs/compare.md says why)
+    assert (by_id["devries_2023_chatgpt"].statistic, by_id["devries_2023_chatgpt"].boundary) == ("mean", "provisioned")
+    assert (by_id["openai_2025_chatgpt_average"].statistic, by_id["openai_2025_chatgpt_average"].boundary) == (
+        "mean",
+        "facility",
+    )
+    google = by_id["google_2025_gemini_median"], by_id["google_2025_gemini_median_accelerator_only"]
+    assert [(g.statistic, g.boundary, g.value_wh) for g in google] == [
+        ("median", "facility", 0.24),
+        ("median", "accelerator", 0.10),
+    ]
+
+
+def test_registry_records_versions_of_a_claim():
+    """Oviedo et al. v1 and v2 are two versions of one claim; the drift records follow them in date order."""
+    drift = [r for r in claim_drift(load_estimates("public_estimates")) if r["claim"].startswith("oviedo/")]
+    traditional = [r for r in drift if r["claim"] == "oviedo/frontier traditional median"]
+    assert [r["version"] for r in traditional] == ["arXiv v1", "arXiv v2 (Joule 2026)"]
+    assert [r["value_wh"] for r in traditional] == [0.34, 0.31]
+    assert traditional[0]["change_from_first"] == 1.0
+    assert traditional[1]["change_from_first"] == pytest.approx(0.31 / 0.34)
 
 
 def test_epoch_stated_assumptions_reproduce_its_figure():
@@ -74,7 +100,9 @@ def test_valid_file_loads(write):
         ("value_wh = 0.5", 'value_wh = "0.5"', "estimates.one.value_wh"),
         ("value_wh = 0.5", "value_wh = -1", "estimates.one.value_wh"),
         ('kind = "estimate"', 'kind = "guess"', "estimates.one.kind"),
-        ('boundary = "datacenter"', 'boundary = "rack"', "estimates.one.boundary"),
+        ('boundary = "facility"', 'boundary = "datacenter"', "estimates.one.boundary"),
+        ('statistic = "mean"', 'statistic = "mode"', "estimates.one.statistic"),
+        ('statistic = "mean"\n', "", "estimates.one.statistic"),
         ('query_type = "traditional"', 'query_type = "long"', "estimates.one.query_type"),
         ("verified = true", 'verified = "yes"', "estimates.one.verified"),
         ('date = "2025-05"', 'date = "May 2025"', "estimates.one.date"),
@@ -87,7 +115,7 @@ def test_valid_file_loads(write):
         ("pue = 1.2", "batch = 8", "estimates.one.assumptions.batch"),
         ("output_tokens = 500", 'output_tokens = "many"', "estimates.one.assumptions.output_tokens"),
         ("output_tokens = 500", "power_utilisation = 1.5", "estimates.one.assumptions.power_utilisation"),
-        ('boundary = "datacenter"', 'boundary = "server"', "estimates.one.assumptions.pue"),
+        ('boundary = "facility"', 'boundary = "server"', "estimates.one.assumptions.pue"),
         ("[meta]", "[meta]\nauthor = 'x'", "meta.author"),
     ],
 )

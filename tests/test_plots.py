@@ -98,6 +98,8 @@ COMPARE = [
     {
         "estimate_id": eid,
         "value_wh": value,
+        "compared_statistic": statistic,
+        "boundary": boundary,
         "scenario": "traditional",
         "series": "model A",
         "percentile": pct,
@@ -107,7 +109,10 @@ COMPARE = [
         "verdict": verdict,
         "contributions": {"pue": 1.1, "output_tokens": 2.0},
     }
-    for eid, value, pct, verdict in (("devries_2023", 2.9, 98.0, "above"), ("google_2025", 0.24, 42.0, "within"))
+    for eid, value, pct, verdict, statistic, boundary in (
+        ("devries_2023", 2.9, 98.0, "above", "mean", "provisioned"),
+        ("google_2025", 0.24, 42.0, "within", "median", "facility"),
+    )
 ]
 FLEET_SWEEP = [
     {

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.files import resolve
+from uqenergy.config.files import data_dir, resolve
 from uqenergy.config.priors import load_prior_files
 
 JOULE = resolve("joule2026", "priors")
@@ -97,3 +97,41 @@ def test_circular_and_missing_layering(write, tmp_path):
         load_prior_files([tmp_path / "a.toml"])
     with pytest.raises(InputError, match="no such file"):
         load_prior_files([write("c.toml", '[meta]\nextends = ["nowhere.toml"]\n')])
+
+
+def test_a_categorical_prior_samples_its_values_with_their_weights(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(
+        PRIOR.replace(
+            'dist = "lognormal"\np5 = 1.0\np95 = 2.0', 'dist = "categorical"\nvalues = [1.1, 1.5]\nweights = [3, 1]'
+        )
+    )
+    prior = load_prior_files([path]).get("x")
+    draws = prior.sample(np.random.default_rng(0), 40_000)
+    assert set(np.unique(draws)) == {1.1, 1.5}  # the values, never the category indices 0 and 1
+    assert abs(np.mean(draws == 1.1) - 0.75) < 0.01  # 4 sigma of a binomial share at n = 40,000
+    u = np.linspace(0.001, 0.999, 999)
+    assert np.array_equal(np.unique(prior.ppf(u)), [1.1, 1.5])
+    assert np.mean(prior.ppf(u) == 1.1) == pytest.approx(0.75, abs=0.002)
+
+
+def test_a_categorical_prior_weighs_its_values_outside_the_bounds(tmp_path):
+    path = tmp_path / "p.toml"
+    text = PRIOR.replace(
+        'dist = "lognormal"\np5 = 1.0\np95 = 2.0', 'dist = "categorical"\nvalues = [-1.0, 1.5]\nweights = [1, 3]'
+    )
+    path.write_text(text)
+    assert load_prior_files([path]).get("x").mass_outside_bounds() == pytest.approx(0.25)
+    path.write_text(text.replace("[-1.0, 1.5]", "[-1.0, -2.0]"))
+    with pytest.raises(InputError, match="all of the prior's mass lies outside"):
+        load_prior_files([path])
+
+
+def test_honest_facility_ratios_have_mean_one():
+    """The facility-to-facility ratios spread queries without moving the fleet average: their laws have mean one."""
+    priors = load_prior_files([data_dir("priors") / "honest.toml"], [])
+    for name in ("pue_facility_ratio", "power_utilisation_facility_ratio"):
+        assert priors.get(name).kind == "aleatory"
+        assert priors.get(name).distribution.mean() == pytest.approx(1.0, abs=1e-4)
+    for name in ("pue", "power_utilisation", "output_length_scale", "server_overhead", "provisioning_overhead"):
+        assert priors.get(name).kind == "epistemic"

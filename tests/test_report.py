@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +19,7 @@ from uqenergy.cli import main
 from uqenergy.config.errors import InputError
 from uqenergy.config.study import load_study
 from uqenergy.outputs import report
-from uqenergy.outputs.files import MARKER
+from uqenergy.outputs.files import write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -180,11 +181,11 @@ def test_report_command_refuses_a_folder_uqenergy_did_not_write(setup, tmp_path,
 def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
     folder = tmp_path / "other"
     folder.mkdir()
-    (folder / MARKER).write_text("")
     for name, records in (("sobol.json", SOBOL), ("fleet.json", FLEET), ("compare.json", COMPARE)):
         (folder / name).write_text(json.dumps(records))
     (folder / "figures").mkdir()
     (folder / "figures" / "compare.png").write_bytes(b"a figure another command drew")
+    write_manifest(folder)
     code, _, err = cli("report", folder)
     assert code == 0, err
     assert sorted(p.name for p in (folder / "figures").iterdir()) == [
@@ -211,8 +212,24 @@ def test_empty_folder_has_nothing_to_report(tmp_path):
 def test_a_record_lacking_a_needed_key_is_an_input_error(tmp_path, cli):
     folder = tmp_path / "bad"
     folder.mkdir()
-    (folder / MARKER).write_text("")
     (folder / "fleet.json").write_text(json.dumps([{k: v for k, v in FLEET[0].items() if k != "p95"}]))
+    write_manifest(folder)
     code, _, err = cli("report", folder)
     assert code == 2
     assert "fleet.json: record 0: lacks p95" in err
+
+
+def test_report_md_keeps_text_from_input_files_inert(tmp_path, cli):
+    folder = tmp_path / "injected"
+    folder.mkdir()
+    hostile = "<script>alert(1)</script> [click](javascript:alert(1))\n# injected heading | cell"
+    records = [r | {"series": hostile} for r in SOBOL]
+    (folder / "sobol.json").write_text(json.dumps(records))
+    write_manifest(folder)
+    code, _, err = cli("report", folder)
+    assert code == 0, err
+    markdown = (folder / "report.md").read_text()
+    assert "<script" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;" in markdown  # shown, never run
+    assert not re.search(r"(?<!\\)\]\(javascript:", markdown) and "\\[click\\]" in markdown  # no link
+    assert not any(line.startswith("# injected") for line in markdown.splitlines())  # no new block
+    assert "# injected heading \\| cell" in markdown  # one cell of its table row, not two

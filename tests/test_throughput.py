@@ -88,3 +88,22 @@ def test_byte_order_mark_and_variable_lengths_are_accepted(write):
     )
     rows = read_benchmarks(write("t.csv", text))
     assert rows[0].input_tokens is None and len(rows) == 3
+
+
+def test_throughput_shift_is_symmetric_at_the_cap():
+    """The shift moves the capped prediction up and down alike: z and -z give throughputs whose geometric mean is
+    the prediction at z = 0, also for models at their cap (no one-sided slowdown of capped models)."""
+    import numpy as _np
+    import xarray as _xr
+
+    from uqenergy import load_study
+    from uqenergy.engine.throughput import study_fits, tokens_per_s
+
+    fits = study_fits(load_study("two_level_traditional"))
+    z = _xr.DataArray(_np.array([-1.5, 0.0, 1.5]), dims="z")
+    lengths = _xr.DataArray(_np.array([100.0, 1000.0, 20000.0]), dims="length")
+    tps = tokens_per_s(fits, lengths * 0 + 500, lengths, z)
+    _np.testing.assert_allclose(_np.sqrt(tps.isel(z=0) * tps.isel(z=2)), tps.isel(z=1))
+    capped = (tps.isel(z=1) == fits["tps_max"]).values
+    up = (tps.isel(z=2) > fits["tps_max"]).values
+    assert capped.any() and up[capped].all()  # capped predictions still move up with z > 0

@@ -190,3 +190,24 @@ def test_two_level_study_runs_from_the_cli(cli, tmp_path):
     assert table.loc["mean_energy_wh[blend, baseline]", "mean"] == pytest.approx(
         blend["mean_energy_wh"]["mean"], rel=1e-3
     )
+
+
+def test_dirichlet_shares_have_the_dirichlet_moments():
+    """Blend shares with concentration a over k members: mean 1/k, variance (1/k)(1 - 1/k) / (k a + 1), sum one."""
+    from dataclasses import replace as _replace
+
+    import numpy as _np
+
+    from uqenergy import load_study
+    from uqenergy.analyses.two_level import series_weights
+
+    study = load_study("two_level_traditional")
+    (blend,) = study.blends
+    in_series = _np.vstack([_np.eye(5, dtype=bool), _np.array([[True, True, True, False, False]])])
+    weights = series_weights(_replace(study, blends=[blend]), in_series, 20_000, seed=7)
+    shares = weights[-1, :3]
+    k, a = 3, blend.concentration
+    _np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    _np.testing.assert_allclose(shares.mean(axis=1), 1 / k, atol=0.005)
+    _np.testing.assert_allclose(shares.var(axis=1), (1 / k) * (1 - 1 / k) / (k * a + 1), rtol=0.05)
+    assert _np.all(weights[-1, 3:] == 0)

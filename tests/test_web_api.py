@@ -127,7 +127,7 @@ def test_downloaded_toml_reruns_to_the_pages_records(client, cli, tmp_path):
         ),
         (
             '{"study": "paper_traditional", "draws": 1000000000000}',
-            "paper_traditional.toml: study.draws: 1000000000000 is not a whole number in 1..1,000,000,000",
+            "paper_traditional.toml: study.draws: 1000000000000 is not a whole number in 2..1,000,000,000",
         ),
         (
             '{"study": "paper_traditional", "draws": 400001}',

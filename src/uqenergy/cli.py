@@ -202,6 +202,8 @@ def _compare(args) -> None:
         if result.records:
             write_json(folder / "compare.json", result.records)
             write_json(folder / "estimates.json", result.estimates)
+        if result.drift:
+            write_json(folder / "drift.json", result.drift)
         if result.overstatement:
             write_json(folder / "summary.json", result.overstatement)
         write_report(folder)

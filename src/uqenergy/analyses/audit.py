@@ -41,6 +41,13 @@ FACTORS: dict[str, tuple[str, ...]] = {
     "hardware": ("node_power_kw",),
 }
 UNEXPLAINED = "unexplained"
+#: (stated input, our scale of it that a stated value replaces as well)
+STATED_SCALES = (
+    ("output_tokens", "output_length_scale"),
+    ("output_tokens", "output_token_multiplier"),
+    ("pue", "pue_facility_ratio"),
+    ("power_utilisation", "power_utilisation_facility_ratio"),
+)
 
 
 def stated_factors(assumptions: dict) -> dict[str, dict[str, float]]:
@@ -60,10 +67,14 @@ def substituted_energy_wh(
 
     ``tokens_per_s`` replaces the throughput model's output (node throughput);
     any other key replaces the input of that name, so the throughput fit still
-    sees substituted token lengths.
+    sees substituted token lengths. A stated value also sets our scales of that
+    input to one (:data:`STATED_SCALES`): a stated 500 output tokens are 500
+    tokens, a stated PUE is the PUE of the facility.
     """
     tps = values.get("tokens_per_s")
     inputs = inputs.assign({name: value for name, value in values.items() if name != "tokens_per_s"})
+    # a stated value is the value: no scale of ours applies on top of it
+    inputs = inputs.assign({scale: 1.0 for name, scale in STATED_SCALES if name in values and scale in inputs})
     outputs = energy.evaluate(inputs, fits, input_token_divisor)
     if tps is None:
         return outputs["energy_wh"]

@@ -1,23 +1,40 @@
-"""Published per-query estimates against our distributions: where each falls, by how much, and why.
+"""Published per-query estimates against our distributions: like with like, then where the gap comes from.
 
 A compare study (:mod:`uqenergy.config.compare`) names the scenario studies,
 the estimates file and the series to compare with; its optional
 ``[overstatement]`` table adds the non-production / production energy ratio
 (:mod:`uqenergy.analyses.overstatement`).
 
-Each estimate is placed on the distribution of the study whose ``scenario``
-equals the estimate's ``query_type``, at the estimate's boundary: an estimate
-that includes facility overhead is compared with our energy per query; a
-server-only or accelerator-only one with our energy without PUE (IT energy).
-Our model has no accelerator-only share of node power, so for an
-accelerator-only figure the IT energy is an upper bound and a ``below``
-verdict is expected. The verdict is ``within`` our central 90% interval
-(P5-P95), ``above`` or ``below`` it.
+Each estimate is compared with the study whose ``scenario`` equals its
+``query_type``, twice:
+
+- **primary**: with our credible distribution of the *same statistic* (the mean
+  or the median energy per query under each state of knowledge, from the
+  two-level design of :mod:`uqenergy.analyses.two_level`) at the estimate's own
+  *boundary* (:mod:`uqenergy.config.boundaries`). Only epistemic uncertainty
+  widens it. A figure with ``statistic = "unspecified"`` is compared with the
+  mean (:data:`UNSPECIFIED_RULE`). ``ratio = published / ours`` with its 90%
+  credible interval, the percentile of the published value in our credible
+  distribution, and the verdict: ``within``, ``above`` or ``below`` its 90%
+  interval (P5-P95);
+- **secondary** (``per_query_*``): the placement on the per-query distribution
+  (one-level draws, query-to-query variability included) and the assumption
+  audit of the gap (:mod:`uqenergy.analyses.audit`).
+
+Boundary: our energy core's node power at utilisation PU covers the server rung
+(accelerators and host at load) and PUE the facility rung. Each state of
+knowledge (or per-query draw) moves our energy to a boundary with the ladder's
+priors: accelerator = server / ``server_overhead``; provisioned = server x
+``provisioning_overhead``; facility = provisioned x PUE. A study without the
+``provisioning_overhead`` prior (the paper's) has no provisioned rung: its
+facility energy is PUE x server energy, and it cannot be compared at the
+provisioned or accelerator rungs.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,42 +42,71 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
-from uqenergy.analyses.overstatement import ratio_draws, ratio_record
+from uqenergy.analyses.overstatement import mean_ratio_record, ratio_draws, ratio_record
 from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members, series_pool
+from uqenergy.analyses.two_level import outer_uniforms, two_level, without_trimmed_blends
+from uqenergy.config.boundaries import RUNG_PRIORS
 from uqenergy.config.compare import CompareStudy, load_compare_study
-from uqenergy.config.estimates import PublicEstimate
+from uqenergy.config.estimates import UNSPECIFIED_RULE, PublicEstimate
 from uqenergy.config.study import Study
 from uqenergy.engine.simulate import simulate
 from uqenergy.engine.throughput import study_fits
 
 COMPARED_WITH = {
-    "datacenter": "our energy per query (with PUE)",
-    "server": "our IT energy per query (without PUE)",
-    "accelerator": "our IT energy per query (without PUE), an upper bound for accelerator-only energy",
+    "accelerator": "our server energy / server_overhead (accelerators only)",
+    "server": "our server energy (node at utilisation PU, without PUE)",
+    "provisioned": "our server energy x provisioning_overhead (idle capacity included, without PUE)",
+    "facility": "our server energy x provisioning_overhead x PUE",
 }
+LADDER_SEED_KEY = 3  # entropy word of the per-query rung draws (two_level uses 0 and 1, fleet 2)
 
 
 @dataclass
 class CompareResult(RecordsResult):
-    """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``overstatement`` to summary.json."""
+    """``records`` go to compare.json, ``estimates`` (sources) to estimates.json, ``drift`` to drift.json,
+    ``overstatement`` to summary.json."""
 
     study: CompareStudy
     records: list[dict]
     estimates: list[dict]
     overstatement: list[dict]
     warnings: list[str]
+    drift: list[dict] = field(default_factory=list)
 
 
 def _pooled(study: Study, series: str, members: list[str], values: xr.DataArray) -> np.ndarray:
-    """Pooled draws of ``series`` from ``values`` (model, draw) of its ``members``, trimmed on ``values`` themselves."""
+    """Pooled draws of ``series`` from ``values`` (model, draw) of its members, trimmed on ``values`` themselves."""
     draws = InMemory(values.transpose("model", "draw").values)
     return draws.pool(series_pool(study, series, members, draws))
 
 
+def rung_factor(boundary: str, overheads: dict[str, np.ndarray]) -> np.ndarray | float:
+    """Factor from our server energy to ``boundary`` (PUE excluded: the energy core applies it).
+
+    ``overheads`` maps ``server_overhead`` and ``provisioning_overhead`` to their
+    draws; a missing ``provisioning_overhead`` means no provisioned rung (factor 1).
+    """
+    provisioning = overheads.get(RUNG_PRIORS["provisioned"], 1.0)
+    if boundary == "accelerator":
+        return 1.0 / overheads[RUNG_PRIORS["server"]]
+    return 1.0 if boundary == "server" else provisioning
+
+
+def boundary_values(boundary: str) -> dict[str, float]:
+    """Inputs fixed to compare at an estimate's boundary: no PUE unless it covers the facility."""
+    return {} if boundary == "facility" else {"pue": 1.0}
+
+
+def _overheads(study: Study, uniforms) -> dict[str, np.ndarray]:
+    """The ladder priors the study defines, through its inverse CDFs at ``uniforms(name)``."""
+    names = [RUNG_PRIORS["server"], RUNG_PRIORS["provisioned"]]
+    return {n: study.priors.get(n).ppf(uniforms(n)) for n in names if n in study.priors.base}
+
+
 @dataclass
 class Scenario:
-    """One scenario study's draws (all inputs, every draw) and the series they are pooled into."""
+    """One scenario study: its per-query draws (all inputs) and its states of knowledge (two-level)."""
 
     study: Study
     inputs: xr.Dataset
@@ -68,36 +114,69 @@ class Scenario:
     fits: xr.Dataset
     series: str
     members: list[str]
+    statistics: dict[str, np.ndarray]  # "mean" / "median" -> (outer,) facility energy per query of the series
+    outer_pue: np.ndarray  # (outer,) fleet-average PUE of each state of knowledge
+    outer_overheads: dict[str, np.ndarray]  # ladder priors per state of knowledge
+    draw_overheads: dict[str, np.ndarray]  # ladder priors per per-query draw
     _log_medians: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def run(cls, study: Study, series: str) -> Scenario:
+    def run(cls, study: Study, series: str, outer: int, inner: int) -> Scenario:
         energy_wh, _, inputs = simulate(replace(study, save_draws=study.draws))
         assert inputs is not None  # save_draws = draws keeps every draw
         members = series_members(study, series, InMemory(energy_wh.values))
-        return cls(study, inputs, energy_wh, study_fits(study), series, members)
+        states = two_level(without_trimmed_blends(study), outer=outer, inner=inner, keep_inner=inner)
+        statistics = {
+            "mean": states["mean_energy_wh"].sel(series=series, pathway="baseline").values,
+            "median": states["median_energy_wh"].sel(series=series).values,
+        }
+        size = energy_wh.sizes["draw"]
 
-    def draws_wh(self, values: dict[str, float]) -> np.ndarray:
-        """Pooled per-query energy with ``values`` substituted for our inputs."""
+        def per_draw(name: str) -> np.ndarray:
+            rng = np.random.default_rng([study.seed, LADDER_SEED_KEY, zlib.crc32(name.encode())])
+            return rng.random(size)
+
+        return cls(
+            study,
+            inputs,
+            energy_wh,
+            study_fits(study),
+            series,
+            members,
+            statistics,
+            states["pue"].isel(model=0).values,
+            _overheads(study, lambda n: outer_uniforms(n, outer, study.seed)),
+            _overheads(study, per_draw),
+        )
+
+    def draws_wh(self, values: dict[str, float], boundary: str) -> np.ndarray:
+        """Pooled per-query energy at ``boundary`` with ``values`` substituted for our inputs."""
         energy_wh = substituted_energy_wh(self.inputs, self.fits, self.study.input_token_divisor, values)
-        energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0]
+        energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0].transpose("model", "draw")
+        energy_wh = energy_wh * rung_factor(boundary, self.draw_overheads)
         return _pooled(self.study, self.series, self.members, energy_wh)
 
-    def log_median(self, values: dict[str, float]) -> float:
-        """ln of the pooled median with ``values`` substituted (cached: estimates share substitutions)."""
-        key = tuple(sorted(values.items()))
+    def credible_wh(self, statistic: str, boundary: str) -> np.ndarray:
+        """Our credible distribution (outer,) of ``statistic`` of the energy per query at ``boundary``.
+
+        Exact for the mean (facility-to-facility ratios have mean one and are
+        independent of the rest); for the median, the per-query draws below the
+        facility rung are divided by the state's fleet-average PUE rather than
+        each query's own.
+        """
+        values = self.statistics[statistic] * rung_factor(boundary, self.outer_overheads)
+        return values if boundary == "facility" else values / self.outer_pue
+
+    def log_median(self, values: dict[str, float], boundary: str) -> float:
+        """ln of the pooled per-query median with ``values`` substituted (cached: estimates share substitutions)."""
+        key = (boundary, *sorted(values.items()))
         if key not in self._log_medians:
-            self._log_medians[key] = math.log(np.quantile(self.draws_wh(values), 0.5))
+            self._log_medians[key] = math.log(np.quantile(self.draws_wh(values, boundary), 0.5))
         return self._log_medians[key]
 
 
-def boundary_values(boundary: str) -> dict[str, float]:
-    """Inputs fixed to compare at an estimate's boundary: no PUE unless it covers the datacenter."""
-    return {} if boundary == "datacenter" else {"pue": 1.0}
-
-
 def place(value_wh: float, draws: np.ndarray) -> dict:
-    """Percentile of ``value_wh`` among our draws, ratio to our median with its 90% interval, and verdict."""
+    """Percentile of ``value_wh`` among ``draws``, ratio value / draws (median, P5, P95), verdict, our P5-P95."""
     p5, median, p95 = np.quantile(draws, [0.05, 0.5, 0.95])
     verdict = "below" if value_wh < p5 else "above" if value_wh > p95 else "within"
     return {
@@ -106,25 +185,71 @@ def place(value_wh: float, draws: np.ndarray) -> dict:
         "ratio_p5": float(value_wh / p95),
         "ratio_p95": float(value_wh / p5),
         "verdict": verdict,
+        "ours_p5_wh": float(p5),
+        "ours_median_wh": float(median),
+        "ours_p95_wh": float(p95),
     }
 
 
+def compared_statistic(estimate: PublicEstimate) -> str:
+    """The statistic of ours an estimate is compared with: its own, or the mean for ``unspecified``."""
+    return UNSPECIFIED_RULE if estimate.statistic == "unspecified" else estimate.statistic
+
+
 def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) -> dict:
-    """The compare.json record of one estimate: placement and the assumption audit of its gap."""
+    """The compare.json record of one estimate: against our credible distribution of its statistic at its
+    boundary, then (``per_query_*``) on the per-query distribution, and the assumption audit of that gap."""
     base = boundary_values(estimate.boundary)
     factors = stated_factors(estimate.assumptions)
 
     def log_median(subset: frozenset[str]) -> float:
-        return scenario.log_median(base | {k: v for f in subset for k, v in factors[f].items()})
+        return scenario.log_median(base | {k: v for f in subset for k, v in factors[f].items()}, estimate.boundary)
 
+    statistic = compared_statistic(estimate)
+    per_query = place(estimate.value_wh, scenario.draws_wh(base, estimate.boundary))
     return {
         "estimate_id": estimate.id,
         "value_wh": estimate.value_wh,
+        "statistic": estimate.statistic,
+        "compared_statistic": statistic,
+        "boundary": estimate.boundary,
         "scenario": scenario.study.scenario,
         "series": series,
-        **place(estimate.value_wh, scenario.draws_wh(base)),
+        **place(estimate.value_wh, scenario.credible_wh(statistic, estimate.boundary)),
+        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
         "contributions": decompose(estimate.value_wh, log_median, list(factors)),
     }
+
+
+def claim_drift(estimates: list[PublicEstimate]) -> list[dict]:
+    """How each claim drifted across the versions of its source: one record per version, oldest first.
+
+    Entries sharing a ``claim`` are versions of one claim; each record gives the
+    value and its ratio to the first version's. Claims with one version are left out.
+    """
+    claims: dict[str, list[PublicEstimate]] = {}
+    for e in estimates:
+        claims.setdefault(e.claim, []).append(e)
+    records = []
+    for claim, versions in claims.items():
+        if len(versions) < 2:
+            continue
+        versions = sorted(versions, key=lambda e: e.date)
+        first = versions[0].value_wh
+        records += [
+            {
+                "claim": claim,
+                "estimate_id": e.id,
+                "version": e.version,
+                "date": e.date,
+                "value_wh": e.value_wh,
+                "statistic": e.statistic,
+                "boundary": e.boundary,
+                "change_from_first": e.value_wh / first,
+            }
+            for e in versions
+        ]
+    return records
 
 
 def _warnings(study: CompareStudy) -> list[str]:
@@ -134,22 +259,21 @@ def _warnings(study: CompareStudy) -> list[str]:
             messages.append(
                 f"estimate {e.id}: marked verified = false (figure not confirmed in the cited source {e.url})"
             )
-        if e.boundary == "accelerator":
-            messages.append(f"estimate {e.id}: accelerator-only; compared with {COMPARED_WITH['accelerator']}")
     return messages
 
 
 def run_compare(
     path_or_study: str | Path | CompareStudy, *, draws: int | None = None, seed: int | None = None
 ) -> CompareResult:
-    """Place published per-query estimates on our distributions, audit each gap, and (if asked) the overstatement ratio.
+    """Compare published per-query estimates with ours, like with like, audit each gap, and (if asked) the
+    overstatement ratio.
 
     Parameters
     ----------
     path_or_study : str, pathlib.Path or CompareStudy
         A compare study file, the name of a bundled one, or a loaded :class:`CompareStudy`.
     draws : int, optional
-        Draws per model, instead of the files' (ignored for a loaded study).
+        Per-query draws per model, instead of the files' (ignored for a loaded study).
     seed : int, optional
         Seed, instead of the files' (ignored for a loaded study).
 
@@ -157,16 +281,16 @@ def run_compare(
     -------
     CompareResult
         One record per estimate (``records``; ``to_dataframe()``), the estimates'
-        sources, overstatement records, warnings.
+        sources, the drift of claims across versions, overstatement records, warnings.
 
     Examples
     --------
     >>> import uqenergy
-    >>> placed = uqenergy.run_compare("public_estimates", draws=2000, seed=1).to_dataframe()
-    >>> placed.shape
-    (17, 10)
-    >>> sorted(placed.verdict.unique())
-    ['above', 'within']
+    >>> compared = uqenergy.run_compare("public_estimates", draws=2000, seed=1).to_dataframe()
+    >>> compared.loc[compared.estimate_id == "devries_2023_chatgpt", ["statistic", "boundary"]].values.tolist()
+    [['mean', 'provisioned']]
+    >>> sorted(compared.compared_statistic.unique())
+    ['mean', 'median']
     """
     study = (
         path_or_study
@@ -175,36 +299,57 @@ def run_compare(
     )
     records, overstatement = [], []
     if study.estimates:
-        scenarios = {s.scenario: Scenario.run(s, study.series) for s in study.studies}
+        scenarios = {
+            s.scenario: Scenario.run(s, study.series, study.outer_draws, study.inner_draws) for s in study.studies
+        }
         records = [compare_estimate(e, scenarios[e.query_type], study.series) for e in study.estimates]
     if study.overstatement is not None:
         for s in study.studies:
-            ratios, production_wh = ratio_draws(s, study.non_production_priors[s.scenario])
+            non_production = study.non_production_priors[s.scenario]
+            ratios, production_wh = ratio_draws(s, non_production)
             members = series_members(s, study.series, InMemory(production_wh.values))
             values = _pooled(s, study.series, members, ratios)
             overstatement.append(ratio_record(s, study.series, values, study.overstatement))
+            overstatement.append(
+                mean_ratio_record(
+                    s, study.series, non_production, study.overstatement, study.outer_draws, study.inner_draws
+                )
+            )
     details = [e.record() | {"compared_with": COMPARED_WITH[e.boundary]} for e in study.estimates]
-    return CompareResult(study, records, details, overstatement, _warnings(study))
+    return CompareResult(study, records, details, overstatement, _warnings(study), claim_drift(study.estimates))
 
 
 def format_table(result: CompareResult) -> str:
     """A plain-text summary for the terminal."""
     verified = {e["estimate_id"]: e["verified"] for e in result.estimates}
     lines = (
-        [f"{'estimate':<44} {'Wh':>8} {'scenario':<12} {'pct':>6} {'ratio (90%)':>22}  verdict"]
+        [
+            f"{'estimate':<44} {'Wh':>7} {'compared with':<24} {'pct':>5} {'ratio (90% credible)':>21}  "
+            f"{'verdict':<7}  per query"
+        ]
         if result.records
         else []
     )
     for r in result.records:
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
+        what = f"{r['compared_statistic']} @ {r['boundary']}"
         lines.append(
-            f"{r['estimate_id']:<44} {r['value_wh']:>8.3g} {r['scenario']:<12} {r['percentile']:>6.1f} "
-            f"{r['ratio_median']:>7.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']}{flag}"
+            f"{r['estimate_id']:<44} {r['value_wh']:>7.3g} {what:<24} {r['percentile']:>5.1f} "
+            f"{r['ratio_median']:>6.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']:<7}  "
+            f"{r['per_query_ratio_median']:.3g}x ({r['per_query_ratio_p5']:.2g}-{r['per_query_ratio_p95']:.2g})"
+            f"{flag}"
         )
+    claims: dict[str, list[dict]] = {}
+    for r in result.drift:
+        claims.setdefault(r["claim"], []).append(r)
+    for claim, versions in claims.items():
+        steps = ", ".join(f"{v['version']} ({v['date']}) {v['value_wh']:.3g} Wh" for v in versions)
+        lines.append(f"drift of {claim}: {steps}")
     for r in result.overstatement:
+        what = "mean energy" if r["quantity"].startswith("mean_") else "per-query energy"
         lines.append(
-            f"{r['scenario']} {r['series']}: non-production / production energy median {r['median']:.3g}x "
-            f"(90% {r['p5']:.3g}-{r['p95']:.3g}); {100 * r['share_in_claimed_range']:.0f}% of draws in the "
+            f"{r['scenario']} {r['series']}: non-production / production {what} median {r['median']:.3g}x "
+            f"(90% {r['p5']:.3g}-{r['p95']:.3g}); {100 * r['share_in_claimed_range']:.0f}% inside the "
             f"claimed {r['claimed_low']:g}-{r['claimed_high']:g}x"
         )
     return "\n".join(lines)

@@ -104,14 +104,13 @@ def honest_draws(study: Study, fleet: Fleet, progress=None) -> tuple[np.ndarray,
     overhead, interventions = (
         study.priors.get(n).ppf(outer_uniforms(n, fleet.outer_draws, study.seed)) for n in FLEET_PRIORS
     )
-    weights = result["serves"].sel(series=fleet.series).values.astype(float)
-    weights /= weights.sum()
+    weights = result["weights"].sel(series=fleet.series).values  # (model, outer)
     per_model = result["mean_energy_wh"].sel(series=study.models)  # (series = model, pathway, outer)
     facility, it = [], []
     for pathway in _divisor_labels(study, fleet.labels).values():
         model_wh = per_model.sel(pathway=pathway).values  # (model, outer)
-        facility.append(weights @ model_wh)
-        it.append(weights @ (model_wh / result["pue"].values))
+        facility.append((weights * model_wh).sum(axis=0))
+        it.append((weights * model_wh / result["pue"].values).sum(axis=0))
     facility.append(facility[0] / interventions)
     it.append(it[0] / interventions)
     return np.vstack(facility) * overhead, np.vstack(it) * overhead

@@ -155,10 +155,9 @@ def inference_data(samples: xr.Dataset) -> az.InferenceData:
     draw = "outer" if "outer" in samples.dims else "draw"
     per_query = [v for v in samples.data_vars if "kept" in samples[v].dims]
     drawn = [v for v in samples.data_vars if draw in samples[v].dims and v not in per_query]
-    groups = {
-        "prior": _one_chain(samples[drawn].rename({draw: "draw"})),
-        "constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore"),
-    }
+    groups = {"constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore")}
+    if drawn:  # none when every prior is fixed
+        groups["prior"] = _one_chain(samples[drawn].rename({draw: "draw"}))
     if per_query:
         pooled = samples[per_query].stack(draw=("outer", "kept"))
         groups["prior_predictive"] = _one_chain(

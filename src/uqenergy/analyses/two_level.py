@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -160,6 +160,54 @@ class _Inner:
         return total_wh, np.take_along_axis(on_grid, first, axis=2)
 
 
+def series_weights(study: Study, in_series: np.ndarray, outer: int, seed: int) -> np.ndarray:
+    """Share of each series' queries served by each model, (series, model, outer).
+
+    A model serves all of its own queries. A blend's members share its queries
+    equally, unless the blend sets a Dirichlet ``concentration`` a: then each
+    state of knowledge draws the shares from Dirichlet(a, ..., a) (normalised
+    gamma variates of a stream keyed by the seed and the blend's name, so a
+    longer run extends a shorter one). Their mean is the equal share, so the
+    pooled per-query distribution is the same either way; the mean energy per
+    query of one state of knowledge is the weighted mean of its members'.
+    """
+    weights = in_series / in_series.sum(axis=1, keepdims=True)
+    weights = np.repeat(weights[..., None], outer, axis=2)
+    for row, blend in enumerate(study.blends, start=len(study.models)):
+        if blend.concentration is not None:
+            rows = np.flatnonzero(in_series[row])
+            rng = np.random.default_rng([seed, OUTER, zlib.crc32(f"blend:{blend.name}".encode())])
+            shares = rng.standard_gamma(blend.concentration, size=(outer, rows.size))
+            weights[row, rows] = (shares / shares.sum(axis=1, keepdims=True)).T
+    return weights
+
+
+def weighted_median(kept_wh: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per series and state of knowledge, the median per-query energy of the kept draws (series, outer).
+
+    ``kept_wh`` (model, outer, kept) are each model's kept queries; a series'
+    median is that of its members' kept draws, each member weighted by its share
+    (``weights``, (series, model, outer)) spread evenly over its kept draws: the
+    lowest value at which the cumulative weight reaches one half.
+    """
+    models, outer, kept = kept_wh.shape
+    values = kept_wh.transpose(1, 0, 2).reshape(outer, models * kept)
+    order = np.argsort(values, axis=1)
+    ranked = np.take_along_axis(values, order, axis=1)
+    medians = np.empty((weights.shape[0], outer))
+    for s, w in enumerate(weights):
+        per_draw = np.repeat(w.T / kept, kept, axis=1)  # (outer, model * kept)
+        cumulative = np.cumsum(np.take_along_axis(per_draw, order, axis=1), axis=1)
+        first = np.argmax(cumulative >= 0.5 * cumulative[:, -1:], axis=1)
+        medians[s] = ranked[np.arange(outer), first]
+    return medians
+
+
+def without_trimmed_blends(study: Study) -> Study:
+    """The study with its trimmed blends left out: what a two-level design of it can run (see require_untrimmed)."""
+    return replace(study, blends=[b for b in study.blends if not b.trim])
+
+
 def _pathways(study: Study) -> list[str]:
     return ["baseline", *pathway_names(study)]
 
@@ -202,7 +250,12 @@ def two_level(
     (``baseline``, the study's pathways, ``combined``), ``outer``, ``model``, ``kept``:
 
     - ``mean_energy_wh`` (series, pathway, outer): mean facility energy per query
-      under each state of knowledge, in Wh; a blend's is its members' average;
+      under each state of knowledge, in Wh; a blend's is its members' average,
+      weighted by ``weights``;
+    - ``median_energy_wh`` (series, outer): the median facility energy per query
+      under each state of knowledge, from the kept draws (baseline);
+    - ``weights`` (series, model, outer): the share of each series' queries each
+      model serves (:func:`series_weights`);
     - ``energy_wh`` (model, outer, kept): per-query energy of the first
       ``keep_inner`` queries of each outer draw (the pooled per-query sample);
     - ``serves`` (series, model): which models serve each series' queries, with equal weights;
@@ -247,15 +300,24 @@ def two_level(
     in_series = np.vstack(
         [np.eye(len(study.models), dtype=bool)] + [np.isin(study.models, ms)[None] for ms in members.values()]
     )
-    mean_wh = np.stack(
-        [np.stack([(model_mean_wh / divisors[p])[rows].mean(axis=0) for p in divisors]) for rows in in_series]
-    )
+    weights = series_weights(study, in_series, outer, seed)
+    mean_wh = np.einsum("smo,pmo->spo", weights, np.stack([model_mean_wh / divisors[p] for p in divisors]))
     return (
         theta.assign(
             mean_energy_wh=(
                 ("series", "pathway", "outer"),
                 mean_wh,
                 {"units": "Wh", "long_name": "mean facility energy per query under one state of knowledge"},
+            ),
+            median_energy_wh=(
+                ("series", "outer"),
+                weighted_median(kept_wh, weights),
+                {"units": "Wh", "long_name": "median facility energy per query under one state of knowledge"},
+            ),
+            weights=(
+                ("series", "model", "outer"),
+                weights,
+                {"long_name": "share of each series' queries each model serves, per state of knowledge"},
             ),
             energy_wh=(("model", "outer", "kept"), kept_wh, {"units": "Wh", "long_name": "facility energy per query"}),
             serves=(

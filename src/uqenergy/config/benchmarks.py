@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from uqenergy.config.errors import InputError
+from uqenergy.config.files import read_input_text
 
 COLUMNS = (
     "model",
@@ -61,25 +62,23 @@ def _number(text: str, file, key: str, allowed: str = "a positive number") -> fl
 
 def read_benchmarks(path: Path) -> list[BenchmarkRow]:
     """Read and validate a benchmark CSV (``#`` lines are comments)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file", "an existing CSV benchmark table") from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot be read as text: {exc}", "a UTF-8 CSV file") from None
+    text = read_input_text(Path(path), "an existing UTF-8 CSV benchmark table", encoding="utf-8-sig")
     lines = [
         (i, line) for i, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")
     ]
     if not lines:
         raise InputError(path, None, "has no header and no rows", "a CSV with columns " + ", ".join(COLUMNS))
-    reader = csv.reader([line for _, line in lines])
-    header = [h.strip() for h in next(reader)]
+    try:
+        parsed = list(csv.reader([line for _, line in lines]))
+    except csv.Error as exc:  # e.g. a cell over the csv module's field limit
+        raise InputError(path, None, f"not valid CSV: {exc}", "a CSV with short cells") from None
+    header = [h.strip() for h in parsed[0]]
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or len(set(header)) != len(header) or set(header) != set(COLUMNS):
         bad = unknown[0] if unknown else next((c for c in COLUMNS if c not in header), "header")
         raise InputError(path, f"column {bad}", "unknown, missing or repeated column", "columns " + ", ".join(COLUMNS))
     rows = []
-    for (line_no, _), cells in zip(lines[1:], reader):
+    for (line_no, _), cells in zip(lines[1:], parsed[1:]):
         if len(cells) != len(header):
             raise InputError(path, f"line {line_no}", f"has {len(cells)} cells", f"{len(header)} cells, one per column")
         cell = dict(zip(header, (c.strip() for c in cells)))

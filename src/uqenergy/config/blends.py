@@ -9,7 +9,7 @@ from typing import Any
 
 from uqenergy.config.errors import InputError, check_keys, positive_int, require_names, require_number
 
-BLEND_KEYS = frozenset({"top", "members", "trim"})
+BLEND_KEYS = frozenset({"top", "members", "trim", "concentration"})
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class Blend:
     top: int | None  # pool the `top` models with the highest median energy ...
     members: list[str]  # ... or exactly these models
     trim: list[tuple[float, float]]
+    #: Dirichlet concentration of each member's share, per state of knowledge (two-level designs);
+    #: None: fixed equal shares. Either way the per-query mixture is the equal one (the Dirichlet's mean).
+    concentration: float | None = None
 
 
 def parse_blend(name: str, table: Any, file: Path, models: Sequence[str]) -> Blend:
@@ -69,7 +72,16 @@ def parse_blend(name: str, table: Any, file: Path, models: Sequence[str]) -> Ble
                 file, f"{key}.trim", f"[{low:g}, {high:g}] is not a percentile window", "0 <= low < high <= 100"
             )
         parsed.append((low, high))
-    return Blend(name, top, members, parsed)
+    concentration = (
+        require_number(table["concentration"], file, f"{key}.concentration", positive=True)
+        if "concentration" in table
+        else None
+    )
+    if concentration is not None and parsed:
+        raise InputError(
+            file, f"{key}.concentration", "a trimmed blend has no shares to draw", "concentration on an untrimmed blend"
+        )
+    return Blend(name, top, members, parsed, concentration)
 
 
 def untrimmed_series(models: Sequence[str], blends: Sequence[Blend]) -> list[str]:

@@ -3,8 +3,9 @@
 A compare study is TOML with a ``[compare]`` table: the scenario ``studies`` to
 run (one per scenario, e.g. ``paper_traditional`` and ``paper_test_time``), the
 ``estimates`` file (:mod:`uqenergy.config.estimates`), the ``series`` to compare
-with (default the untrimmed ``blend``), and ``draws`` and ``seed`` for every
-scenario run. An optional ``[overstatement]`` table names a non-production prior
+with (default the untrimmed ``blend``), ``draws`` and ``seed`` for every
+scenario run, and ``outer_draws`` x ``inner_draws`` for the two-level runs that
+give the credible distributions of the mean and the median. An optional ``[overstatement]`` table names a non-production prior
 set and the published claim its energy ratio is held against. What a compare
 run computes is in :mod:`uqenergy.analyses.compare` and
 :mod:`uqenergy.analyses.overstatement`.
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uqenergy.config.boundaries import RUNG_PRIORS
 from uqenergy.config.errors import (
+    MIN_DRAWS,
     InputError,
     check_keys,
     positive_int,
@@ -32,9 +35,13 @@ from uqenergy.config.priors import PriorSet, load_prior_files
 from uqenergy.config.study import INPUT_PRIORS, Study, load_study
 
 SECTIONS = frozenset({"compare", "overstatement"})
-COMPARE_KEYS = frozenset({"name", "description", "estimates", "studies", "series", "draws", "seed"})
+COMPARE_KEYS = frozenset(
+    {"name", "description", "estimates", "studies", "series", "draws", "seed", "outer_draws", "inner_draws"}
+)
 OVERSTATEMENT_KEYS = frozenset({"priors", "claimed_range", "claim_source"})
 DEFAULT_SERIES = "blend"
+DEFAULT_OUTER_DRAWS = 1_000  # states of knowledge of the credible distributions of the mean and the median
+DEFAULT_INNER_DRAWS = 2_000  # queries per state of knowledge (the Monte Carlo noise of one state's mean)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,8 @@ class CompareStudy:
     series: str
     overstatement: Overstatement | None
     non_production_priors: Mapping[str, PriorSet]
+    outer_draws: int = DEFAULT_OUTER_DRAWS
+    inner_draws: int = DEFAULT_INNER_DRAWS
 
 
 def parse_overstatement(table: Any, file: Path) -> Overstatement:
@@ -159,9 +168,9 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
             path, "compare.estimates", "nothing to compare", "an estimates file, an [overstatement] table, or both"
         )
     draws = (
-        positive_int(draws, path, "--draws")
+        positive_int(draws, path, "--draws", minimum=MIN_DRAWS)
         if draws is not None
-        else (positive_int(table["draws"], path, "compare.draws") if "draws" in table else None)
+        else (positive_int(table["draws"], path, "compare.draws", minimum=MIN_DRAWS) if "draws" in table else None)
     )
     if seed is not None or "seed" in table:
         seed = (
@@ -179,6 +188,14 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
                 f"study {study.name!r} computes PU from load",
                 'studies whose power utilisation is a prior (power_utilisation = "prior")',
             )
+        if any(b.name == series and b.trim for b in study.blends):
+            raise InputError(
+                path,
+                "compare.series",
+                f"{series!r} is a trimmed blend of study {study.name!r}",
+                "a model or an untrimmed blend: the mean and the median per state of knowledge pool whole "
+                "distributions",
+            )
         if series not in study.models and series not in [b.name for b in study.blends]:
             raise InputError(
                 path,
@@ -195,15 +212,31 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
         if "estimates" in table
         else []
     )
-    scenarios = {s.scenario for s in studies}
+    by_scenario = {s.scenario: s for s in studies}
     for estimate in estimates:
-        if estimate.query_type not in scenarios:
+        if estimate.query_type not in by_scenario:
             raise InputError(
                 path,
                 "compare.studies",
                 f"no study of scenario {estimate.query_type!r} for estimate {estimate.id!r}",
                 "studies whose scenarios cover: " + ", ".join(sorted({e.query_type for e in estimates})),
             )
+        study = by_scenario[estimate.query_type]
+        needed = {"accelerator": RUNG_PRIORS["server"], "provisioned": RUNG_PRIORS["provisioned"]}.get(
+            estimate.boundary
+        )
+        if needed is not None and needed not in study.priors.base:
+            raise InputError(
+                path,
+                "compare.studies",
+                f"study {study.name!r} has no prior {needed!r} to compare estimate {estimate.id!r} at the "
+                f"{estimate.boundary} rung",
+                'studies whose priors include the boundary ladder (e.g. priors = ["honest"])',
+            )
+    outer, inner = (
+        positive_int(table[key], path, f"compare.{key}") if key in table else default
+        for key, default in (("outer_draws", DEFAULT_OUTER_DRAWS), ("inner_draws", DEFAULT_INNER_DRAWS))
+    )
     overstatement = parse_overstatement(doc["overstatement"], path) if "overstatement" in doc else None
     non_production = (
         {s.scenario: _non_production_priors(s, overstatement, path) for s in studies}
@@ -214,7 +247,9 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
     description = table.get("description", "")
     if description:
         require_text(description, path, "compare.description")
-    return CompareStudy(path, name, description, estimates, studies, series, overstatement, non_production)
+    return CompareStudy(
+        path, name, description, estimates, studies, series, overstatement, non_production, outer, inner
+    )
 
 
 def load_compare_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:

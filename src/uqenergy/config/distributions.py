@@ -99,8 +99,13 @@ class Distribution:
 
     def mass_outside(self, low: float, high: float) -> float:
         """Probability mass below ``low`` or above ``high``."""
-        if self.is_categorical:
-            return 0.0
+        if self.cumulative_weights is not None:  # categorical: the weight of its numeric values outside
+            weights = np.diff(self.cumulative_weights, prepend=0.0)
+            numbers = [
+                v if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan for v in self.categories
+            ]
+            values = np.array(numbers, dtype=float)
+            return float(weights[(values < low) | (values > high)].sum())
         if self.value is not None:  # fixed
             return float(not low <= self.value <= high)
         below = float(self.frozen.cdf(low)) if np.isfinite(low) else 0.0

@@ -56,10 +56,15 @@ def require_text(value, file, key: str) -> str:
     return value
 
 
+MAX_SEED = 2**63 - 1  # stored as a 64-bit integer in samples.nc
+
+
 def require_seed(value, file, key: str) -> int:
-    """``value`` as a random seed (an integer >= 0), or :class:`InputError` naming ``key``."""
+    """``value`` as a random seed (an integer from 0 to :data:`MAX_SEED`), or :class:`InputError` naming ``key``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputError(file, key, f"{value!r} is not a non-negative integer", "an integer >= 0")
+    if value > MAX_SEED:
+        raise InputError(file, key, f"{value} is too large", f"an integer from 0 to 2**63 - 1 = {MAX_SEED}")
     return value
 
 
@@ -77,11 +82,15 @@ def require_names(value, file, key: str, *, allowed=None, allow_empty: bool = Fa
 
 
 MAX_DRAWS = 10**9
+MIN_DRAWS = 2  # a Monte Carlo standard error needs two draws
 
 
-def positive_int(value, file, key: str, maximum: int = MAX_DRAWS) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+def positive_int(value, file, key: str, maximum: int = MAX_DRAWS, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise InputError(
-            file, key, f"{value!r} is not a whole number in 1..{maximum:,}", f"an integer from 1 to {maximum:,}"
+            file,
+            key,
+            f"{value!r} is not a whole number in {minimum}..{maximum:,}",
+            f"an integer from {minimum} to {maximum:,}",
         )
     return value

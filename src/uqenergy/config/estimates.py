@@ -1,12 +1,16 @@
 """Published per-query energy figures: read and validate the estimates file, keeping every source.
 
-An estimates file (``priors/public_estimates.toml``) is TOML with an optional
-``[meta]`` table and one ``[estimates.ID]`` table per published figure: its
-value in Wh, what it is (``kind``), what it covers (``boundary``), which of our
-scenarios it speaks to (``query_type``), a citation and URL, whether the figure
+An estimates file (``priors/public_estimates.toml``) is a versioned registry of
+claims: TOML with an optional ``[meta]`` table and one ``[estimates.ID]`` table
+per published figure: its value in Wh, what it is (``kind``), which statistic
+over queries it is (``statistic``: ``mean``, ``median`` or ``unspecified``),
+what it counts (``boundary``, a rung of the ladder in
+:mod:`uqenergy.config.boundaries`), which of our scenarios it speaks to
+(``query_type``), its date, the claim it is a version of (``claim``, default
+its id) and that version (``version``), a citation and URL, whether the figure
 was seen in the cited source (``verified``), and the assumptions the source
-states (``[estimates.ID.assumptions]``), which the assumption audit substitutes
-into our energy core.
+states (``[estimates.ID.assumptions]``: tokens, hardware, ...), which the
+assumption audit substitutes into our energy core.
 """
 
 from __future__ import annotations
@@ -15,15 +19,45 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from uqenergy.config.boundaries import BOUNDARIES
 from uqenergy.config.errors import InputError, check_keys, require_number
 from uqenergy.config.files import read_toml, resolve
 
 KINDS = ("measurement", "disclosure", "estimate")
-#: accelerator: AI chips only; server: whole IT node(s), no facility overhead; datacenter: with PUE.
-BOUNDARIES = ("accelerator", "server", "datacenter")
+#: What a figure is over queries. ``unspecified``: the source does not say.
+STATISTICS = ("mean", "median", "unspecified")
+#: The statistic of ours an ``unspecified`` figure is compared with. A per-query figure that does not say
+#: which statistic it is is nearly always an energy total divided by a count of queries, or one query
+#: standing for all of them in such a division; either way it is used to scale up to totals, which only
+#: the mean does.
+UNSPECIFIED_RULE = "mean"
 QUERY_TYPES = ("traditional", "test-time")
-REQUIRED_KEYS = ("value_wh", "kind", "boundary", "subject", "query_type", "date", "citation", "url", "verified")
-TEXT_KEYS = ("kind", "boundary", "subject", "model", "query_type", "date", "citation", "url", "note")
+REQUIRED_KEYS = (
+    "value_wh",
+    "kind",
+    "statistic",
+    "boundary",
+    "subject",
+    "query_type",
+    "date",
+    "citation",
+    "url",
+    "verified",
+)
+TEXT_KEYS = (
+    "kind",
+    "statistic",
+    "boundary",
+    "subject",
+    "model",
+    "query_type",
+    "date",
+    "citation",
+    "url",
+    "note",
+    "claim",
+    "version",
+)
 ESTIMATE_KEYS = frozenset(REQUIRED_KEYS + TEXT_KEYS + ("value_low_wh", "value_high_wh", "assumptions"))
 META_KEYS = frozenset({"description", "checked"})
 #: Stated assumptions: name -> (lowest allowed, highest allowed, what is allowed).
@@ -47,6 +81,7 @@ class PublicEstimate:
     id: str
     value_wh: float
     kind: str
+    statistic: str
     boundary: str
     subject: str
     model: str
@@ -56,6 +91,8 @@ class PublicEstimate:
     url: str
     verified: bool
     note: str = ""
+    claim: str = ""  # the claim this figure is a version of (default: its id)
+    version: str = ""
     value_low_wh: float | None = None
     value_high_wh: float | None = None
     assumptions: dict = field(default_factory=dict, hash=False, compare=False)
@@ -68,7 +105,10 @@ class PublicEstimate:
             "value_low_wh": self.value_low_wh,
             "value_high_wh": self.value_high_wh,
             "kind": self.kind,
+            "statistic": self.statistic,
             "boundary": self.boundary,
+            "claim": self.claim,
+            "version": self.version,
             "subject": self.subject,
             "model": self.model,
             "query_type": self.query_type,
@@ -104,12 +144,12 @@ def _assumptions(table, file, prefix: str, boundary: str) -> dict:
         if number < low or (strict and number == low) or (high is not None and number > high):
             raise InputError(file, f"{prefix}{key}", f"{number:g} is out of range", allowed)
         parsed[key] = number
-    if "pue" in parsed and boundary != "datacenter":
+    if "pue" in parsed and boundary != "facility":
         raise InputError(
             file,
             f"{prefix}pue",
             f"a PUE is stated but the boundary is {boundary!r}",
-            "a PUE only for boundary = 'datacenter'",
+            "a PUE only for boundary = 'facility'",
         )
     return parsed
 
@@ -163,6 +203,7 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
         id=estimate_id,
         value_wh=value,
         kind=_choice(table, "kind", KINDS, file, prefix),
+        statistic=_choice(table, "statistic", STATISTICS, file, prefix),
         boundary=boundary,
         subject=table["subject"],
         model=table.get("model", ""),
@@ -172,6 +213,8 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
         url=table["url"],
         verified=table["verified"],
         note=table.get("note", ""),
+        claim=table.get("claim", estimate_id),
+        version=table.get("version", ""),
         value_low_wh=low,
         value_high_wh=high,
         assumptions=_assumptions(table.get("assumptions", {}), file, f"{prefix}assumptions.", boundary),

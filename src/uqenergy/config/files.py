@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -47,29 +49,51 @@ def bundled(kind: str, suffix: str = ".toml") -> list[str]:
     return sorted(p.stem for p in data_dir(kind).glob(f"*{suffix}"))
 
 
-def read_toml(path: Path) -> dict:
-    """Parse a TOML file; a missing file or a syntax error is an :class:`InputError`."""
+MAX_INPUT_BYTES = 16 * 2**20  # study, prior and table files are a few kB; this bounds what one may cost
+
+
+def read_input_text(path: Path, what: str, *, encoding: str = "utf-8") -> str:
+    """The text of an input file, read only from a regular file and only up to :data:`MAX_INPUT_BYTES`.
+
+    A FIFO, device or socket is refused before it is opened (reading one may hang or never end),
+    and so is a larger file; ``what`` names the file expected, for the one-line error.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(path, None, "no such file", what) from None
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read: {exc.strerror}", what) from None
+    if stat.S_ISDIR(mode):
+        raise InputError(path, None, "is a folder", what)
+    if not stat.S_ISREG(mode):
+        raise InputError(path, None, "is not a regular file (a FIFO, device or socket)", what)
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file", "an existing TOML file or a bundled name") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "is a folder", "a TOML file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise InputError(path, None, f"is larger than {MAX_INPUT_BYTES // 2**20} MB", what)
+        return data.decode(encoding)
+    except OSError as exc:
+        raise InputError(path, None, f"cannot be read: {exc.strerror}", what) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, f"is not {encoding} text: {exc.reason} at byte {exc.start}", what) from None
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; a missing, unreadable or oversized file or a syntax error is an :class:`InputError`."""
+    text = read_input_text(path, "an existing TOML file or a bundled name")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InputError(path, None, f"not valid TOML: {exc}", "TOML 1.0 syntax") from None
+    except RecursionError:
+        raise InputError(path, None, "nests arrays or tables too deeply", "TOML nested a few levels deep") from None
 
 
 def read_text(path: Path) -> str:
-    """A UTF-8 text file (a byte-order mark is dropped); a missing or unreadable file is an :class:`InputError`."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(path, None, "no such file", "an existing file or a bundled name") from None
-    except IsADirectoryError:
-        raise InputError(path, None, "is a folder", "a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot be read as text: {exc}", "a readable UTF-8 file") from None
+    """A UTF-8 text file (a byte-order mark is dropped), read bounded as :func:`read_input_text` reads."""
+    return read_input_text(path, "an existing UTF-8 file or a bundled name", encoding="utf-8-sig")
 
 
 def file_sha256(path: Path) -> str:

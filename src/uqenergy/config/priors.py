@@ -10,6 +10,7 @@ overrides the prior for one model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,13 +55,16 @@ class Prior:
         return self.distribution.truncated(*self.bounds) if self.truncate else self.distribution
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Inverse CDF of the prior as sampled (truncated and rounded if asked)."""
-        values = self.law.ppf(u)
-        return np.round(values) if self.integer else values
+        """Inverse CDF of the prior as sampled (truncated and rounded if asked; categories as their values)."""
+        return self._as_sampled(self.law.ppf(u))
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Independent draws with the same law as :meth:`ppf` of uniforms."""
-        values = self.law.sample(rng, size)
+        return self._as_sampled(self.law.sample(rng, size))
+
+    def _as_sampled(self, values: np.ndarray) -> np.ndarray:
+        if self.is_categorical:  # the distribution yields category indices; a prior feeds their values
+            values = np.asarray(self.distribution.categories, dtype=float)[values]
         return np.round(values) if self.integer else values
 
     def mass_outside_bounds(self) -> float:
@@ -141,7 +145,12 @@ def build_prior(name: str, spec: dict, file, key: str) -> Prior:
     for flag in ("integer", "truncate"):
         if not isinstance(spec.get(flag, False), bool):
             raise InputError(file, f"{key}.{flag}", f"expected true or false, got {spec[flag]!r}", "a boolean")
-    bounds = (-np.inf, np.inf) if law.is_categorical else _bounds(spec["bounds"], file, f"{key}.bounds")
+    for value in law.categories:  # every prior feeds a numeric input of the energy core
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(
+                file, f"{key}.values", f"{value!r} is not a finite number", "numbers: a prior is a numeric input"
+            )
+    bounds = _bounds(spec["bounds"], file, f"{key}.bounds")
     prior = Prior(
         name=name,
         distribution=law,

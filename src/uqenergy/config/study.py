@@ -22,6 +22,7 @@ from typing import Any
 from uqenergy.config.benchmarks import BenchmarkRow, read_benchmarks, usable_rows
 from uqenergy.config.blends import Blend, parse_blend
 from uqenergy.config.errors import (
+    MIN_DRAWS,
     InputError,
     check_keys,
     positive_int,
@@ -64,7 +65,14 @@ PATHWAY_KEYS = frozenset({"names", "combined", "apply_to"})
 EFFECTIVE_TOKENS = ("output", "output+input")
 POWER_UTILISATION = ("prior", "proportional")  # PU from its prior, or PU = 0.24 + 0.56 TPS / TPS_max
 INPUT_PRIORS = ("pue", "node_power_kw", "power_utilisation", "input_tokens", "output_tokens")
-OPTIONAL_PRIORS = ("throughput_scale", "output_token_multiplier")  # sampled whenever the prior set defines them
+#: sampled whenever the prior set defines them (see uqenergy.engine.energy.evaluate)
+OPTIONAL_PRIORS = (
+    "throughput_scale",
+    "output_token_multiplier",
+    "output_length_scale",
+    "pue_facility_ratio",
+    "power_utilisation_facility_ratio",
+)
 
 
 @dataclass(frozen=True)
@@ -261,6 +269,7 @@ def study_from_document(
             draws if draws is not None else table.get("draws", 100_000),
             path,
             "study.draws" if draws is None else "--draws",
+            minimum=MIN_DRAWS,
         ),
         seed=require_seed(
             seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import xarray as xr
 
 from uqenergy.engine.throughput import tokens_per_s
@@ -59,7 +60,14 @@ def evaluate(
     when present (a deployment slower than the benchmarks, e.g. low concurrency),
     and multiplies the output tokens by ``output_token_multiplier`` when present
     (test-time scaling: a reasoning query generates that many times the tokens;
-    throughput and energy follow the longer answer).
+    throughput and energy follow the longer answer), and by ``output_length_scale``
+    when present (how far the typical answer length sits from the prior's median:
+    an epistemic scale of the output-token distribution, acting the same way).
+    ``pue`` and ``power_utilisation`` are fleet averages when the facility-to-facility
+    ratios are present: a query's facility has PUE ``1 + (pue - 1) * pue_facility_ratio``
+    (its overhead scaled, so never below 1) and PU
+    ``min(power_utilisation * power_utilisation_facility_ratio, 1)``; both ratios have
+    mean one, so they spread the queries without moving the mean (up to the PU cap).
     ``model`` is a dimension or a per-draw variable of model names.
     Returns ``tokens_per_s``, ``effective_tokens`` and ``energy_wh``. With
     ``power_utilisation = "proportional"`` PU follows the load
@@ -67,15 +75,21 @@ def evaluate(
     """
     fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.variables else throughput_fits
     output_tokens = inputs["output_tokens"]
-    if "output_token_multiplier" in inputs:
-        output_tokens = output_tokens * inputs["output_token_multiplier"]
+    for scale in ("output_token_multiplier", "output_length_scale"):
+        if scale in inputs:
+            output_tokens = output_tokens * inputs[scale]
     tps = tokens_per_s(fits, inputs["input_tokens"], output_tokens, inputs.get("throughput_z"))
     if "throughput_scale" in inputs:
         tps = tps / inputs["throughput_scale"]
     tokens = effective_tokens(output_tokens, inputs["input_tokens"], input_token_divisor)
     proportional = power_utilisation == "proportional"
     pu = proportional_power_utilisation(tps, fits["tps_max"]) if proportional else inputs["power_utilisation"]
-    energy = energy_per_query_wh(inputs["pue"], inputs["node_power_kw"], pu, tokens, tps)
+    if "power_utilisation_facility_ratio" in inputs:
+        pu = np.minimum(pu * inputs["power_utilisation_facility_ratio"], 1.0)
+    pue = inputs["pue"]
+    if "pue_facility_ratio" in inputs:
+        pue = 1.0 + (pue - 1.0) * inputs["pue_facility_ratio"]
+    energy = energy_per_query_wh(pue, inputs["node_power_kw"], pu, tokens, tps)
     outputs = {
         "tokens_per_s": tps.assign_attrs(units="tokens/s"),
         "effective_tokens": tokens.assign_attrs(units="tokens"),

@@ -122,7 +122,8 @@ class Moments:
         n, mean = self.count, self.mean
         if n < 2 or not math.isfinite(mean):
             return math.nan
-        spread = math.fsum(c * (s / c - mean) ** 2 for c, s in zip(self.counts, self.sums))
+        # d * d, not d ** 2: a square beyond the float range is inf (then refused as non-finite), not OverflowError
+        spread = math.fsum(c * (s / c - mean) * (s / c - mean) for c, s in zip(self.counts, self.sums))
         return math.sqrt((math.fsum(self.squares) + spread) / (n - 1)) / math.sqrt(n)
 
 

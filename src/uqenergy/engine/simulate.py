@@ -51,13 +51,24 @@ def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
     inputs = monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
     outputs = evaluate_study(study, inputs, job.fits)
     saved = xr.merge([inputs, outputs]).isel(draw=slice(0, save_draws - start)) if start < save_draws else None
-    drawn = {p: inputs[p].transpose("model", "draw").values for p in study.pathway_priors}
+    shape = (len(study.models), stop - start)
+    drawn = {p: model_by_draw(inputs[p], shape) for p in study.pathway_priors}
     clamped = (
         outputs["clamped"].sum("draw").transpose("model").values
         if "clamped" in outputs
         else np.zeros(len(study.models), dtype=np.int64)
     )
-    return ChunkDraws(start, outputs["energy_wh"].transpose("model", "draw").values, drawn, saved, clamped)
+    return ChunkDraws(start, model_by_draw(outputs["energy_wh"], shape), drawn, saved, clamped)
+
+
+def model_by_draw(values: xr.DataArray, shape: tuple[int, int]) -> np.ndarray:
+    """``values`` as a (model, draw) array; an input fixed for every draw (or every model) is broadcast."""
+    array = values.transpose(*(d for d in ("model", "draw") if d in values.dims)).values
+    if "draw" not in values.dims:
+        array = array[..., np.newaxis]
+    if "model" not in values.dims:
+        array = array[np.newaxis, ...]
+    return np.broadcast_to(array, shape)
 
 
 def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int = 0) -> Iterator[ChunkDraws]:

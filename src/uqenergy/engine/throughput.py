@@ -97,14 +97,20 @@ def tokens_per_s(
 
     Lengths below one token are evaluated at one token (a zero-token query has
     zero energy whatever its throughput). ``z`` (standard normal draws) shifts
-    ln TPS by ``z`` predictive standard deviations of the fit.
+    ln TPS by ``z`` predictive standard deviations of the fit, *after* the cap:
+    the cap bounds the fit's extrapolation beyond the benchmarks, and the cap is
+    itself a benchmark figure, so the uncertainty of production throughput
+    against the benchmarks moves the capped prediction up and down alike.
+    (Shifting before the cap would clip every upward shift of a model at its cap
+    and leave only the downward ones: a one-sided bias towards slower serving.)
     """
     design: list[Any] = [1.0, np.log(np.maximum(input_tokens, 1.0)), np.log(np.maximum(output_tokens, 1.0))]
     b = fits["coefficients"]
     log_tps = b.isel(coef=0) + b.isel(coef=1) * design[1] + b.isel(coef=2) * design[2]
+    tps = xr.apply_ufunc(np.minimum, np.exp(log_tps), fits["tps_max"])
     if z is not None:
-        log_tps = log_tps + z * _predictive_sd(fits, design)
-    return xr.apply_ufunc(np.minimum, np.exp(log_tps), fits["tps_max"]).drop_vars("coef", errors="ignore")
+        tps = tps * np.exp(z * _predictive_sd(fits, design))
+    return tps.drop_vars("coef", errors="ignore")
 
 
 def _predictive_sd(fits: xr.Dataset, design) -> xr.DataArray:

@@ -1,74 +1,392 @@
-"""Output folders written atomically: all files or none, never half-overwritten."""
+"""Output folders that cannot lose data: replaced in one rename, and only ever holding the tool's own files.
+
+Layout of ``--out NAME``::
+
+    NAME -> .NAME.uqenergy/v-XXXX      a symbolic link, switched in one rename
+    .NAME.uqenergy/v-XXXX/             the current output, with its manifest MARKER
+
+Every run fills a new version folder ``.NAME.uqenergy/v-XXXX``, writes the
+manifest (every file it wrote, with its size) last, and then points ``NAME`` at
+it by renaming a fresh link over the old one, so that at every instant ``NAME``
+is either the complete old output or the complete new one. The previous version
+is then removed file by file from its manifest. A run killed part-way leaves an
+unfinished version folder; the next run into the same ``NAME`` removes it (a run
+in progress holds a lock on its folder, so concurrent runs never remove each
+other's). An existing real folder at ``NAME`` (an empty folder, or a copied
+output) is swapped with the link in one ``renameat2(RENAME_EXCHANGE)`` call where
+the system has it.
+
+Before any work, :func:`check_output_dir` refuses an ``--out`` that is the
+current folder or one of its parents, the home folder, ``/`` or a mount point,
+and any folder that holds a file the manifest does not list: files uqenergy did
+not write are never replaced or deleted, ``--force`` or not.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import xarray as xr
 
+from uqenergy._version import __version__
 from uqenergy.config.errors import InputError
 
-MARKER = ".uqenergy-output"
+MARKER = ".uqenergy-output"  # the manifest: JSON {"written_by": ..., "files": {relative path: size in bytes}}
+VERSIONS_SUFFIX = ".uqenergy"  # NAME's versions live in the hidden sibling .NAME.uqenergy/
+VERSION_PREFIX = "v-"
+LINK_PREFIX = "link-"
+FREE_SPACE_MARGIN_BYTES = 64 * 2**20  # kept free beyond a file's estimated size
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+_ALLOWED = "a new folder, or a previous uqenergy output"
 
 
-def _is_previous_output(path: Path) -> bool:
-    return (path / MARKER).is_file() or not any(path.iterdir())
+def versions_dir(out_dir: Path) -> Path:
+    """The hidden sibling folder that holds the versions of ``out_dir``."""
+    return out_dir.parent / f".{out_dir.name}{VERSIONS_SUFFIX}"
+
+
+# --- manifests ---------------------------------------------------------------------------------
+
+
+def _files_in(folder: Path) -> Iterator[tuple[str, Path]]:
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            yield path.relative_to(folder).as_posix(), path
+
+
+def write_manifest(folder: str | Path) -> None:
+    """Record every file in ``folder`` (relative path and size) in its manifest, written last and atomically."""
+    folder = Path(folder)
+    files = {rel: path.lstat().st_size for rel, path in _files_in(folder) if rel != MARKER}
+    temporary = folder / f"{MARKER}.tmp"
+    temporary.write_text(json.dumps({"written_by": f"uqenergy {__version__}", "files": files}, indent=1) + "\n")
+    os.replace(temporary, folder / MARKER)
+
+
+def read_manifest(folder: str | Path) -> dict[str, int] | None:
+    """The files ``folder``'s manifest lists (relative path -> size), or None if it has no valid manifest."""
+    try:
+        document = json.loads((Path(folder) / MARKER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    files = document.get("files") if isinstance(document, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, int) for v in files.values()):
+        return None
+    return files
+
+
+def is_output_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is an output uqenergy wrote (it has a valid manifest)."""
+    return read_manifest(folder) is not None
+
+
+def foreign_files(folder: Path) -> list[str]:
+    """Files in ``folder`` that its manifest does not list (all of them without a manifest)."""
+    listed = read_manifest(folder) or {}
+    return [rel for rel, _ in _files_in(folder) if rel != MARKER and rel not in listed]
+
+
+def changed_files(folder: Path) -> list[str]:
+    """Files the manifest lists that were since removed or changed in size."""
+    listed = read_manifest(folder) or {}
+    changed = []
+    for rel, size in listed.items():
+        try:
+            if (folder / rel).lstat().st_size != size:
+                changed.append(rel)
+        except OSError:
+            changed.append(rel)
+    return changed
+
+
+def _remove_by_manifest(folder: Path) -> None:
+    """Delete the files ``folder``'s manifest lists, then the folders left empty; anything else stays."""
+    for rel in read_manifest(folder) or {}:
+        path = folder / rel
+        if not path.is_relative_to(folder) or ".." in Path(rel).parts:
+            continue  # an edited manifest never reaches outside its folder
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    try:
+        (folder / MARKER).unlink()
+    except OSError:
+        pass
+    for root, _, _ in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass  # not empty: holds a file uqenergy did not write
+
+
+# --- checks before any work ----------------------------------------------------------------------
+
+
+def _protected(path: Path) -> str | None:
+    """Why ``path`` (absolute, normalised) must never be an output folder, or None."""
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if path == Path(path.anchor):
+        return "is the root folder"
+    if path == Path(os.path.abspath(Path.home())):
+        return "is the home folder"
+    if path == cwd or path in cwd.parents:
+        return "is the current folder or one of its parents"
+    if os.path.ismount(path):
+        return "is a mount point"
+    return None
+
+
+def _is_our_link(out_dir: Path) -> bool:
+    target = Path(os.readlink(out_dir))
+    return target.parent == Path(versions_dir(out_dir).name) and target.name.startswith(VERSION_PREFIX)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
-    """Refuse, before any work, an output folder that could not be written or must not be replaced."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(out_dir, "--out", "exists and is not a folder", "a new or previous uqenergy output folder")
-    if out_dir.is_dir() and not force and not _is_previous_output(out_dir):
-        raise InputError(
-            out_dir, "--out", "exists and is not a uqenergy output", "a new folder, a previous output, or --force"
-        )
-    ancestor = out_dir.resolve().parent
+    """Refuse, before any work, an output folder that could not be written or must not be replaced.
+
+    Allowed: a path that does not exist yet, an empty folder, or a previous uqenergy output that
+    holds only the files its manifest lists. ``force`` also replaces a previous output whose own
+    files were edited or removed since; a folder holding any other file is refused either way.
+    """
+    given = Path(out_dir)
+    out = Path(os.path.abspath(given))
+    if (why := _protected(out)) is not None:
+        raise InputError(given, "--out", why, "a folder of its own for the output, e.g. uqenergy-out")
+    ancestor = out.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(given, "--out", f"cannot write here: {ancestor} is not a writable folder", "a writable folder")
+    longest = len(versions_dir(out).name.encode())
+    if longest > _name_max(ancestor):
         raise InputError(
-            out_dir, "--out", f"cannot write here: {ancestor} is not a writable folder", "a writable folder"
+            given,
+            "--out",
+            f"the name {out.name[:20]}... is too long",
+            f"a name of at most {_name_max(ancestor) - 10} bytes",
         )
-    return out_dir
+    versions = versions_dir(out)
+    if versions.exists() and (versions.is_symlink() or not versions.is_dir()):
+        raise InputError(versions, None, "exists and is not a folder uqenergy made", "remove or rename it")
+    if out.is_symlink():
+        if not _is_our_link(out):
+            raise InputError(given, "--out", "is a link uqenergy did not make", _ALLOWED)
+        current = out.resolve()
+        if not current.exists():
+            return given  # the link's target is gone: nothing left to keep
+    elif out.exists():
+        if not out.is_dir():
+            raise InputError(given, "--out", "exists and is not a folder", "a new or previous uqenergy output folder")
+        current = out
+        if not any(out.iterdir()):
+            return given
+        if not is_output_folder(out):
+            raise InputError(
+                given, "--out", "exists and is not a uqenergy output", f"{_ALLOWED}; your files are never replaced"
+            )
+    else:
+        return given
+    if foreign := foreign_files(current):
+        raise InputError(
+            given,
+            "--out",
+            f"holds files uqenergy did not write ({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''})",
+            f"{_ALLOWED}; move your files out first, --force never deletes them",
+        )
+    if not force and (changed := changed_files(current)):
+        raise InputError(
+            given,
+            "--out",
+            f"files of the previous output were edited or removed since ({', '.join(changed[:3])})",
+            "--force to replace that output anyway",
+        )
+    return given
+
+
+# --- atomic replacement --------------------------------------------------------------------------
+
+
+def _try_lock(folder: Path) -> int | None:
+    """A file descriptor holding an exclusive lock on ``folder``, or None if a running process holds it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def clean_stale(out_dir: Path) -> None:
+    """Remove what earlier runs into ``out_dir`` left behind: unfinished and superseded versions, stray links.
+
+    A version folder some running process holds is left alone; a finished one is removed file by
+    file from its manifest; an unfinished one (a run was killed before writing its manifest) whole.
+    """
+    versions = versions_dir(out_dir)
+    if not versions.is_dir():
+        return
+    for entry in versions.iterdir():
+        if entry.name.startswith(LINK_PREFIX):
+            fd = _try_lock(versions / entry.name.removeprefix(LINK_PREFIX))
+            if fd is None and (versions / entry.name.removeprefix(LINK_PREFIX)).exists():
+                continue  # the link of a run in progress
+            if fd is not None:
+                os.close(fd)
+            if entry.is_symlink():
+                entry.unlink(missing_ok=True)
+            elif entry.is_dir():  # a real folder swapped out of NAME, not yet removed
+                _remove_by_manifest(entry)
+        elif entry.name.startswith(VERSION_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            fd = _try_lock(entry)
+            if fd is None:
+                continue  # a run in progress
+            try:
+                # read the link only now: a run switches to its version before it lets go of the lock
+                if out_dir.is_symlink() and out_dir.resolve() == entry:
+                    continue
+                if is_output_folder(entry):
+                    _remove_by_manifest(entry)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+            finally:
+                os.close(fd)
+    try:
+        versions.rmdir()  # only if nothing is left
+    except OSError:
+        pass
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``)."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _switch(out_dir: Path, link: Path) -> None:
+    """Put ``link`` at ``out_dir`` in one rename; a real folder there is swapped out and removed."""
+    if out_dir.is_symlink() or not out_dir.exists():
+        os.replace(link, out_dir)
+        return
+    try:
+        _exchange(link, out_dir)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise
+        # No atomic swap on this system: the old folder is kept aside until the link is in place.
+        retired = link.with_name(f"{VERSION_PREFIX}retired-{link.name}")
+        os.rename(out_dir, retired)
+        try:
+            os.replace(link, out_dir)
+        except OSError:
+            os.rename(retired, out_dir)
+            raise
+        link = retired
+    _remove_by_manifest(link)  # the old folder now sits where the link was
+
+
+def _new_version(versions: Path, attempts: int = 5) -> tuple[Path, int]:
+    """An empty version folder and a descriptor holding its lock.
+
+    A concurrent run's clean-up may remove an empty ``versions`` folder, or a version folder
+    not yet locked, between two of these steps; then the next attempt starts over.
+    """
+    for attempt in range(attempts):
+        try:
+            versions.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=VERSION_PREFIX, dir=versions))
+            fd = os.open(staging, os.O_RDONLY)
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if staging.is_dir():
+            return staging, fd
+        os.close(fd)
+    raise FileNotFoundError(errno.ENOENT, "a concurrent run kept removing the versions folder", str(versions))
 
 
 def write_atomically(out_dir: str | Path, fill: Callable[[Path], None], *, force: bool = False) -> Path:
-    """Fill a fresh temporary folder with ``fill`` and move it into place as ``out_dir``.
+    """Fill a new version folder with ``fill`` and make ``out_dir`` point at it in one rename.
 
-    An existing ``out_dir`` that is a previous uqenergy output (or empty) is
-    replaced whole; any other existing folder is refused unless ``force``.
+    ``out_dir`` must pass :func:`check_output_dir`. If ``fill`` or the switch fails, the new version
+    is removed and ``out_dir`` still holds the previous output, untouched.
     """
-    out_dir = check_output_dir(out_dir, force=force)
-    parent = out_dir.resolve().parent
+    given = check_output_dir(out_dir, force=force)
+    out = Path(os.path.abspath(given))
+    versions = versions_dir(out)
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+        clean_stale(out)
+        staging, lock = _new_version(versions)
     except OSError as exc:
-        raise InputError(out_dir, "--out", f"cannot write here: {exc.strerror}", "a writable folder") from None
+        raise InputError(given, "--out", f"cannot write here: {exc.strerror or exc}", "a writable folder") from None
     try:
         fill(staging)
-        (staging / MARKER).write_text("written by uqenergy; this folder is replaced whole by the next run\n")
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
-            out_dir.rename(retired / "previous")
-            staging.rename(out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(out_dir)
-    except OSError as exc:
-        raise InputError(out_dir, "--out", f"cannot write output: {exc.strerror or exc}", "a writable folder") from None
-    finally:
-        if staging.exists():
+        write_manifest(staging)
+        link = versions / f"{LINK_PREFIX}{staging.name}"
+        os.symlink(f"{versions.name}/{staging.name}", link)
+        try:
+            _switch(out, link)
+        finally:
+            if link.is_symlink():
+                link.unlink()
+    except BaseException as exc:
+        if not (out.is_symlink() and out.resolve() == staging):  # else the new output is in place already
             shutil.rmtree(staging, ignore_errors=True)
-    return out_dir
+            if not isinstance(exc, OSError):
+                raise
+            what = exc.strerror or str(exc)
+            raise InputError(
+                given, "--out", f"cannot write output: {what}", "a writable folder with free space"
+            ) from None
+    finally:
+        os.close(lock)  # the version is linked (or removed): others may now clean it up when superseded
+    try:
+        clean_stale(out)  # the previous version, now superseded
+    except OSError:
+        pass  # left for the next run
+    return given
+
+
+def require_free_space(path: Path, nbytes: int) -> None:
+    """Refuse to write a file of about ``nbytes`` where the disk cannot hold it (an :class:`OSError`)."""
+    free = shutil.disk_usage(path.parent).free
+    if nbytes + FREE_SPACE_MARGIN_BYTES > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on device for {path.name} ({nbytes / 2**20:,.0f} MB needed, {free / 2**20:,.0f} MB free)",
+        )
+
+
+# --- files ---------------------------------------------------------------------------------------
 
 
 def _check_finite(records, file: str) -> None:
@@ -87,6 +405,7 @@ def write_json(path: Path, records: list[dict]) -> None:
 
 
 def write_netcdf(path: Path, dataset: xr.Dataset) -> None:
+    require_free_space(path, dataset.nbytes)
     dataset.to_netcdf(path, engine="h5netcdf")
 
 

@@ -110,7 +110,8 @@ def log_density(values: np.ndarray, grid_log10: np.ndarray) -> np.ndarray:
     bandwidth_cells = max(logs.std() * logs.size ** (-1 / 5) / step, 0.5)
     offsets = np.arange(-int(4 * bandwidth_cells) - 1, int(4 * bandwidth_cells) + 2)
     kernel = np.exp(-0.5 * (offsets / bandwidth_cells) ** 2)
-    return np.convolve(counts, kernel, mode="same")
+    # centred on the grid even when the kernel is wider than it (few draws, wide bandwidth)
+    return np.convolve(counts, kernel)[offsets.size // 2 : offsets.size // 2 + counts.size]
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,8 @@ def _drawn(axes: np.ndarray) -> Axes | np.ndarray:
 
 def _log_energy_axis(ax, label: str, lo: float, hi: float) -> None:
     """A log x axis from ``lo`` to ``hi`` labelled 1-2-5 (decades only when it spans more than three)."""
+    ax.set_xlim(lo, hi)  # limits first: an axis with no positive data (energies of zero) warns when made log
     ax.set_xscale("log")
-    ax.set_xlim(lo, hi)
     subs = (1.0, 2.0, 5.0) if np.log10(hi / lo) <= 3.2 and hi < 1e3 else (1.0,)  # long labels would collide
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,g}"))
@@ -295,7 +296,7 @@ def distributions_layout(records: Sequence[Mapping], draws: Mapping[str, np.ndar
         "Marks: median and intervals from all draws of the run."
     )
     if zeros:
-        note += f" {100 * zeros / total:.2g}% of draws are 0 Wh (zero output tokens), off the log axis."
+        note += f" {100 * zeros / total:.3g}% of draws are 0 Wh (an input of zero), off the log axis."
     return Layout((1,), (WIDTH_IN, 1.9 + 0.78 * len(records)), tuple(_interval_key()), note)
 
 
@@ -750,10 +751,12 @@ def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collect
     groups = _estimate_panels(estimates)
     note = (
         "Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
-        "of our distribution it was compared with; right: its value, its percentile among our draws, its ratio to our median."
+        "of our distribution it was compared with (our credible distribution of the same statistic at the same "
+        "boundary); right: its value, what it was compared with, its percentile in that distribution, its ratio "
+        "to our median."
     )
     key = (
-        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% interval (P5-P95)"),
+        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% credible interval (P5-P95)"),
         Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
         *(
             Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
@@ -784,13 +787,24 @@ def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collect
     )
 
 
+def _compared(record: Mapping) -> str:
+    """``mean @ facility`` and two spaces, for records that name the statistic and boundary they were compared at."""
+    if "compared_statistic" not in record:
+        return ""
+    return f"{record['compared_statistic']} @ {record['boundary']}  "
+
+
 def plot_published_estimates(
     estimates: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, *, unverified: Collection[str] = ()
 ) -> Axes | np.ndarray:
-    """Published per-query estimates placed on our distribution (log axis), one panel per (scenario, series).
+    """Published per-query estimates against our distribution of the matching statistic (log axis), one row per
+    claim and one panel per (scenario, series).
 
-    Each row shows the estimate on the distribution it was compared with (its
-    boundary decides whether PUE is included), recovered from the ratios.
+    Each row shows the published value (dot) on the distribution it was compared
+    with (grey bar P5-P95, tick the median), recovered from the ratios: for
+    ``uqenergy compare`` records, our credible distribution of the figure's own
+    statistic (mean or median energy per query) at its own boundary, named in the
+    row label.
 
     Parameters
     ----------
@@ -855,7 +869,7 @@ def plot_published_estimates(
             panel_ax,
             ys,
             [r["estimate_id"] for r in rows],
-            [f"{fmt(r['value_wh'])} Wh  P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows],
+            [f"{fmt(r['value_wh'])} Wh  {_compared(r)}P{r['percentile']:.0f}  {fmt(r['ratio_median'])}x" for r in rows],
         )
     return _drawn(axes)
 
@@ -914,11 +928,14 @@ def plot_convergence(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
             if not rows:
                 continue
             final = rows[-1][q]
+            if final == 0:
+                continue  # a deviation relative to zero is undefined (an energy fixed at zero)
             n = np.array([r["draws"] for r in rows])
             deviation = 100 * (np.array([r[q] for r in rows]) / final - 1)
             panel_ax.plot(n, deviation, color=colors[series], marker="o", markersize=3, linewidth=1.3)
         panel_ax.axhline(0, color="#888888", linewidth=0.8)
         panel_ax.set_xscale("log")
+        panel_ax.set_xlim(*_log_limits([min(r["draws"] for r in records)], [max(r["draws"] for r in records)]))
         panel_ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
         panel_ax.xaxis.set_minor_locator(NullLocator())
         panel_ax.set_ylabel(f"{q}: deviation (%)")

@@ -32,7 +32,7 @@ from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
 from uqenergy.config.intervals import QUANTILES
 from uqenergy.outputs import plots
-from uqenergy.outputs.files import MARKER, write_atomically
+from uqenergy.outputs.files import MARKER, is_output_folder, write_atomically
 
 #: The JSON results a report reads, with the keys it needs in each record.
 RESULT_FILES = {
@@ -53,6 +53,8 @@ RESULT_FILES = {
     "compare.json": (
         "estimate_id",
         "value_wh",
+        "compared_statistic",
+        "boundary",
         "scenario",
         "series",
         "percentile",
@@ -85,6 +87,12 @@ TEXT_KEYS = frozenset(
         "gpu",
         "parameter",
         "model",
+        "compared_statistic",
+        "boundary",
+        "claim",
+        "version",
+        "date",
+        "statistic",
     }
 )
 FLAG_KEYS = frozenset({"converged"})
@@ -594,9 +602,10 @@ def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
     return [
-        f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh sits at P{r['percentile']:.0f} of our {r['series']} "
-        f"({r['scenario']}, at the estimate's boundary), {r['ratio_median']:.2g}x our median: {r['verdict']} "
-        "our 90% interval."
+        f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh is {r['ratio_median']:.2g}x "
+        f"(90% {r['ratio_p5']:.2g}-{r['ratio_p95']:.2g}x) our {r['series']}'s "
+        f"{r.get('compared_statistic', 'per-query')} energy per query at the {r.get('boundary', 'same')} boundary "
+        f"({r['scenario']}), at P{r['percentile']:.1f} of our credible distribution: {r['verdict']} its 90% interval."
         for r in records
     ]
 
@@ -778,6 +787,7 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     if images:
         blocks.append(Heading(2, "Figures"))
         blocks += images
+    blocks += _drift_blocks(out.path)
     for name, records in out.results.items():
         if name in FIGURE_ONLY:
             blocks += [Heading(2, f"Records of {name}"), Paragraph(f"{len(records)} records, in the file.")]
@@ -786,8 +796,31 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
 
 
+def _md(text: str) -> str:
+    """Text from the results (names come from input files) as inert Markdown: no HTML, links or line breaks."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return text.replace("[", "\\[").replace("]", "\\]")
+
+
+DRIFT_COLUMNS = ("claim", "version", "date", "value_wh", "statistic", "boundary", "change_from_first")
+
+
+def _drift_blocks(folder: Path) -> list:
+    """The versions of each claim a compare run found (drift.json), oldest first, if the folder has them."""
+    path = folder / "drift.json"
+    if not path.exists():
+        return []
+    records = _read_records(path, DRIFT_COLUMNS)
+    rows = [[_cell(r[k]) for k in DRIFT_COLUMNS] for r in records]
+    return [
+        Heading(2, "How claims drifted across versions"),
+        Paragraph("Each claim recorded in more than one version, oldest first; change is the value over the first's."),
+        Table(list(DRIFT_COLUMNS), rows),
+    ]
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    return _md(text).replace("|", "\\|")
 
 
 def to_markdown(blocks: list) -> str:
@@ -795,11 +828,11 @@ def to_markdown(blocks: list) -> str:
     for block in blocks:
         match block:
             case Heading(level, text):
-                lines.append(f"{'#' * level} {text}")
+                lines.append(f"{'#' * level} {_md(text)}")
             case Paragraph(text):
-                lines.append(text)
+                lines.append(_md(text))
             case Bullets(items):
-                lines.append("\n".join(f"- {item}" for item in items))
+                lines.append("\n".join(f"- {_md(item)}" for item in items))
             case Table(header, rows):
                 lines.append(
                     "\n".join(
@@ -811,7 +844,7 @@ def to_markdown(blocks: list) -> str:
                     )
                 )
             case Image(path, caption):
-                lines.append(f"![{caption}]({path})\n\n*{caption}*")
+                lines.append(f"![{_md(caption)}]({path})\n\n*{_md(caption)}*")
     return "\n\n".join(lines) + "\n"
 
 
@@ -869,7 +902,7 @@ def write_report(folder: str | Path) -> list[Path]:
 def rerender(folder: str | Path) -> Path:
     """Rebuild the report of a finished output folder without re-running, replacing the folder atomically."""
     folder = Path(folder)
-    if not (folder / MARKER).is_file():
+    if not is_output_folder(folder):
         raise InputError(
             folder, None, "is not a uqenergy output folder", "a folder written by uqenergy run, sobol, fleet or compare"
         )
@@ -882,4 +915,4 @@ def rerender(folder: str | Path) -> Path:
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, staging / item.name)
         write_report(staging)
 
-    return write_atomically(folder, fill)
+    return write_atomically(folder, fill, force=True)  # files edited since are carried over, not lost
