@@ -23,7 +23,7 @@ ladder), ``priors`` (prior files defining the ladder's rung priors, ``concurrenc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from uqenergy.config.boundaries import parse_boundary, rung_priors
@@ -70,6 +70,7 @@ class ClosedQuantity:
     prior: Prior
     firmness: str
     estimated_by: str = ""
+    categories: tuple = ()  # a categorical quantity's values; its prior draws their indices
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class ClosedModel:
 
     def categories(self, quantity: str) -> tuple:
         """The values of a categorical quantity (``gpu``, ``precision``), in the order of its prior."""
-        return self.quantities[quantity].prior.distribution.categories
+        return self.quantities[quantity].categories
 
 
 def _quantity(name: str, spec, file: Path, key: str) -> ClosedQuantity:
@@ -104,19 +105,23 @@ def _quantity(name: str, spec, file: Path, key: str) -> ClosedQuantity:
     if (categories is None) == (table.get("dist") == "categorical"):
         allowed = "a categorical over " + ", ".join(categories) if categories else "a continuous distribution"
         raise InputError(file, f"{key}.dist", f"{table.get('dist')!r} does not fit {name}", allowed)
-    prior = build_prior(
-        name,
-        table | {"unit": unit, "bounds": list(bounds), "kind": "epistemic"},
-        file,
-        key,
-    )
-    if categories is not None:
-        unknown = [v for v in prior.distribution.categories if v not in categories]
+    names: tuple = ()
+    if categories is not None:  # a prior feeds a number: the categories are drawn as indices into their names
+        values = table.get("values")
+        if not isinstance(values, list) or not values:
+            raise InputError(file, f"{key}.values", "expected a non-empty list", "a list of " + ", ".join(categories))
+        unknown = [v for v in values if v not in categories]
         if unknown:
             raise InputError(file, f"{key}.values", f"unknown {name} {unknown[0]!r}", ", ".join(categories))
-    elif prior.distribution.mass_outside(0.0, float("inf")) > 0:
+        if len(set(values)) != len(values):
+            raise InputError(file, f"{key}.values", "has duplicate entries", "distinct values")
+        names = tuple(values)
+    indexed = table | {"values": list(range(len(names)))} if names else table
+    prior = build_prior(name, indexed | {"unit": unit, "bounds": list(bounds), "kind": "epistemic"}, file, key)
+    prior = replace(prior, spec=dict(table))  # described with its names
+    if categories is None and prior.distribution.mass_outside(0.0, float("inf")) > 0:
         raise InputError(file, key, "puts mass at or below zero parameters", "a distribution on positive values")
-    return ClosedQuantity(prior, firmness, estimated_by)
+    return ClosedQuantity(prior, firmness, estimated_by, names)
 
 
 def _model(name: str, table, file: Path) -> ClosedModel:
