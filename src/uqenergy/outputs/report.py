@@ -716,6 +716,11 @@ PREDICTIVE_GUIDE = (
 )
 
 
+def _placed(value: float, measured: list[float]) -> str:
+    """Where ``value`` lies against a measured range: below, within or above it."""
+    return "below" if value < min(measured) else "above" if value > max(measured) else "within"
+
+
 def _measured_blocks(out: OutputFolder) -> list:
     """A measured study's notes: clamped configurations, and the measured reasoning/chat length ratios."""
     if "length_ratios" not in out.attrs:
@@ -738,7 +743,7 @@ def _measured_blocks(out: OutputFolder) -> list:
         ]
         for r in ratios
     ]
-    family = [r["ratio"] for r in ratios if r["pair"] == "family"]
+    family = [r["ratio"] for r in ratios if r["pair"] == "family"] or [r["ratio"] for r in ratios]
     long_tokens = [r["reasoning_tokens"] for r in ratios]
     blocks: list = []
     if clamped:
@@ -758,8 +763,9 @@ def _measured_blocks(out: OutputFolder) -> list:
                 "against 300 for traditional ones, and their fleet analysis about 15x the tokens of a typical query. "
                 f"ML.ENERGY v3 measured reasoning models on GPQA Diamond at {min(long_tokens):,.0f}-"
                 f"{max(long_tokens):,.0f} mean output tokens, and the reasoning/chat ratio of the same families at "
-                f"{min(family):.1f}-{max(family):.1f}x: the paper's 5,000 tokens sit at or below the measured "
-                "reasoning means, and its 15x just above the measured family ratios. These are means over one "
+                f"{min(family):.1f}-{max(family):.1f}x: the paper's 5,000 tokens lie "
+                f"{_placed(5000, long_tokens)} the measured reasoning means, and its 15x "
+                f"{_placed(15, family)} the measured family ratios. These are means over one "
                 "request mix per task (a hard benchmark for reasoning, LM Arena prompts for chat), not medians of "
                 "production traffic; the Nemotron Nano chat lengths differ 2-3x between H100 and B200 runs."
             ),
