@@ -1,110 +1,80 @@
-"""Speed of the energy core and of a whole run, beside a bare numpy script doing the same job.
+"""A whole ``uqenergy run`` beside the bare numpy script doing the same job, both as whole processes.
 
-Usage: python benchmarks/bench_core.py [DRAWS_PER_MODEL] [SCHEDULER]   (default 2,000,000, local)
+Usage: python benchmarks/bench_core.py [--draws N] [--repeat R] [--scheduler S] [--src DIR ...]
 
-Goal (issue 2): a whole `uqenergy run studies/paper_traditional.toml --draws 2000000` costs at
-most 3x the bare script, and the run processes at least 1 M draws per second on one core.
+Runs ``uqenergy run paper_traditional --draws N`` (5 models, 15 reported distributions, samples.nc,
+inference.nc and the report) and ``benchmarks/bare_numpy.py N`` alternately, R times each, and prints
+the best wall time, the spread and the ratio of the bests. Each ``--src`` is a ``src`` folder of
+another checkout (e.g. a git worktree of an older commit), run in the same rounds for a before/after.
+
+Goal (issue 17): the whole run at most 1.3x the bare script; output folder under 6 MB.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
+from pathlib import Path
 
-import numpy as np
-
-from uqenergy.cli import main
-from uqenergy.config.study import load_study
-from uqenergy.engine import energy
-from uqenergy.engine.throughput import study_fits
-
-MODELS = {  # (b0, b1, b2, tps_max, node kW) of the paper's fits, for the bare script
-    "DeepSeek-R1": (10.5593, -0.53939, -0.0048776, 1300.0, 12.8),
-    "Llama 3.1 405B": (9.76196, -0.585439, 0.226564, 4572.23, 10.2),
-    "Llama-3.1 Nemotron Ultra 253B": (np.log(5200.0), 0.0, 0.0, 5200.0, 10.2),
-    "Mixtral 8x22B": (11.2254, -0.553024, 0.251667, 25150.03, 10.2),
-    "Llama 3.1 70B": (10.8238, -0.562283, 0.262075, 17463.99, 10.2),
-}
+HERE = Path(__file__).resolve().parent
 
 
-def lognormal(rng, p5, p95, n):
-    sigma = (np.log(p95) - np.log(p5)) / (2 * 1.6448536)
-    return rng.lognormal(np.log(p5) + 1.6448536 * sigma, sigma, n)
+def seconds(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of a whole process; CPU time is less swayed by other load."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
-def bare_numpy(draws: int) -> None:
-    """The same draws and arithmetic, written as one plain numpy script."""
-    rng = np.random.default_rng(42)
-    energies = {}
-    for name, (b0, b1, b2, cap, kw) in MODELS.items():
-        tokens = np.round(rng.exponential(300 / np.log(2), draws))
-        tps = np.minimum(np.exp(b0 + b1 * np.log(500) + b2 * np.log(np.maximum(tokens, 1))), cap)
-        e = lognormal(rng, 1.05, 1.6, draws) * kw * lognormal(rng, 0.4, 0.9, draws) * tokens / tps / 3.6
-        divisors = [lognormal(rng, *b, draws) for b in ((1.5, 10), (1.5, 5), (1.5, 2.5))]
-        energies[name] = (e, divisors)
-        np.percentile(e, [5, 25, 50, 75, 95]), e.mean()
-    top = sorted(energies, key=lambda k: -np.median(energies[k][0]))[:3]
-    for trims in ([], [(5, 95), (10, 90)]):
-        pools = []
-        for k in top:
-            e, divisors = energies[k]
-            keep = np.ones(draws, bool)
-            for lo, hi in trims:
-                a, b = np.percentile(e[keep], [lo, hi])
-                keep &= (e >= a) & (e <= b)
-            pools.append([e[keep]] + [e[keep] / d[keep] for d in divisors] + [e[keep] / np.prod(divisors, 0)[keep]])
-        for series in zip(*pools):
-            pooled = np.concatenate(series)
-            np.percentile(pooled, [5, 25, 50, 75, 95]), pooled.mean()
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def core_draws_per_s(draws: int) -> float:
-    from uqenergy.engine.sampling import monte_carlo_inputs
-
-    study = load_study("paper_traditional", draws=draws)
-    inputs = next(monte_carlo_inputs(study.priors, study.factors, study.models, draws, 1))
-    fits = study_fits(study)
-    start = time.perf_counter()
-    energy.evaluate(inputs, fits)
-    return inputs.sizes["draw"] * len(study.models) / (time.perf_counter() - start)
-
-
-def timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
-
-def main_bench(draws: int, scheduler: str = "local") -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scheduler", default="local")
+    parser.add_argument("--src", action="append", default=[], help="another checkout's src folder, also timed")
+    args = parser.parse_args()
+    sources = [str(HERE.parent / "src"), *args.src]
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {date.today()}, load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"core: {core_draws_per_s(min(draws, 1_000_000)) / 1e6:.1f} M draws/s (energy.evaluate)")
+    times: dict[str, list[tuple[float, float]]] = {"bare numpy script": []}
+    sizes: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run_s = timed(
-            main,
-            [
-                "run",
-                "paper_traditional",
-                "--draws",
-                str(draws),
-                "--out",
-                f"{tmp}/out",
-                "--quiet",
-                "--scheduler",
-                scheduler,
-            ],
+        for _ in range(args.repeat):
+            for src in sources:
+                env = dict(os.environ, PYTHONPATH=src)
+                out = Path(tmp) / "out"
+                command = [sys.executable, "-m", "uqenergy", "run", "paper_traditional", "--draws", str(args.draws)]
+                command += ["--out", str(out), "--quiet", "--scheduler", args.scheduler]
+                times.setdefault(src, []).append(seconds(command, env))
+                sizes[src] = folder_bytes(out)
+            times["bare numpy script"].append(
+                seconds([sys.executable, str(HERE / "bare_numpy.py"), str(args.draws)], dict(os.environ))
+            )
+    bare = [min(t[i] for t in times["bare numpy script"]) for i in (0, 1)]
+    for name, runs in times.items():
+        line = "; ".join(
+            f"{kind} best {min(t[i] for t in runs):.2f} s ({min(t[i] for t in runs):.2f}-{max(t[i] for t in runs):.2f}"
+            f" over {len(runs)}), ratio to bare {min(t[i] for t in runs) / bare[i]:.2f}"
+            for i, kind in enumerate(("wall", "CPU"))
         )
-    bare_s = timed(bare_numpy, draws)
-    total = draws * len(MODELS)
-    print(
-        f"whole run ({scheduler}): {run_s:.2f} s for {total:,} draws = {total / run_s / 1e6:.2f} M draws/s end to end"
-    )
-    print(f"bare numpy script: {bare_s:.2f} s; ratio run / bare = {run_s / bare_s:.2f} (goal <= 3)")
+        size = f"; output folder {sizes[name] / 1e6:.1f} MB (goal < 6)" if name in sizes else ""
+        print(f"{'uqenergy run (' + name + ')' if name in sizes else name}: {line}{size}")
+    print(f"after, load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
-    main_bench(int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000, sys.argv[2] if len(sys.argv) > 2 else "local")
+    main()

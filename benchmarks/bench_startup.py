@@ -1,4 +1,5 @@
-"""Start-up time: ``import uqenergy`` and ``uqenergy --help`` as whole processes, and which heavy libraries they load.
+"""Start-up time: ``import uqenergy``, ``uqenergy --help`` and ``uqenergy validate`` as whole processes, and which
+heavy libraries they load (goal, issue 17: --help and validate under 0.3 s).
 
 Usage: ``python benchmarks/bench_startup.py [--repeat N] [--src DIR]``; ``--src`` points at another checkout's
 ``src`` folder (e.g. an older commit in a git worktree) to measure it side by side.
@@ -18,6 +19,8 @@ COMMANDS = {
     "import uqenergy": "import uqenergy",
     "uqenergy --help": "import sys; sys.argv = ['uqenergy', '--help']\n"
     "from uqenergy.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass",
+    "uqenergy validate paper_traditional.toml": "from uqenergy.cli import main\n"
+    "from uqenergy.config.files import resolve\nmain(['validate', '--quiet', str(resolve('paper_traditional', 'studies'))])",
 }
 
 

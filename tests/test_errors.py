@@ -68,6 +68,30 @@ CASES = [
     ),
     ("study-models-unknown", "study", ("sub", '"Llama 3.1 70B"]', '"GPT-5"]'), "study.models: unknown model 'GPT-5'"),
     (
+        "study-model-throughput-distribution",
+        "study",
+        ("append", '[models."mine"]\nsource = "s"\nthroughput = { dist = "normal", mean = 1, sd = 1 }\n'),
+        """models."mine".throughput.dist: 'normal' is not supported for throughput (lognormal; see""",
+    ),
+    (
+        "study-model-without-source",
+        "study",
+        ("append", '[models."mine"]\nthroughput = 1500\n'),
+        'models."mine".source: missing',
+    ),
+    (
+        "study-model-point-incomplete",
+        "study",
+        ("append", '[models."mine"]\nsource = "s"\nthroughput = [{ tokens_per_s = 100 }]\n'),
+        'models."mine".throughput[0].input_tokens: missing',
+    ),
+    (
+        "study-model-throughput-text",
+        "study",
+        ("append", '[models."mine"]\nsource = "s"\nthroughput = "fast"\n'),
+        """models."mine".throughput: expected a number, a table or a list of tables, got 'fast'""",
+    ),
+    (
         "study-models-duplicate",
         "study",
         ("sub", '"Llama 3.1 70B"]', '"Llama 3.1 70B", "Llama 3.1 70B"]'),
@@ -397,7 +421,16 @@ CASES = [
         ["run", "{study}", "--seed", str(2**64)],
         "--seed: 18446744073709551616 is too large (an integer from 0 to 2**63 - 1",
     ),
-    ("cli-unknown-command", "cli", ["runn"], "argument command: invalid choice: 'runn'"),
+    ("cli-unknown-command", "cli", ["runn"], "argument COMMAND: invalid choice: 'runn'"),
+    ("cli-wrong-command", "cli", ["compare", "{study}"], "is a run study, not a compare study (uqenergy run"),
+    ("cli-set-not-assignment", "cli", ["run", "{study}", "--set", "pue=1.4"], "--set: 'pue=1.4' is not NAME.KEY=VALUE"),
+    (
+        "cli-set-unknown-prior",
+        "cli",
+        ["run", "{study}", "--set", "peu.p95=1.4"],
+        "overrides: priors.peu: overrides a prior the prior files do not define",
+    ),
+    ("cli-set-bad-value", "cli", ["run", "{study}", "--set", "pue.p95=0.5"], "overrides: priors.pue.p5: p5 = 1.05"),
     ("cli-report-foreign-folder", "cli", ["report", "{tmp}/mine"], "is not a uqenergy output folder"),
     (
         "cli-serve-study-not-served",

@@ -134,4 +134,4 @@ def test_validate_cli_reports_one_line(cli, write):
     assert code == 2
     assert err.count("\n") == 1 and "estimates.one.kind: unknown kind 'rumour'" in err
     code, out, _ = cli("validate", write("good.toml", VALID))
-    assert code == 0 and "estimates file, 1 estimates" in out
+    assert code == 0 and "estimates file, 1 estimate" in out and "1 estimates" not in out

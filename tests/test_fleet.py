@@ -348,7 +348,6 @@ def test_fleet_priors_are_sourced_and_validate(cli):
         PRIORS_DIR / "fleet.toml",
         data_dir("studies") / "paper_fleet.toml",
         data_dir("studies") / "fleet_reasoning_growth.toml",
-        "--quiet",
     )
     assert code == 0 and out.count("ok:") == 3
     fleet = load_fleet("paper_fleet")

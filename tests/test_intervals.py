@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
+from uqenergy.analyses.arviz_data import inference_data
 from uqenergy.analyses.intervals import (
     FIGURES,
     QUANTILES,
     equal_tailed_interval,
     figure_table,
     hdi_interval,
-    inference_data,
     quantile_mcse,
     summarize,
 )

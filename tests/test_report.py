@@ -123,9 +123,9 @@ def test_series_draws_rebuild_the_runs_pools(finished):
     out = report.read_output(finished)
     records = {(r["series"], r["pathway"]): r for r in out.results["summary.json"]}
     draws = report.series_draws(out.energy_wh, out.attrs)
-    # Every draw of this small run is saved, so the pools (trimmed or not) are the run's exactly.
+    # Every draw of this small run is saved, so the pools (trimmed or not) are the run's, up to float32 storage.
     for series in ("blend", "blend-paper", "DeepSeek-R1"):
-        assert np.median(draws[series]) == pytest.approx(records[(series, "baseline")]["median"], rel=1e-12)
+        assert np.median(draws[series]) == pytest.approx(records[(series, "baseline")]["median"], rel=1e-7)
         assert draws[series].size == records[(series, "baseline")]["draws"]
 
 
@@ -137,7 +137,7 @@ def test_convergence_trace_ends_at_the_reported_values(finished):
         points = sorted((p for p in trace if p["series"] == record["series"]), key=lambda p: p["draws"])
         assert [p["draws"] for p in points] == sorted({p["draws"] for p in points})  # strictly increasing
         assert points[-1]["draws"] == record["draws"]
-        assert points[-1]["median"] == pytest.approx(record["median"], rel=1e-12)
+        assert points[-1]["median"] == pytest.approx(record["median"], rel=1e-7)  # saved draws are float32
     members = out.attrs["blend_members_blend"].split(", ")
     assert {p["draws"] for p in trace if p["series"] == "blend"} >= {1000 * len(members), 2000 * len(members)}
 

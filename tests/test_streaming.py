@@ -14,6 +14,7 @@ from conftest import SMALL_STUDY
 from uqenergy.analyses import streaming
 from uqenergy.analyses.intervals import describe, summarize
 from uqenergy.analyses.run import run_study
+from uqenergy.analyses.series import trim_window
 from uqenergy.cli import main
 from uqenergy.config.errors import InputError
 from uqenergy.config.study import load_study
@@ -21,7 +22,7 @@ from uqenergy.engine import simulate
 from uqenergy.engine.orderstats import (
     Moments,
     Pending,
-    SortedDraws,
+    SelectedDraws,
     StreamedDraws,
     interpolate,
     key_values,
@@ -105,7 +106,7 @@ def test_streamed_distribution_equals_sorted_draws(budget):
     rng = np.random.default_rng(budget)
     for name, values in distributions(rng).items():
         read = stream(values, BLOCK_DRAWS, budget, rng)  # chunks are whole blocks, as in a run
-        memory = SortedDraws(values)
+        memory = SelectedDraws(values)
         ranks = rng.integers(0, values.size, 40)
         assert read(lambda d: d.count) == values.size, name
         np.testing.assert_array_equal(read(lambda d, ranks=ranks: d.values(ranks)), memory.values(ranks), err_msg=name)
@@ -206,3 +207,48 @@ def test_cli_streams_a_run_over_budget(write, tmp_path, capsys):
     path = write("tight.toml", SMALL_STUDY.replace("seed = 7", "seed = 7\nmemory_budget_mb = 1"))
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     assert xr.open_dataset(tmp_path / "out" / "samples.nc", engine="h5netcdf").attrs["streamed_passes"] >= 4
+
+
+class Sorted(SelectedDraws):
+    """The reference: order statistics, ranks and HDI read off a full sort (what selection replaced)."""
+
+    def __init__(self, values):
+        super().__init__(values)  # the mean's block sums, which need the draws in their order
+        self.ordered = np.sort(np.ravel(values))
+
+    def values(self, ranks):
+        return self.ordered[np.asarray(ranks, dtype=np.int64)]
+
+    def rank_below(self, value):
+        return int(np.searchsorted(self.ordered, value, side="left"))
+
+    def rank_upto(self, value):
+        return int(np.searchsorted(self.ordered, value, side="right"))
+
+    def hdi(self, level):
+        span = int(np.floor(level * self.count))
+        low = int(np.argmin(self.ordered[span:] - self.ordered[: self.count - span]))
+        return float(self.ordered[low]), float(self.ordered[low + span])
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract")  # inf - inf: a NaN quantile, in both
+@pytest.mark.parametrize("size", [37, 5_000, 200_001])
+def test_selected_draws_give_the_records_and_trim_windows_of_a_full_sort(size):
+    rng = np.random.default_rng(size)
+    laws = {
+        **{name: values[:size] for name, values in distributions(rng).items()},
+        "ties": np.round(rng.exponential(3, size)),
+        "point mass and a normal": np.r_[np.zeros(size // 2), rng.normal(size=size - size // 2)],
+        "two values": rng.integers(0, 2, size).astype(float),
+        "bimodal": np.r_[rng.normal(0, 1, size // 3), rng.normal(8, 0.1, size - size // 3)],
+        "heavy tail": rng.pareto(1.1, size),
+        "negative": -rng.lognormal(0, 1, size),
+        "with inf": np.r_[rng.normal(size=size), np.inf],
+    }
+    for name, values in laws.items():
+        for level in (0.5, 0.9, 0.99):
+            assert describe(SelectedDraws(values), level) == describe(Sorted(values), level), (name, level)
+        for trims in ([[5, 95], [10, 90]], [[25, 75]], [[0, 100]]):
+            assert trim_window(SelectedDraws(values), trims) == trim_window(Sorted(values), trims), (name, trims)
+        ranks = rng.integers(0, values.size, 30)
+        np.testing.assert_array_equal(SelectedDraws(values).values(ranks), Sorted(values).values(ranks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +12,13 @@ from uqenergy._version import __version__
 from uqenergy.config.errors import InputError
 
 DEFAULT_STUDY = "paper_traditional"
-DEFAULT_OUT = "uqenergy-out"
+DEFAULT_ROOT = "uqenergy-out"  # each command and study gets its own folder under it: run-paper_traditional, ...
+EXTRAS = {"dask": "dask", "distributed": "dask"}  # optional imports -> the extra that installs them
+
+
+def default_out(command: str, study: str) -> Path:
+    """The folder a command writes when no ``--out`` is given: ``uqenergy-out/<command>-<study>``."""
+    return Path(DEFAULT_ROOT) / f"{command}-{Path(study).stem}"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,18 +27,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run(args) -> None:
-    from uqenergy.analyses.intervals import inference_data
+    from uqenergy.analyses.inference import inference_groups
     from uqenergy.analyses.run import run_study, with_scheduler
     from uqenergy.config.closed_models import is_closed_model_study
     from uqenergy.config.study import load_study
-    from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
+    from uqenergy.outputs.files import write_atomically, write_inference, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
 
     if is_closed_model_study(args.study):
         _run_closed_models(args)
         return
-    study = with_scheduler(load_study(args.study, draws=args.draws, seed=args.seed), args.scheduler)
+    study = with_scheduler(
+        load_study(args.study, draws=args.draws, seed=args.seed, overrides=_overrides(args.set)), args.scheduler
+    )
     outer = study.intervals.outer_draws if study.intervals.two_level else 1  # two-level: draws are inner draws
     with draw_progress(study.draws * len(study.models) * outer, quiet=args.quiet) as progress:
         result = run_study(study, progress=progress)
@@ -40,7 +49,8 @@ def _run(args) -> None:
     def fill(folder: Path) -> None:
         write_json(folder / "summary.json", result.records)
         write_netcdf(folder / "samples.nc", result.samples)
-        inference_data(result.samples).to_netcdf(str(folder / "inference.nc"), engine="h5netcdf")
+        groups = inference_groups(result.samples)  # its draws are read from samples.nc, not copied
+        write_inference(folder / "inference.nc", groups, folder / "samples.nc", result.samples)
         write_report(folder)
 
     out = write_atomically(args.out, fill, force=args.force)
@@ -118,6 +128,24 @@ def _fit(args) -> None:
         )
 
 
+def _overrides(assignments: list[str] | None) -> dict[str, dict]:
+    """``--set NAME.KEY=VALUE`` options as prior overrides ``{NAME: {KEY: VALUE}}`` (VALUE read as TOML)."""
+    import tomllib
+
+    overrides: dict[str, dict] = {}
+    for text in assignments or []:
+        target, equals, value = text.partition("=")
+        name, dot, key = target.strip().partition(".")
+        if not (equals and dot and name and key and value.strip()):
+            raise InputError(None, "--set", f"{text!r} is not NAME.KEY=VALUE", "e.g. --set pue.p95=1.4")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()  # a bare word: text such as a distribution name
+        overrides.setdefault(name, {})[key.strip()] = parsed
+    return overrides
+
+
 def _report(args) -> None:
     from uqenergy.outputs.report import rerender
 
@@ -185,9 +213,13 @@ def _setting(record: dict) -> str:
 
 
 def _warn(messages, args) -> None:
-    if not getattr(args, "quiet", False):
-        for message in messages:
+    """Warnings on stderr, each (file, prior) once per command however many settings or files repeat it."""
+    warned = args.__dict__.setdefault("warned", set())
+    for message in messages:
+        where = ": ".join(message.split(": ")[:2])
+        if not getattr(args, "quiet", False) and where not in warned:
             print(f"uqenergy: warning: {message}", file=sys.stderr)
+        warned.add(where)
 
 
 def _compare(args) -> None:
@@ -243,7 +275,8 @@ def _validate(args) -> None:
     for name in args.files:
         kind, messages = validate_file(name)
         _warn(messages, args)
-        print(f"ok: {name} ({kind})")
+        if not args.quiet:
+            print(f"ok: {name} ({kind})")
 
 
 def _priors(args) -> None:
@@ -284,12 +317,26 @@ def _serve(args) -> None:
     serve(args.study, host=args.host, port=args.port)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="uqenergy", description="Monte Carlo uncertainty for the energy of LLM inference.")
-    parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _studies(args) -> None:
+    from uqenergy.config.catalogue import study_catalogue
 
-    _study_command(
+    rows = study_catalogue()
+    width = max(len(name) for name, _, _ in rows)
+    for name, command, description in rows:
+        print(f"uqenergy {command:<7} {name:<{width}}  {description}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="uqenergy",
+        description="Monte Carlo uncertainty for the energy of LLM inference. "
+        "`uqenergy studies` lists the bundled studies; each command writes its own folder under "
+        f"./{DEFAULT_ROOT}/ unless given --out.",
+    )
+    parser.add_argument("--version", action="version", version=f"uqenergy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    run = _study_command(
         sub,
         "run",
         _run,
@@ -299,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         draws="draws per model (overrides the study)",
         scheduler=True,
     )
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="PRIOR.KEY=VALUE",
+        help="override one key of a prior for every model, e.g. --set pue.p95=1.4 (repeatable; docs/priors.md)",
+    )
     _study_command(
         sub,
         "compare",
@@ -307,9 +360,13 @@ def build_parser() -> argparse.ArgumentParser:
         "compare study file or bundled name (e.g. public_estimates)",
         draws="draws per model (overrides the compare study)",
     )
-    report = sub.add_parser("report", help="rebuild report.md, report.html and figures of an output folder")
+    report = sub.add_parser(
+        "report",
+        help="rebuild report.md, report.html and figures of an output folder",
+        description="Rebuild report.md, report.html and figures/ of a finished output folder from its files alone.",
+    )
     report.add_argument(
-        "folder", nargs="?", default=DEFAULT_OUT, help=f"an output folder written by uqenergy (default ./{DEFAULT_OUT})"
+        "folder", help=f"an output folder written by uqenergy, e.g. {default_out('run', DEFAULT_STUDY)}"
     )
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(handler=_report)
@@ -318,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sobol",
         _sobol,
         "sensitivity indices of a study's energy; write sobol.json and a bar chart",
-        "study file or bundled name, with an optional [sobol] section",
+        "study file or bundled name, with an optional [sobol] section (e.g. sobol_traditional)",
         scheduler=True,
     )
     _study_command(
@@ -339,19 +396,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000, 4 chains)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    _output_options(fit)
+    _output_options(fit, "fit")
     fit.set_defaults(handler=_fit)
 
-    validate = sub.add_parser("validate", help="check study, prior and benchmark files without running")
-    validate.add_argument("files", nargs="+")
-    validate.add_argument("--quiet", action="store_true")
+    validate = sub.add_parser(
+        "validate",
+        help="check study, prior, estimates and benchmark files without running",
+        description="Check study, prior, estimates and benchmark (.csv) files without running anything; "
+        "prints 'ok: FILE (what it is)' for each.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="a file path or the name of a bundled file")
+    validate.add_argument("--quiet", action="store_true", help="print nothing but errors")
     validate.set_defaults(handler=_validate)
 
-    data = sub.add_parser("data", help="import measured data tables")
-    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    data = sub.add_parser(
+        "data",
+        help="import measured data tables",
+        description="Data tables the measured studies use: `uqenergy data import-mlenergy` builds one from "
+        "ML.ENERGY Leaderboard task files (docs/measured.md).",
+    )
+    data_sub = data.add_subparsers(
+        dest="data_command", required=True, parser_class=_Parser, help="import-mlenergy: build a measured table"
+    )
     mlenergy = data_sub.add_parser(
         "import-mlenergy",
         help="build a measured table from ML.ENERGY Leaderboard task files (public/data/tasks/*.json)",
+        description="Build a measured table from ML.ENERGY Leaderboard task files (public/data/tasks/*.json); "
+        "repeat runs are averaged, single-point groups left out with a warning (docs/measured.md).",
     )
     mlenergy.add_argument("files", nargs="+", metavar="FILE.json", help="task files of one leaderboard build")
     mlenergy.add_argument(
@@ -361,13 +432,26 @@ def build_parser() -> argparse.ArgumentParser:
     mlenergy.add_argument("--quiet", action="store_true", help="print nothing but errors")
     mlenergy.set_defaults(handler=_import_mlenergy)
 
-    priors = sub.add_parser("priors", help="list the bundled prior sets or show one prior set or prior")
-    priors.add_argument("action", choices=["list", "show"], nargs="?", default="list")
-    priors.add_argument("name", nargs="?", default="joule2026")
+    priors = sub.add_parser(
+        "priors",
+        help="list the bundled prior sets or show one prior set or prior",
+        description="`uqenergy priors list` lists the bundled prior sets; `uqenergy priors show NAME` shows a prior "
+        "set (bundled name or file) or one prior of joule2026, with distribution, unit, bounds, kind and source.",
+    )
+    priors.add_argument("action", choices=["list", "show"], nargs="?", default="list", help="list or show")
+    priors.add_argument("name", nargs="?", default="joule2026", help="a prior set or prior name (default joule2026)")
     priors.set_defaults(handler=_priors)
 
+    studies = sub.add_parser(
+        "studies",
+        help="list the bundled studies, the command that runs each and what it does",
+        description="List the bundled studies with the command that runs each and its one-line description.",
+    )
+    studies.set_defaults(handler=_studies)
     serve = sub.add_parser(
-        "serve", help="a what-if page in the browser: move a prior, see the distribution and its drivers change"
+        "serve",
+        help="a what-if page in the browser: move a prior, see the distribution and its drivers change",
+        description="Serve a what-if page in the browser: move a prior, see the distribution and its drivers change.",
     )
     serve.add_argument(
         "study", nargs="?", default=DEFAULT_STUDY, help=f"the study the page opens (default {DEFAULT_STUDY})"
@@ -390,21 +474,27 @@ def _study_command(
     default: str | None = None,
     draws: str | None = None,
     scheduler: bool = False,
-) -> None:
+) -> argparse.ArgumentParser:
     """A subcommand that runs a study into an output folder."""
-    command = sub.add_parser(name, help=help_text)
+    command = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
     command.add_argument("study", help=study_help, **({"nargs": "?", "default": default} if default else {}))
-    _output_options(command)
+    _output_options(command, name)
     if draws:
         command.add_argument("--draws", type=int, help=draws)
         command.add_argument("--seed", type=int, help="random seed (overrides the study)")
     if scheduler:
         _scheduler_option(command)
     command.set_defaults(handler=handler)
+    return command
 
 
-def _output_options(parser) -> None:
-    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})")
+def _output_options(parser, command: str) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"output folder (default ./{DEFAULT_ROOT}/{command}-STUDY, e.g. "
+        f"{default_out(command, 'paper_traditional' if command == 'run' else 'NAME')})",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a uqenergy output")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -417,6 +507,15 @@ def _scheduler_option(parser) -> None:
     )
 
 
+def _missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for an optional dependency that is not installed, or None if it is not optional."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in EXTRAS:
+        return None
+    extra = EXTRAS[top]
+    return f"uqenergy: error: this needs the optional package {top!r}: pip install 'uqenergy[{extra}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -424,15 +523,32 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     try:
         if hasattr(args, "out"):
+            from uqenergy.config.catalogue import check_command
             from uqenergy.outputs.files import check_output_dir
 
+            if hasattr(args, "study"):  # uqenergy fit reads a measured table (--data), not a study
+                check_command(args.study, args.command)
+            if args.out is None:
+                args.out = default_out(args.command, getattr(args, "study", None) or args.data)
             check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             args.handler(args)
+        sys.stdout.flush()
     except InputError as exc:
         print(f"uqenergy: error: {exc.message}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if (message := _missing_extra(exc)) is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (uqenergy priors show | head): stop quietly
+        try:  # Python's own flush at exit must not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout is not a file (captured)
+            pass
+        return 141  # 128 + SIGPIPE, as a shell reports a command ended by a closed pipe
     except KeyboardInterrupt:
         print("uqenergy: error: interrupted", file=sys.stderr)
         return 130

@@ -2,8 +2,8 @@
 
 Intervals: the equal-tailed interval at level L runs between the (1 - L)/2
 and (1 + L)/2 quantiles; the highest-density interval (HDI) is the shortest
-interval holding a fraction L of the draws (ArviZ's ``hdi``, computed here on
-the draws that :func:`summarize` has already sorted).
+interval holding a fraction L of the draws (ArviZ's ``hdi``, computed here
+without sorting every draw: see :class:`~uqenergy.engine.orderstats.SelectedDraws`).
 
 MCSE of a quantile (Vehtari et al. 2021, Bayesian Analysis 16(2),
 doi:10.1214/20-BA1221, the method of ``arviz.mcse(method="quantile")``): the
@@ -21,19 +21,11 @@ Study settings live in the ``[intervals]`` table of a study (see
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import xarray as xr
 from scipy import stats
 
-from uqenergy.engine.orderstats import SortedDraws, hdi_of_sorted, quantile_ranks
-
-with warnings.catch_warnings():  # arviz 0.23 announces its 1.0 rewrite on import
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
-
 from uqenergy.config.intervals import DEFAULT_HDI_LEVEL, FIGURES, QUANTILES
+from uqenergy.engine.orderstats import SelectedDraws, quantile_ranks
 
 ONE_SD = stats.norm.cdf([-1.0, 1.0])  # 15.87% and 84.13%
 
@@ -49,7 +41,7 @@ def equal_tailed_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[flo
 
 def hdi_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[float, float]:
     """The highest-density (shortest) interval holding ``level`` of the draws: ``arviz.hdi``'s answer."""
-    return hdi_of_sorted(np.sort(values, axis=None), level)
+    return SelectedDraws(values).hdi(level)
 
 
 def _rank_bounds(n: int, prob: float, ess: float) -> tuple[int, int]:
@@ -93,15 +85,18 @@ def summarize(values: np.ndarray, hdi_level: float = DEFAULT_HDI_LEVEL, lengths:
 
     ``values`` is 1-D for independent draws, or 2-D (cluster, draw) for
     independent clusters of dependent draws, whose MCSEs come from the spread
-    between clusters. One sort serves every quantile and its MCSE. ``lengths``:
+    between clusters. The order statistics are selected, not sorted (one partition serves every
+    quantile and its MCSE; :class:`~uqenergy.engine.orderstats.SelectedDraws`). ``lengths``:
     the segments the mean is summed over (default: blocks of the flat draws; see
     :mod:`uqenergy.engine.orderstats`).
     """
     values = np.asarray(values, dtype=float)
     if values.ndim < 2:
-        return describe(SortedDraws(values, lengths), hdi_level)
+        return describe(SelectedDraws(values, lengths), hdi_level)
     clusters = values.reshape(values.shape[0], -1)
-    record = describe(SortedDraws(values, lengths), hdi_level, lambda q, prob: cluster_quantile_ess(clusters, q, prob))
+    record = describe(
+        SelectedDraws(values, lengths), hdi_level, lambda q, prob: cluster_quantile_ess(clusters, q, prob)
+    )
     return record | {"mcse_mean": cluster_mean_mcse(clusters)}
 
 
@@ -142,29 +137,3 @@ def figure_table(records: list[dict]) -> list[dict]:
         for r in records
         for f in FIGURES
     ]
-
-
-def inference_data(samples: xr.Dataset) -> az.InferenceData:
-    """The draws as ArviZ InferenceData, so ``arviz.summary`` and ArviZ plots work on them.
-
-    One-level runs: every variable with draws in the ``prior`` group (chain 1,
-    draw). Two-level runs: the outer draws (epistemic inputs, ``mean_energy_wh``)
-    in ``prior``, the pooled per-query ``energy_wh`` in ``prior_predictive``.
-    Variables without draws (fixed values, blend membership) go to ``constant_data``.
-    """
-    draw = "outer" if "outer" in samples.dims else "draw"
-    per_query = [v for v in samples.data_vars if "kept" in samples[v].dims]
-    drawn = [v for v in samples.data_vars if draw in samples[v].dims and v not in per_query]
-    groups = {"constant_data": samples.drop_vars(drawn + per_query).drop_dims([draw, "kept"], errors="ignore")}
-    if drawn:  # none when every prior is fixed
-        groups["prior"] = _one_chain(samples[drawn].rename({draw: "draw"}))
-    if per_query:
-        pooled = samples[per_query].stack(draw=("outer", "kept"))
-        groups["prior_predictive"] = _one_chain(
-            pooled.drop_vars(["draw", "outer", "kept"]).assign_coords(draw=np.arange(pooled.sizes["draw"]))
-        )
-    return az.InferenceData(**groups)  # type: ignore[arg-type]  # arviz annotates its keyword arguments loosely
-
-
-def _one_chain(dataset: xr.Dataset) -> xr.Dataset:
-    return dataset.expand_dims(chain=[0]).transpose("chain", "draw", ...)

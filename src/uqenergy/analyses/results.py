@@ -23,6 +23,7 @@ from uqenergy._version import __version__
 from uqenergy.config.catalogue import prior_records
 from uqenergy.config.files import file_sha256
 from uqenergy.config.study import Study
+from uqenergy.engine.throughput import throughput_records
 
 #: The keys that tell one summary record from another: the dimensions of :attr:`StudyResult.summary`.
 SUMMARY_DIMS = ("setting", "series", "pathway")
@@ -166,6 +167,12 @@ def provenance(study: Study) -> dict:
         "xarray_version": xr.__version__,
         "priors": json.dumps(prior_records(study.priors, study.factors, study.models)),
     }
+    if study.measured is None:  # a measured study has no throughput model: its points are in samples.nc
+        attrs["throughput"] = json.dumps(throughput_records(study))
+    if study.prior_overrides:
+        attrs["study_prior_overrides"] = json.dumps(study.prior_overrides)
+    if study.overrides:
+        attrs["overrides"] = json.dumps(study.overrides)
     for i, path in enumerate(study.input_files):
         attrs[f"input_file_{i}"] = str(path)
         attrs[f"input_file_{i}_sha256"] = file_sha256(path)

@@ -9,9 +9,10 @@ the draws exceed the memory budget. :data:`DESIGNS` maps each name to its runner
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
@@ -40,7 +41,12 @@ def design_of(study: Study) -> str:
 
 
 def run_study(
-    path_or_study: str | Path | Study, *, draws: int | None = None, seed: int | None = None, progress=None
+    path_or_study: str | Path | Study,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    progress=None,
 ) -> StudyResult:
     """Run a study and summarise it: the Monte Carlo design its file asks for, then a record per distribution.
 
@@ -52,6 +58,10 @@ def run_study(
         Draws per model, instead of the file's (ignored for a loaded study).
     seed : int, optional
         Seed, instead of the file's (ignored for a loaded study).
+    overrides : mapping, optional
+        Prior overrides for a quick what-if, ``{"pue": {"p95": 1.4}}``: each replaces that key of the
+        prior for every model (see :func:`~uqenergy.config.study.load_study`); recorded in the result's
+        provenance (``samples.attrs["overrides"]``). Ignored for a loaded study.
     progress : callable, optional
         Called with the draws done, for a progress bar.
 
@@ -74,7 +84,11 @@ def run_study(
     blend          0.31
     Name: energy_wh, dtype: float64
     """
-    study = path_or_study if isinstance(path_or_study, Study) else load_study(path_or_study, draws=draws, seed=seed)
+    study = (
+        path_or_study
+        if isinstance(path_or_study, Study)
+        else load_study(path_or_study, draws=draws, seed=seed, overrides=overrides)
+    )
     return DESIGNS[design_of(study)](study, progress)
 
 

@@ -36,7 +36,7 @@ import xarray as xr
 from uqenergy.analyses.intervals import describe
 from uqenergy.config.errors import InputError
 from uqenergy.config.study import Study
-from uqenergy.engine.orderstats import Pending, SortedDraws, StreamedDraws, segment_lengths
+from uqenergy.engine.orderstats import Pending, SelectedDraws, StreamedDraws, segment_lengths
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Series:
     pathway: str = "baseline"
 
 
-DrawsOf = Callable[[Series], SortedDraws | StreamedDraws]  # a series -> its order statistics
+DrawsOf = Callable[[Series], SelectedDraws | StreamedDraws]  # a series -> its order statistics
 Trims = Sequence[Sequence[float]]  # successive [low, high] percentile windows
 
 
@@ -112,12 +112,12 @@ class InMemory:
 
     def __init__(self, energy_wh: np.ndarray, divisors: dict[str, np.ndarray] | None = None):
         self.energy_wh, self.divisors = energy_wh, divisors or {}
-        self.cache: dict[Series, SortedDraws] = {}
+        self.cache: dict[Series, SelectedDraws] = {}
 
-    def __call__(self, series: Series) -> SortedDraws:
+    def __call__(self, series: Series) -> SelectedDraws:
         if series in self.cache:
             return self.cache[series]
-        draws = SortedDraws(*series_values(series, self.energy_wh, self.divisors))
+        draws = SelectedDraws(*series_values(series, self.energy_wh, self.divisors))
         if series.pathway == "baseline" and len(series.members) == 1:
             self.cache[series] = draws
         return draws
@@ -174,7 +174,7 @@ def trim_window(draws, trims: Trims) -> tuple[float, float] | None:
 
     Parameters
     ----------
-    draws : SortedDraws or StreamedDraws
+    draws : SelectedDraws or StreamedDraws
         The member's baseline order statistics (:mod:`uqenergy.engine.orderstats`).
     trims : sequence of [low, high]
         Percentile windows, 0 <= low < high <= 100.
@@ -311,13 +311,25 @@ def series_records(
 
 
 def blend_definitions(attrs: dict) -> dict[str, tuple[list[str], list]]:
-    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes."""
+    """Blend name -> (members, trim windows), from the ``blend_members_*`` and ``blend_trim_*`` attributes
+    (no ``blend_trim_*``: untrimmed); a study with settings gives those of its first setting."""
+    if "settings" in attrs and not any(k.startswith("blend_members_") for k in attrs):
+        return blend_definitions(setting_attrs(attrs, attrs["settings"].split(", ")[0]))
     blends = {}
     for key, value in attrs.items():
         name = key.removeprefix("blend_members_")
-        if name != key and f"blend_trim_{name}" in attrs:
-            blends[name] = ([m.strip() for m in value.split(",")], json.loads(attrs[f"blend_trim_{name}"]))
+        if name != key:
+            trim = json.loads(attrs[f"blend_trim_{name}"]) if f"blend_trim_{name}" in attrs else []
+            blends[name] = ([m.strip() for m in value.split(",")], trim)
     return blends
+
+
+def setting_attrs(attrs: dict, setting: str) -> dict:
+    """The attributes of a run with settings as one setting's run would have them (its blends' members)."""
+    prefix = f"setting_{setting}_"
+    return {k: v for k, v in attrs.items() if not k.startswith("setting_")} | {
+        k.removeprefix(prefix): v for k, v in attrs.items() if k.startswith(prefix)
+    }
 
 
 def series_draws(energy_wh: xr.DataArray, attrs: dict, stop: int | None = None) -> dict[str, np.ndarray]:

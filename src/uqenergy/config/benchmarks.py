@@ -1,7 +1,9 @@
 """Benchmark tables: one row per measured throughput (model, hardware, quantisation, lengths, batch, node power).
 
 A CSV with the columns of :data:`COLUMNS` (``#`` lines are comments); lengths may
-be ``variable`` and the batch size ``dynamic``. The per-model throughput fits
+be ``variable`` and the batch size ``dynamic``. ``node_power_kw`` records the node the
+benchmark ran on; the energy uses the ``node_power_kw`` prior (per model where the prior
+file says so), not this column. The per-model throughput fits
 built from these rows are in :mod:`uqenergy.engine.throughput`.
 """
 
@@ -115,11 +117,16 @@ def usable_rows(rows: list[BenchmarkRow], model: str, quantization: str, file=No
 
     found = [r for r in rows if r.model == model and usable(r)]
     if not found:
-        known = sorted({r.model for r in rows if usable(r)})
+        others = sorted({r.quantization for r in rows if r.model == model and r.quantization != quantization})
+        hint = (
+            f"its rows are {', '.join(others)}: set study.quantization = {others[0]!r} to use them"
+            if others
+            else "models that have: " + (", ".join(sorted({r.model for r in rows if usable(r)})) or "none")
+        )
         raise InputError(
             file,
             f"model {model!r}",
             f"has no {quantization} rows with numeric lengths",
-            "models that have: " + (", ".join(known) or "none"),
+            f"{hint}; see docs/custom-model.md",
         )
     return found

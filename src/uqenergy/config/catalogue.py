@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from uqenergy.config.errors import InputError
 from uqenergy.config.files import bundled, read_toml, resolve
 from uqenergy.config.priors import Prior, PriorSet, load_prior_files
 
@@ -70,3 +71,39 @@ def show(name: str) -> str:
         blocks.append(_describe(priors.get(prior_name)))
         blocks += [_describe(p, m) for m, p in priors.by_model.get(prior_name, {}).items()]
     return "\n".join(blocks)
+
+
+#: What each kind of study file is run with, and the section that makes a file that kind.
+COMMANDS = {"compare": "compare", "fleet": "fleet", "sobol": "sobol"}
+
+
+def command_for(doc: dict) -> str:
+    """The command that runs a study document: compare, fleet or sobol by its section, else run."""
+    return next((command for section, command in COMMANDS.items() if section in doc), "run")
+
+
+def study_catalogue() -> list[tuple[str, str, str]]:
+    """Every bundled study as (name, the command that runs it, its one-line description)."""
+    rows = []
+    for name in bundled("studies"):
+        doc = read_toml(resolve(name, "studies"))
+        table = doc.get("compare") or doc.get("study") or doc.get("closed_models") or {}
+        rows.append((name, command_for(doc), table.get("description", "")))
+    return rows
+
+
+def check_command(study: str | Path, command: str) -> None:
+    """Refuse a study file given to a command that cannot run it, naming the command that can."""
+    path = resolve(study, "studies")
+    if not path.is_file():
+        return  # the loader reports the missing file
+    doc = read_toml(path)
+    kind = command_for(doc)
+    runs = {"run": ("run", "sobol", "fleet"), "sobol": ("run", "sobol", "fleet"), "fleet": ("fleet",)}
+    if kind not in runs.get(command, (command,)):
+        raise InputError(
+            path,
+            None,
+            f"is a {kind} study, not a {command} study",
+            f"uqenergy {kind} {study}; `uqenergy studies` lists what runs each bundled study",
+        )

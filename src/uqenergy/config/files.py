@@ -98,3 +98,16 @@ def read_text(path: Path) -> str:
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def display_path(path: str | Path) -> str:
+    """A file as a user would name it: relative to the working folder if inside it, a bundled file by its folder
+    (``priors/joule2026.toml``), anything else in full."""
+    path = Path(path).resolve()
+    here = Path.cwd().resolve()
+    if path.is_relative_to(here):
+        return os.path.relpath(path, here)
+    for kind in ("priors", "studies"):
+        if path.is_relative_to(data_dir(kind).resolve()):
+            return f"{kind}/{path.relative_to(data_dir(kind).resolve())}"
+    return str(path)

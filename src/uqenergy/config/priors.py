@@ -20,7 +20,7 @@ import numpy as np
 from uqenergy.config import distributions
 from uqenergy.config.distributions import Distribution
 from uqenergy.config.errors import InputError, check_keys
-from uqenergy.config.files import existing, read_toml
+from uqenergy.config.files import display_path, existing, read_toml
 
 KINDS = ("epistemic", "aleatory")
 METADATA_KEYS = frozenset({"unit", "bounds", "kind", "source", "note", "integer", "truncate"})
@@ -249,9 +249,13 @@ def load_layers(layers: list[tuple[Path, dict]]) -> PriorSet:
     for path, doc in layers:
         for name, spec in _prior_tables(doc, path).items():
             below = specs.get(name, (None, None))[0]
-            specs[name] = (merge_spec(below, spec), path)
-            if "dist" in spec and name in model_specs:
-                model_specs.pop(name)  # a redefined prior drops the per-model overrides beneath it
+            merged = merge_spec(below, spec)
+            if below is not None and DISTRIBUTION_KEYS & spec.keys():
+                # new numbers: the per-model overrides beneath and the note that described the old ones no longer hold
+                model_specs.pop(name, None)
+                if "note" not in spec:
+                    merged.pop("note", None)
+            specs[name] = (merged, path)
             for model, override in spec.get("models", {}).items():
                 model_specs.setdefault(name, {})[model] = (override, path)
     base = {name: build_prior(name, spec, path, f"priors.{name}") for name, (spec, path) in specs.items()}
@@ -262,13 +266,33 @@ def load_layers(layers: list[tuple[Path, dict]]) -> PriorSet:
         }
         for name, overrides in model_specs.items()
     }
-    warnings = [
-        f"{p.file}: priors.{p.name}{'' if m is None else f' (model {m})'}: puts {100 * w:.2g}% of its mass outside "
-        f"the physical bounds {list(p.bounds)} (kept, not clipped; set truncate = true to restrict it)"
-        for m, p in [(None, p) for p in base.values()] + [(m, p) for d in by_model.values() for m, p in d.items()]
-        if (w := p.mass_outside_bounds()) > 1e-9
-    ]
-    return PriorSet(base, by_model, [p for p, _ in layers], warnings)
+    priors = PriorSet(base, by_model, [p for p, _ in layers])
+    priors.warnings = bounds_warnings(priors)
+    return priors
+
+
+def bounds_warnings(
+    priors: PriorSet, names: Sequence[str] | None = None, models: Sequence[str] | None = None
+) -> list[str]:
+    """One warning per prior of ``names`` (default: all) that puts mass outside its physical bounds for any of
+    ``models`` (default: every model the files name), naming the file as the user would type it."""
+    lines = []
+    for name in priors.names() if names is None else [n for n in names if n in priors.base]:
+        overrides = priors.by_model.get(name, {})
+        used: list[tuple[str | None, Prior]] = (
+            [(None, priors.base[name])] if models is None or set(models) - set(overrides) else []
+        )
+        used += [(m, p) for m, p in overrides.items() if models is None or m in models]
+        outside = [(m, p, w) for m, p in used if (w := p.mass_outside_bounds()) > 1e-9]
+        if not outside:
+            continue
+        shares = ", ".join(f"{100 * w:.2g}%" + (f" for {m}" if m is not None else "") for m, _, w in outside)
+        first = outside[0][1]
+        lines.append(
+            f"{display_path(first.file)}: priors.{name}: puts {shares} of its mass outside the physical bounds "
+            f"{list(first.bounds)} (kept, not clipped; set truncate = true to restrict it)"
+        )
+    return lines
 
 
 def load_prior_files(files: list[Path], extra_layers: Sequence[tuple[Path, dict]] = ()) -> PriorSet:

@@ -4,11 +4,17 @@ A study is TOML with a ``[study]`` table (name, scenario, prior files, throughpu
 table, models, draws, seed, ...), optional ``[priors.NAME]`` overrides layered
 over the prior files, ``[blends.NAME]`` pools (:mod:`uqenergy.config.blends`), a
 ``[pathways]`` table, ``[intervals]`` (:mod:`uqenergy.config.intervals`),
-``[sobol]`` (:mod:`uqenergy.config.sobol`) and ``[[settings]]``
-(:mod:`uqenergy.config.settings`). A fleet study's ``[fleet]`` section is read by
-:func:`uqenergy.config.fleet.load_fleet`. A study with a ``[measured]`` section
-(:mod:`uqenergy.config.measured_study`) takes its energy from a measured table
-instead of the throughput model; its series are the measured configurations.
+``[sobol]`` (:mod:`uqenergy.config.sobol`), ``[[settings]]``
+(:mod:`uqenergy.config.settings`) and ``[models."NAME"]``, models defined in the
+study itself (:mod:`uqenergy.config.models`). A fleet study's ``[fleet]`` section is
+read by :func:`uqenergy.config.fleet.load_fleet`.
+
+An override of a prior (a study's ``[priors.NAME]``, a setting's, or ``overrides``
+given to :func:`load_study`) that changes its numbers replaces it for every model,
+per-model values of the prior files included, unless it names models itself.
+A study with a ``[measured]`` section (:mod:`uqenergy.config.measured_study`) takes its
+energy from a measured table instead of the throughput model; its series are the
+measured configurations.
 """
 
 from __future__ import annotations
@@ -34,12 +40,16 @@ from uqenergy.config.errors import (
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.intervals import IntervalSettings, parse_intervals
 from uqenergy.config.measured_study import PAPER_KEYS, MeasuredSection, parse_measured
-from uqenergy.config.priors import PriorSet, load_prior_files
+from uqenergy.config.models import GUIDE, GivenThroughput, InlineModel, parse_models
+from uqenergy.config.priors import PriorSet, bounds_warnings, load_prior_files
 from uqenergy.config.scheduler import LOCAL, parse_memory_budget, parse_scheduler
 from uqenergy.config.settings import setting_tables
 from uqenergy.config.sobol import SobolSection, parse_sobol
 
-SECTIONS = frozenset({"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "measured"})
+SECTIONS = frozenset(
+    {"study", "priors", "blends", "pathways", "sobol", "settings", "intervals", "fleet", "models", "measured"}
+)
+OVERRIDES_FILE = "overrides"  # how overrides given on the command line (--set) or to run_study are named
 STUDY_KEYS = frozenset(
     {
         "name",
@@ -73,6 +83,7 @@ OPTIONAL_PRIORS = (
     "pue_facility_ratio",
     "power_utilisation_facility_ratio",
 )
+SAVE_DRAWS = 25_000  # draws per model written to samples.nc unless a study sets save_draws (keeps the output small)
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,14 @@ class Study:
     prior_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [priors.NAME], validated
     sobol: SobolSection = field(default_factory=SobolSection)  # the defaults when the study has no [sobol] table
     settings: tuple[Setting, ...] = ()  # [[settings]], in file order; each a complete study without settings
+    inline_models: tuple[InlineModel, ...] = ()  # [models."NAME"]: models defined in the study
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # given to load_study (--set)
     measured: MeasuredSection | None = None  # [measured]: energy from a measured table (its series: configurations)
+
+    @property
+    def given_throughput(self) -> dict[str, GivenThroughput]:
+        """The models whose throughput the study gives as a number or a distribution, not as points to fit."""
+        return {m.name: m.given for m in self.inline_models if m.given is not None}
 
     @property
     def pathway_priors(self) -> list[str]:
@@ -121,14 +139,16 @@ class Study:
         """The sampled inputs, in the order that fixes their random streams."""
         if self.measured is not None:
             return [*self.measured.priors, *self.pathway_priors]
-        extra = ["throughput_z"] if self.throughput_uncertainty else []
+        drawn_tps = any(g.log_sd > 0 for g in self.given_throughput.values())
+        extra = ["throughput_z"] if self.throughput_uncertainty or drawn_tps else []
         extra += [name for name in OPTIONAL_PRIORS if name in self.priors.base]
         computed = ["power_utilisation"] if self.power_utilisation == "proportional" else []
         return [*(p for p in INPUT_PRIORS if p not in computed), *self.pathway_priors, *extra]
 
     @property
     def input_files(self) -> list[Path]:
-        return [self.path, *self.priors.files, self.throughput_file]
+        files = [self.path, *self.priors.files, self.throughput_file]
+        return [f for f in dict.fromkeys(files) if f != Path(OVERRIDES_FILE)]  # overrides are recorded, not files
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,13 @@ class Setting:
     study: Study
 
 
-def load_study(path: str | Path, *, draws: int | None = None, seed: int | None = None) -> Study:
+def load_study(
+    path: str | Path,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Study:
     """Parse, layer and validate a study file.
 
     Parameters
@@ -150,6 +176,10 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
         Draws per model, instead of the file's.
     seed : int, optional
         Seed, instead of the file's.
+    overrides : mapping, optional
+        Prior overrides ``{name: {key: value}}`` over everything the study file sets, e.g.
+        ``{"pue": {"p95": 1.4}}``; like a study's ``[priors.NAME]`` table, one that changes a prior's
+        numbers replaces it for every model. Errors name them as the file ``overrides``.
 
     Returns
     -------
@@ -164,11 +194,17 @@ def load_study(path: str | Path, *, draws: int | None = None, seed: int | None =
     ('traditional', 2000, 5)
     """
     path = resolve(path, "studies")
-    return study_from_document(path, read_toml(path), draws=draws, seed=seed)
+    return study_from_document(path, read_toml(path), draws=draws, seed=seed, overrides=overrides)
 
 
 def study_from_document(
-    path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None, extra_priors: tuple[dict, ...] = ()
+    path: Path,
+    doc: dict,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    extra_priors: tuple[dict, ...] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Study:
     """Validate a study document read from ``path``, with its sections and settings.
 
@@ -183,6 +219,8 @@ def study_from_document(
     extra_priors : tuple of dict
         Prior overrides (``{name: table}``) layered over the study's own, in order (a setting's, a fleet
         workload's).
+    overrides : mapping, optional
+        Prior overrides given by the user (:func:`load_study`), the top layer, named ``overrides`` in errors.
 
     Returns
     -------
@@ -196,19 +234,30 @@ def study_from_document(
     check_keys(table, STUDY_KEYS, path, "study.")
     prior_names = require_names(table.get("priors"), path, "study.priors")
     prior_files = [existing(name, "priors", path, "study.priors") for name in prior_names]
-    overrides = doc.get("priors", {})
+    study_overrides = doc.get("priors", {})
     priors = load_prior_files(prior_files)
-    if not isinstance(overrides, dict):
+    if not isinstance(study_overrides, dict):
         raise InputError(path, "priors", "expected [priors.NAME] tables", "overrides of priors in the prior files")
-    for name in (n for o in (overrides, *extra_priors) for n in o):
-        if name not in priors.base:
-            raise InputError(
-                path,
-                f"priors.{name}",
-                "overrides a prior the prior files do not define",
-                "defined: " + ", ".join(priors.names()),
-            )
-    layers = [(path, {"priors": o}) for o in (overrides, *extra_priors) if o]
+    user = {name: dict(table) for name, table in (overrides or {}).items()}
+    quantization = require_text(table.get("quantization", "FP8"), path, "study.quantization")
+    inline = parse_models(doc.get("models", {}), path, quantization)
+    power = {
+        m.name: {"dist": "fixed", "value": m.node_power_kw, "source": f"{path.name}: models.{m.name}.node_power_kw"}
+        for m in inline
+        if m.node_power_kw is not None
+    }
+    layered = [(path, o) for o in (study_overrides, *extra_priors)]
+    layered += [(path, {"node_power_kw": {"models": power}} if power else {}), (Path(OVERRIDES_FILE), user)]
+    for file, names in layered:
+        for name in names:
+            if name not in priors.base:
+                raise InputError(
+                    file,
+                    f"priors.{name}",
+                    "overrides a prior the prior files do not define",
+                    "defined: " + ", ".join(priors.names()),
+                )
+    layers = [(file, {"priors": o}) for file, o in layered if o]
     if layers:
         priors = load_prior_files(prior_files, layers)
     measured = parse_measured(doc["measured"], path) if "measured" in doc else None
@@ -217,19 +266,23 @@ def study_from_document(
         throughput_file = existing(
             table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv"
         )
-        benchmarks = read_benchmarks(throughput_file)
+        benchmarks = read_benchmarks(throughput_file) + [row for m in inline for row in m.rows]
         models = require_names(table.get("models"), path, "study.models")
-        known = sorted({r.model for r in benchmarks})
+        models += [m.name for m in inline if m.name not in models]
+        known = sorted({r.model for r in benchmarks} | {m.name for m in inline})
         for m in models:
             if m not in known:
                 raise InputError(
-                    path, "study.models", f"unknown model {m!r}", "models in the throughput table: " + ", ".join(known)
+                    path,
+                    "study.models",
+                    f"unknown model {m!r}",
+                    "models in the throughput table: " + ", ".join(known) + f'; or define it in a [models."{m}"] table '
+                    f"with its throughput; {GUIDE}",
                 )
     else:
-        if unused := sorted(PAPER_KEYS & table.keys()):
-            raise InputError(
-                path, f"study.{unused[0]}", "is not used by a measured study", "choose models and GPUs in [measured]"
-            )
+        unused = [f"study.{key}" for key in sorted(PAPER_KEYS & table.keys())] + (["models"] if inline else [])
+        if unused:
+            raise InputError(path, unused[0], "is not used by a measured study", "choose models and GPUs in [measured]")
         priors.require(measured.priors, path, "study.priors")
         throughput_file, benchmarks, models = measured.table.path, [], measured.labels
     mode = table.get("effective_tokens", "output")
@@ -262,7 +315,7 @@ def study_from_document(
         description=table.get("description", ""),
         priors=priors,
         throughput_file=throughput_file,
-        quantization=require_text(table.get("quantization", "FP8"), path, "study.quantization"),
+        quantization=quantization,
         benchmarks=benchmarks,
         models=models,
         draws=positive_int(
@@ -275,7 +328,7 @@ def study_from_document(
             seed if seed is not None else table.get("seed", 0), path, "study.seed" if seed is None else "--seed"
         ),
         chunk_draws=positive_int(table["chunk_draws"], path, "study.chunk_draws") if "chunk_draws" in table else None,
-        save_draws=positive_int(table.get("save_draws", 100_000), path, "study.save_draws"),
+        save_draws=positive_int(table.get("save_draws", SAVE_DRAWS), path, "study.save_draws"),
         input_token_divisor=divisor if mode == "output+input" else math.inf,
         throughput_uncertainty=uncertainty,
         blends=blends,
@@ -286,17 +339,21 @@ def study_from_document(
         intervals=parse_intervals(doc.get("intervals", {}), path, blends),
         scheduler=parse_scheduler(table.get("scheduler", LOCAL), path),
         memory_budget_mb=parse_memory_budget(table.get("memory_budget_mb", "auto"), path),
-        prior_overrides=overrides,
+        prior_overrides=study_overrides,
+        inline_models=tuple(inline),
+        overrides=user,
         measured=measured,
     )
-    for model in models if measured is None else ():  # every model must have usable benchmark rows
-        usable_rows(benchmarks, model, study.quantization, throughput_file)
+    for model in models if measured is None else ():  # every model must have usable benchmark rows, or a throughput
+        if model not in study.given_throughput:
+            usable_rows(benchmarks, model, study.quantization, throughput_file)
+    priors = replace(priors, warnings=bounds_warnings(priors, study.factors, models))
     sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors)
     settings = tuple(
         _setting(study, doc, name, study_keys, setting_priors, extra_priors)
         for name, study_keys, setting_priors in setting_tables(doc.get("settings", []), path)
     )
-    return replace(study, sobol=sobol, settings=settings)
+    return replace(study, priors=priors, sobol=sobol, settings=settings)
 
 
 def _setting(
@@ -306,7 +363,12 @@ def _setting(
     variant_doc = {k: v for k, v in doc.items() if k != "settings"} | {"study": doc["study"] | study_keys}
     try:
         variant = study_from_document(
-            study.path, variant_doc, draws=study.draws, seed=study.seed, extra_priors=(priors, *extra_priors)
+            study.path,
+            variant_doc,
+            draws=study.draws,
+            seed=study.seed,
+            extra_priors=(priors, *extra_priors),
+            overrides=study.overrides,
         )
     except InputError as exc:
         where = f"settings.{name}" + (f": {exc.key}" if exc.key else "")

@@ -31,7 +31,7 @@ def validate_file(name: str) -> tuple[str, list[str]]:
     path = Path(name)
     if path.suffix == ".csv":
         rows = read_benchmarks(path)
-        return f"benchmark table, {len(rows)} rows", []
+        return f"benchmark table, {_count(rows, 'row')}", []
     if not path.exists():
         path = resolve(name, "studies")
         if not path.exists():
@@ -45,19 +45,26 @@ def validate_file(name: str) -> tuple[str, list[str]]:
     if "compare" in doc:
         compare = compare_from_document(path, doc)
         ratio = ", non-production ratio" if compare.overstatement else ""
-        return f"compare study {compare.name!r}, {len(compare.estimates)} estimates{ratio}", []
+        return f"compare study {compare.name!r}, {_count(compare.estimates, 'estimate')}{ratio}", []
     if "estimates" in doc:
-        return f"estimates file, {len(estimates_from_document(path, doc))} estimates", []
+        return f"estimates file, {_count(estimates_from_document(path, doc), 'estimate')}", []
     if "fleet" in doc:
         fleet = fleet_from_document(path, doc)
         return (
-            f"fleet study {fleet.study.name!r}, {len(fleet.runs)} workload runs, {len(fleet.mixes)} mixes, "
-            f"{len(fleet.grids)} grids"
+            f"fleet study {fleet.study.name!r}, {_count(fleet.runs, 'workload run')}, "
+            f"{_count(fleet.mixes, 'mix', 'mixes')}, {_count(fleet.grids, 'grid')}"
         ), fleet.study.priors.warnings
     if "study" in doc:
         study = study_from_document(path, doc)
-        settings = f", {len(study.settings)} settings" if study.settings else ""
-        return f"study {study.name!r}, {len(study.models)} models{settings}", study.priors.warnings
+        settings = f", {_count(study.settings, 'setting')}" if study.settings else ""
+        return f"study {study.name!r}, {_count(study.models, 'model')}{settings}", study.priors.warnings
     priors = load_prior_files([path])
     grids = grid_priors(priors, defined, list(defined), path, "grids") if (defined := read_grids([path])) else {}
-    return f"prior file, {len(priors.base)} priors" + (f", {len(grids)} grids" if grids else ""), priors.warnings
+    return f"prior file, {_count(priors.base, 'prior')}" + (
+        f", {_count(grids, 'grid')}" if grids else ""
+    ), priors.warnings
+
+
+def _count(items, word: str, plural: str | None = None) -> str:
+    """``1 model``, ``5 models``."""
+    return f"{len(items)} {word if len(items) == 1 else plural or word + 's'}"

@@ -90,11 +90,18 @@ def evaluate(
     if "pue_facility_ratio" in inputs:
         pue = 1.0 + (pue - 1.0) * inputs["pue_facility_ratio"]
     energy = energy_per_query_wh(pue, inputs["node_power_kw"], pu, tokens, tps)
-    outputs = {
-        "tokens_per_s": tps.assign_attrs(units="tokens/s"),
-        "effective_tokens": tokens.assign_attrs(units="tokens"),
-        "energy_wh": energy.assign_attrs(units="Wh", long_name="facility energy per query"),
+    outputs = {  # outputs mix epistemic and aleatory inputs: they carry their own attributes, not an input's kind
+        "tokens_per_s": _described(tps, units="tokens/s"),
+        "effective_tokens": _described(tokens, units="tokens"),
+        "energy_wh": _described(energy, units="Wh", long_name="facility energy per query"),
     }
     if proportional:
-        outputs["power_utilisation"] = pu.assign_attrs(units="1", long_name="power utilisation proportional to load")
+        outputs["power_utilisation"] = _described(pu, units="1", long_name="power utilisation proportional to load")
     return xr.Dataset(outputs)
+
+
+def _described(values: xr.DataArray, **attrs: str) -> xr.DataArray:
+    """``values`` with exactly ``attrs`` (none inherited from the inputs it was computed from)."""
+    described = values.copy(deep=False)
+    described.attrs = dict(attrs)
+    return described

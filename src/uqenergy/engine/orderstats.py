@@ -5,7 +5,8 @@ Every summary of a distribution reads it through an object with ``count``,
 ``rank_upto(v)`` (how many draws are < v and <= v), ``hdi(level)``, ``mean`` and
 ``mean_mcse``. Two kinds exist:
 
-- :class:`SortedDraws`: the draws in memory, sorted once.
+- :class:`SelectedDraws`: the draws in memory, each wanted order statistic selected
+  (partitioned into place, O(n)) rather than all of them sorted.
 - :class:`StreamedDraws`: draws too many to hold, read in passes over chunks that
   can be drawn again (the block-seeded streams of :mod:`uqenergy.engine.sampling`). Pass 1
   counts the draws in a histogram of their float64 bit patterns (2^20 bins: sign,
@@ -40,6 +41,8 @@ TOP_BITS = 20  # pass-1 histogram: bins are the top bits of the sortable key
 SPLIT_BITS = 12  # a bin too full to keep is split into 2^12 sub-bins
 MAX_SPLITS = 256  # bins split in one pass at most
 _SIGN = np.uint64(1 << 63)
+RUN_GAP = 2**14  # in-memory draws: wanted ranks closer than this are settled by sorting the draws between them
+HDI_BINS = 64  # in-memory HDI: bins of start ranks, each ruled out or sorted
 
 
 class Pending(Exception):
@@ -157,29 +160,92 @@ class _Draws(ABC):
         return interpolate(known[: below.size], known[below.size :], weight)
 
 
-class SortedDraws(_Draws):
-    """Draws held in memory. ``lengths``: segments for the mean (default: blocks of the flat array)."""
+class SelectedDraws(_Draws):
+    """Draws held in memory, never sorted whole: each order statistic asked for is selected.
+
+    The draws are a private copy, partitioned in place: ``settled`` lists the ranks
+    whose draw is in its sorted place, every draw before it no greater and every
+    draw after it no smaller. A new rank is settled by partitioning only the stretch
+    between the settled ranks around it (``numpy.ndarray.partition``, O(n)); ranks
+    close together are settled by partitioning at the two ends of their run and
+    sorting the few draws between. ``lengths``: segments for the mean (default:
+    blocks of the flat array).
+    """
 
     def __init__(self, values, lengths: np.ndarray | None = None):
-        flat = np.ravel(np.asarray(values, dtype=float))
-        self.moments = Moments.of(flat, segment_lengths(flat.size) if lengths is None else lengths)
-        self.ordered = np.sort(flat)
+        self.draws = np.array(values, dtype=float).ravel()  # a copy: it is reordered in place
+        self.moments = Moments.of(self.draws, segment_lengths(self.draws.size) if lengths is None else lengths)
+        self.settled = np.empty(0, np.int64)
+        self.requested = np.empty(0, np.int64)
 
     @property
     def count(self) -> int:
-        return self.ordered.size
+        return self.draws.size
+
+    def request(self, ranks=(), hdi_level: float | None = None) -> None:
+        self.requested = np.union1d(self.requested, np.asarray(ranks, dtype=np.int64))
 
     def values(self, ranks) -> np.ndarray:
-        return self.ordered[np.asarray(ranks, dtype=np.int64)]
+        ranks = np.asarray(ranks, dtype=np.int64)
+        self._settle(np.union1d(ranks, self.requested))
+        self.requested = np.empty(0, np.int64)
+        return self.draws[ranks]
+
+    def _settle(self, ranks: np.ndarray) -> None:
+        """Put the draws of sorted, unique ``ranks`` in their sorted places."""
+        ranks = np.setdiff1d(ranks, self.settled, assume_unique=True)
+        if not ranks.size:
+            return
+        breaks = np.flatnonzero(np.diff(ranks) > RUN_GAP) + 1  # runs of nearby ranks: partition at ends, sort between
+        firsts, lasts = ranks[np.r_[0, breaks]], ranks[np.r_[breaks - 1, ranks.size - 1]]
+        self._partition(np.union1d(firsts, lasts))
+        for first, last in zip(firsts.tolist(), lasts.tolist()):
+            if last - first > 1:
+                self.draws[first + 1 : last].sort()
+                self.settled = np.union1d(self.settled, np.arange(first + 1, last))
+
+    def _partition(self, ranks: np.ndarray) -> None:
+        """Settle sorted, unique, unsettled ``ranks``, each stretch between settled ranks partitioned once."""
+        stretch = np.searchsorted(self.settled, ranks)
+        bounds = np.r_[-1, self.settled, self.count]
+        for j in np.unique(stretch).tolist():
+            start, stop = bounds[j] + 1, bounds[j + 1]
+            self.draws[start:stop].partition(ranks[stretch == j] - start)
+        self.settled = np.union1d(self.settled, ranks)
 
     def rank_below(self, value: float) -> int:
-        return int(np.searchsorted(self.ordered, value, side="left"))
+        return int(np.count_nonzero(self.draws < value))
 
     def rank_upto(self, value: float) -> int:
-        return int(np.searchsorted(self.ordered, value, side="right"))
+        return int(np.count_nonzero(self.draws <= value))
 
     def hdi(self, level: float) -> tuple[float, float]:
-        return hdi_of_sorted(self.ordered, level)
+        """Exact ``arviz.hdi`` (first narrowest interval of floor(level n) + 1 consecutive draws) without a sort.
+
+        The possible start ranks [0, n - span) are cut into :data:`HDI_BINS` bins at
+        settled ranks. An interval starting in bin [a, b) is at least x[a + span] -
+        x[b] wide; a bin whose bound exceeds the narrowest interval starting at a
+        bin edge cannot hold the answer. Only the draws of the remaining bins (and
+        of their ends, span ranks later) are sorted.
+        """
+        n = self.count
+        span = int(np.floor(level * n))
+        starts = n - span
+        if starts <= 4 * HDI_BINS or span < 1 or not math.isfinite(self.mean):  # small or not finite: sort them all
+            return hdi_of_sorted(np.sort(self.draws), level)
+        edges = np.unique(np.linspace(0, starts, HDI_BINS + 1).astype(np.int64))
+        ends = np.minimum(edges + span, n - 1)
+        self._partition(np.setdiff1d(np.union1d(edges, ends), self.settled, assume_unique=True))
+        x = self.draws
+        exact = x[ends[:-1]] - x[edges[:-1]]  # intervals starting at bin edges
+        least = x[ends[:-1]] - x[edges[1:]]  # lower bound of the width of any interval starting in a bin
+        possible = np.flatnonzero(least <= exact.min())
+        for j in possible.tolist():
+            x[edges[j] + 1 : edges[j + 1]].sort()
+            x[ends[j] + 1 : ends[j + 1]].sort()
+        first = np.concatenate([np.arange(edges[j], edges[j + 1]) for j in possible.tolist()])
+        best = int(first[np.argmin(x[first + span] - x[first])])
+        return float(x[best]), float(x[best + span])
 
     @property
     def mean(self) -> float:

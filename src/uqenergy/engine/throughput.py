@@ -9,6 +9,11 @@ and cap the prediction at the model's largest observed TPS; a model with fewer
 than 3 such rows uses its largest observed TPS as a constant. The fit's
 uncertainty (residual SD and coefficient covariance) is kept so that studies
 can propagate it; the paper-compatible studies leave it off.
+
+A model defined in a study may give its throughput instead
+(:class:`~uqenergy.config.models.GivenThroughput`): a number is a constant; a
+log-normal law is a constant at its median whose ln TPS moves by ``log_sd`` per
+unit of ``throughput_z``, capped at its P99.9.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.config.benchmarks import BenchmarkRow, usable_rows
+from uqenergy.config.models import GivenThroughput
 from uqenergy.config.study import Study
 
 COEFFICIENTS = ("intercept", "log_input_tokens", "log_output_tokens")
+Z999 = 3.090232306167813  # the standard normal's 99.9th percentile: where a given log-normal throughput is capped
 
 
 def _design(input_tokens, output_tokens) -> np.ndarray:
@@ -55,26 +62,50 @@ def _fit_one(rows: list[BenchmarkRow]) -> dict:
     )
 
 
-def fit_throughput(rows: list[BenchmarkRow], models: list[str], quantization: str = "FP8", file=None) -> xr.Dataset:
+def _given(given: GivenThroughput) -> dict:
+    log_median = math.log(given.median_tokens_per_s)
+    return dict(
+        method="given" if given.log_sd == 0 else "given lognormal",
+        coefficients=np.array([log_median, 0.0, 0.0]),
+        tps_max=math.exp(log_median + Z999 * given.log_sd),
+        dof=0,
+        rss=0.0,
+        xtx_inv=np.zeros((3, 3)),
+        n_points=0,
+    )
+
+
+def fit_throughput(
+    rows: list[BenchmarkRow],
+    models: list[str],
+    quantization: str = "FP8",
+    file=None,
+    given: dict[str, GivenThroughput] | None = None,
+    uncertainty: bool = True,
+) -> xr.Dataset:
     """Per-model log-linear throughput fits as a Dataset with dims ``model`` and ``coef``.
 
     Residual SD is per model where it has degrees of freedom, else pooled over
     the models that have them (a model with exactly 3 points, or a constant);
     such models get no coefficient covariance, only the pooled residual SD.
+    Models in ``given`` take their throughput from it, with its ``log_sd`` as residual
+    SD; without ``uncertainty`` the fitted models' residual SD and covariance are 0.
     """
-    fits = []
-    for model in models:
-        usable = usable_rows(rows, model, quantization, file)
-        fits.append(_fit_one(usable))
+    given = given or {}
+    fits = [_given(given[m]) if m in given else _fit_one(usable_rows(rows, m, quantization, file)) for m in models]
     dof = np.array([f["dof"] for f in fits])
     rss = np.array([f["rss"] for f in fits])
     pooled_sd = math.sqrt(rss.sum() / dof.sum()) if dof.sum() > 0 else 0.0
-    residual_sd = np.where(dof > 0, np.sqrt(rss / np.maximum(dof, 1)), pooled_sd)
+    residual_sd = np.where(dof > 0, np.sqrt(rss / np.maximum(dof, 1)), pooled_sd) * float(uncertainty)
+    residual_sd = np.array([given[m].log_sd if m in given else sd for m, sd in zip(models, residual_sd)])
     # An exactly determined fit (3 rows, 3 coefficients) cannot estimate its own coefficient
     # covariance: pooled s^2 (X'X)^-1 there extrapolates to SDs of 3.5 in ln TPS at 300 tokens.
     # Such models (and constants) carry the pooled residual SD alone.
     covariance = np.stack(
-        [residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 else np.zeros((3, 3)) for i, f in enumerate(fits)]
+        [
+            residual_sd[i] ** 2 * f["xtx_inv"] if f["dof"] > 0 and uncertainty else np.zeros((3, 3))
+            for i, f in enumerate(fits)
+        ]
     )
     return xr.Dataset(
         {
@@ -121,5 +152,61 @@ def _predictive_sd(fits: xr.Dataset, design) -> xr.DataArray:
 
 
 def study_fits(study: Study) -> xr.Dataset:
-    """The throughput fits of a study's models, on its benchmark rows of its quantisation."""
-    return fit_throughput(study.benchmarks, study.models, study.quantization, study.throughput_file)
+    """The throughput fits of a study's models, on its benchmark rows of its quantisation (or as the study gives)."""
+    return fit_throughput(
+        study.benchmarks,
+        study.models,
+        study.quantization,
+        study.throughput_file,
+        study.given_throughput,
+        study.throughput_uncertainty,
+    )
+
+
+def _length(value: float | None) -> str:
+    return "variable" if value is None else f"{value:g}"
+
+
+def throughput_records(study: Study) -> list[dict]:
+    """What each model's throughput is, for the report: per model, the curve or value used, then each benchmark
+    row behind it (hardware, quantisation, tokens/s at its lengths, source)."""
+    fits = study_fits(study)
+    records = []
+    for model in study.models:
+        fit = fits.sel(model=model)
+        method, cap = str(fit["method"].values), float(fit["tps_max"])
+        if model in study.given_throughput:
+            inline = next(m for m in study.inline_models if m.name == model)
+            curve, hardware, source = study.given_throughput[model].description, inline.hardware, inline.source
+            rows: list[BenchmarkRow] = []
+        else:
+            rows = usable_rows(study.benchmarks, model, study.quantization, study.throughput_file)
+            b0, b1, b2 = (float(v) for v in fit["coefficients"].values)
+            curve = (
+                f"ln TPS = {b0:.3g} {b1:+.3g} ln L_in {b2:+.3g} ln L_out, capped at {cap:,.0f} tokens/s"
+                if method == "loglinear"
+                else f"{cap:,.0f} tokens/s, the largest of its rows (fewer than 3 to fit)"
+            )
+            hardware = ", ".join(dict.fromkeys(r.hardware for r in rows))
+            source = "; ".join(dict.fromkeys(r.source for r in rows))
+        records.append(
+            {
+                "model": model,
+                "what": f"{method}, {len(rows)} rows {study.quantization}" if rows else method,
+                "throughput": curve,
+                "hardware": hardware,
+                "source": source,
+            }
+        )
+        records += [
+            {
+                "model": model,
+                "what": f"row {r.line}" if r.line else "point",
+                "throughput": f"{r.tokens_per_s:,.0f} tokens/s at L_in {_length(r.input_tokens)}, "
+                f"L_out {_length(r.output_tokens)}, batch {_length(r.batch_size)}",
+                "hardware": f"{r.hardware} {r.quantization}",
+                "source": r.source,
+            }
+            for r in rows
+        ]
+    return records

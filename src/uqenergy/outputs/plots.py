@@ -284,20 +284,29 @@ def _shaped(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> dict
     return {r["series"]: np.asarray(draws[r["series"]]) for r in records if r["series"] in draws}
 
 
-def distributions_layout(records: Sequence[Mapping], draws: Mapping[str, np.ndarray]) -> Layout:
+MEAN_COLOR = "#444444"
+
+
+def distributions_layout(
+    records: Sequence[Mapping], draws: Mapping[str, np.ndarray], means: Mapping[str, Mapping] | None = None
+) -> Layout:
     """The layout of :func:`plot_distributions`: one panel, a row per record; the note counts the draws drawn."""
     shaped = _shaped(records, draws)
     zeros = sum(int((v <= 0).sum()) for v in shaped.values())
     total = sum(v.size for v in shaped.values())
-    sizes = [v.size for v in shaped.values()] or [0]
-    span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
-    note = (
-        f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. "
-        "Marks: median and intervals from all draws of the run."
-    )
+    sizes = [v.size for v in shaped.values()]
+    note = "Marks: median and intervals from all draws of the run."
+    if sizes:
+        span = f"{min(sizes):,}" if min(sizes) == max(sizes) else f"{min(sizes):,}-{max(sizes):,}"
+        note = f"Shapes: density of log energy from {span} draws per row, untrimmed unless the row says so. " + note
     if zeros:
         note += f" {100 * zeros / total:.3g}% of draws are 0 Wh (an input of zero), off the log axis."
-    return Layout((1,), (WIDTH_IN, 1.9 + 0.78 * len(records)), tuple(_interval_key()), note)
+    key = _interval_key()
+    if means:
+        key.append(
+            Line2D([], [], color=MEAN_COLOR, marker="D", linewidth=3, label="mean per query: 90% credible interval")
+        )
+    return Layout((1,), (WIDTH_IN, 1.9 + (0.95 if means else 0.78) * len(records)), tuple(key), note)
 
 
 def plot_distributions(
@@ -306,6 +315,7 @@ def plot_distributions(
     ax: Axes | None = None,
     *,
     labels: Mapping[str, str] | None = None,
+    means: Mapping[str, Mapping] | None = None,
 ) -> Axes:
     """Per-model and blend distributions of energy per query, one row per series, on a log axis.
 
@@ -328,6 +338,10 @@ def plot_distributions(
     labels : mapping of str to str, optional
         Row labels per series (default: the series name; a blend's says whether
         it is trimmed and how many models it pools).
+    means : mapping of str to dict, optional
+        Per series, a record of the mean energy per query over states of knowledge
+        (a two-level study's ``mean_energy_wh``): its 90% credible interval is drawn
+        below the row, a grey bar with a diamond at its median.
 
     Returns
     -------
@@ -348,7 +362,8 @@ def plot_distributions(
     True
     """
     records, draws, labels = _distribution_inputs(result, draws, labels)
-    (ax,) = _panels(ax, distributions_layout(records, draws))
+    means = means or {}
+    (ax,) = _panels(ax, distributions_layout(records, draws, means))
     shaped = _shaped(records, draws)
     n = len(records)
     positive = [v[v > 0] for v in shaped.values()]
@@ -368,13 +383,24 @@ def plot_distributions(
                 ax.fill_between(10**grid, y - 0.12, ridge, color=color, alpha=0.35, linewidth=0)
                 ax.plot(10**grid, ridge, color=color, linewidth=1.2)
         _interval(ax, y - 0.24, record, color)
-    ax.set_ylim(-0.55, n - 0.3)
+        if (mean := means.get(record["series"])) is not None:
+            ax.hlines(y - 0.42, mean["p5"], mean["p95"], color=MEAN_COLOR, linewidth=3.5)
+            ax.plot(mean["median"], y - 0.42, "D", color=MEAN_COLOR, markersize=5, zorder=4)
+    ax.set_ylim(-0.65 if means else -0.55, n - 0.3)
     _log_energy_axis(ax, "energy per query (Wh, log scale)", lo, hi)
     _row_labels(
         ax,
         ys + 0.05,
         [labels.get(r["series"], r["series"]) for r in records],
-        [_quantile_text(r, "Wh") for r in records],
+        [
+            _quantile_text(r, "Wh")
+            + (
+                f"\nmean {fmt(m['median'])} ({fmt(m['p5'])}-{fmt(m['p95'])})"
+                if (m := means.get(r["series"])) is not None
+                else ""
+            )
+            for r in records
+        ],
     )
     return ax
 
@@ -562,6 +588,8 @@ def plot_sobol_indices(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | N
 
 
 FLEET_ROW_KEYS = ("setting", "mix", "pathway", "grid")  # what tells one fleet row from another (besides the method)
+#: What the P5-P95 band of each fleet method is: the paper method's is the Monte Carlo noise of its mean.
+FLEET_BANDS = {"paper": "Monte Carlo noise band", "honest": "90% credible interval"}
 
 
 def _fleet_panels(records: Sequence[Mapping]) -> dict[str, dict[tuple, list[Mapping]]]:
@@ -577,12 +605,16 @@ def fleet_layout(records: Sequence[Mapping]) -> Layout:
     """The layout of :func:`plot_fleet`: a panel per quantity, as tall as its rows; a colour per method."""
     groups = _fleet_panels(records)
     rows_total = sum(len(rows) for rows in groups.values())
-    key = tuple(Patch(color=c, label=f"method: {m}") for m, c in colors_for([r["method"] for r in records]).items())
+    key = tuple(
+        Patch(color=c, label=f"{m}: {FLEET_BANDS.get(m, '90% interval')}")
+        for m, c in colors_for([r["method"] for r in records]).items()
+    )
     return Layout(
         tuple(len(rows) for rows in groups.values()),
         (WIDTH_IN, 1.6 + 0.42 * rows_total + 0.6 * len(groups)),
         key,
-        "Thin line: 90% interval (P5-P95); dot: median; diamond: mean.",
+        "Line: P5-P95 (the paper method's is the Monte Carlo noise of its mean, not an uncertainty; "
+        "the honest method's is a 90% credible interval); dot: median; diamond: mean.",
         sharex=False,
     )
 
@@ -641,7 +673,11 @@ def plot_fleet(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = No
             ys,
             [" · ".join(map(str, row)) for row in rows],
             [
-                "\n".join(f"{r['method']}: {fmt(r['median'])} ({fmt(r['p5'])}-{fmt(r['p95'])})" for r in row)
+                "\n".join(
+                    f"{r['method']}: {fmt(r['median'])} ({'MC noise ' if r['method'] == 'paper' else ''}"
+                    f"{fmt(r['p5'])}-{fmt(r['p95'])})"
+                    for r in row
+                )
                 for row in rows.values()
             ],
         )

@@ -55,4 +55,13 @@ def draw_progress(
     finally:
         if bar is not None:
             bar.close()
-    print(f"{label}: {done:,} draws in {time.perf_counter() - start:.1f} s", file=stream)
+    print(f"{label}: {done:,} draws in {elapsed(time.perf_counter() - start)}", file=stream)
+
+
+def elapsed(seconds: float) -> str:
+    """A duration as a reader wants it: ``under 0.1 s``, ``2.3 s``, ``4 min 05 s``."""
+    if seconds < 0.1:
+        return "under 0.1 s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"

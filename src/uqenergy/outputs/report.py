@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from uqenergy._version import __version__
-from uqenergy.analyses.series import blend_definitions, series_draws
+from uqenergy.analyses.series import blend_definitions, series_draws, setting_attrs
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
 from uqenergy.config.intervals import QUANTILES
@@ -107,9 +107,15 @@ PROVENANCE_SKIP = ("priors", "prior_warnings", "note", "length_ratios")
 READING_GUIDE = (
     "Energy is facility energy (PUE included) per query, in watt-hours (Wh). A 50% or 90% interval holds that "
     "share of the Monte Carlo draws (P25-P75, P5-P95): it mixes what varies from query to query (answer length) "
-    "with what we do not know exactly (power, PUE, throughput). A blend pools the draws of the models it names; "
-    "a trimmed blend (blend-paper, as in Oviedo et al., Joule 2026) keeps only the middle of each model's draws, "
-    "which narrows its spread."
+    "with what we do not know exactly (power, PUE, throughput)."
+)
+BLEND_GUIDE = (
+    "A blend pools the draws of the models it names; a trimmed blend (blend-paper, as in Oviedo et al., "
+    "Joule 2026) keeps only the middle of each model's draws, which narrows its spread."
+)
+TWO_LEVEL_GUIDE = (
+    "This is a two-level study: the mean energy per query is uncertain only through what we do not know "
+    "(its 90% credible interval), while one query's energy also varies with the query."
 )
 
 
@@ -120,7 +126,7 @@ class OutputFolder:
     path: Path
     results: dict[str, list[dict]]  # JSON file name -> its records
     attrs: dict  # samples.nc attributes ({} without samples.nc)
-    energy_wh: xr.DataArray | None  # saved draws (model, draw), at most SHAPE_DRAWS per model
+    energy_wh: xr.DataArray | None  # saved draws ([setting,] model, draw), at most SHAPE_DRAWS per model
     measured: xr.Dataset | None = None  # a measured study's points (model, point) and concurrency draws (model, draw)
 
 
@@ -195,8 +201,7 @@ def read_output(path: str | Path) -> OutputFolder:
         try:
             with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
                 attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
-                if "energy_wh" in dataset and dataset["energy_wh"].dims == ("model", "draw"):
-                    energy_wh = dataset["energy_wh"].isel(draw=slice(0, SHAPE_DRAWS)).load()
+                energy_wh = _saved_energy(dataset)
                 if set(MEASURED_VARIABLES) <= set(dataset.variables) and "setting" not in dataset.dims:
                     measured = dataset[list(MEASURED_VARIABLES)].isel(draw=slice(0, SHAPE_DRAWS)).load()
         except (OSError, ValueError) as exc:
@@ -208,6 +213,19 @@ def read_output(path: str | Path) -> OutputFolder:
             path, None, "holds no uqenergy results", "a folder with samples.nc or any of " + ", ".join(RESULT_FILES)
         )
     return OutputFolder(path, results, attrs, energy_wh, measured)
+
+
+def _saved_energy(dataset: xr.Dataset) -> xr.DataArray | None:
+    """The saved draws of energy per query as ([setting,] model, draw): a two-level run's (model, outer, kept)
+    draws are stacked into one ``draw`` dimension."""
+    if "energy_wh" not in dataset:
+        return None
+    energy_wh = dataset["energy_wh"]
+    if energy_wh.dims == ("model", "outer", "kept"):
+        energy_wh = energy_wh.stack(draw=("outer", "kept")).drop_vars(["draw", "outer", "kept"])
+    if energy_wh.dims not in (("model", "draw"), ("setting", "model", "draw")):
+        return None
+    return energy_wh.isel(draw=slice(0, SHAPE_DRAWS)).load()
 
 
 def _trace_point(series: str, values: np.ndarray) -> dict:
@@ -292,24 +310,46 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         _measured_figures(out, out.measured, summary, add)
         summary = [r for r in summary if not isinstance(r.get("gpu_count"), int)]  # blends: the general figures
     sampled = out.attrs.get("scenario")
-    draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
+    by_setting = out.energy_wh is not None and "setting" in out.energy_wh.dims
+    draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None and not by_setting else {}
     labels = plots.series_labels(out.attrs)
     for scenario in dict.fromkeys(r["scenario"] for r in summary):
         records = _energy_records(summary, scenario)
+        if any("setting" in r for r in records):
+            for series, rows in _by_setting(records, out.attrs).items():
+                add(
+                    f"settings-{_slug(scenario)}-{_slug(series)}.png",
+                    f"Energy per query, {scenario}, {series}: one row per setting of the study, on a log axis, with "
+                    "the median, 50% and 90% intervals (every model of every setting is in the table below).",
+                    plots.distributions_layout(rows, shapes := _setting_shapes(out, series) if by_setting else {}),
+                    plots.plot_distributions,
+                    rows,
+                    shapes,
+                    title=f"Energy per query ({scenario}), {series}: by setting",
+                    labels={},
+                )
+            continue
         baseline = [r for r in records if r["pathway"] == "baseline"]
+        means = {
+            r["series"]: r
+            for r in summary
+            if r["scenario"] == scenario and r["pathway"] == "baseline" and r.get("quantity") == "mean_energy_wh"
+        }
         targets = [r for r in records if r["series"] in {t["series"] for t in records if t["pathway"] != "baseline"}]
         shapes = draws if scenario == sampled else {}
         if baseline:
             add(
                 f"distributions-{_slug(scenario)}.png",
                 f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
-                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals.",
-                plots.distributions_layout(baseline, shapes),
+                "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals"
+                + (" and, below each, the 90% credible interval of the mean energy per query." if means else "."),
+                plots.distributions_layout(baseline, shapes, means),
                 plots.plot_distributions,
                 baseline,
                 shapes,
                 title=f"Energy per query ({scenario}): models and blends",
                 labels=labels,
+                means=means,
             )
         if targets:
             add(
@@ -403,6 +443,34 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             unverified=unverified,
         )
     return images
+
+
+def _headline_series(records: list[dict], attrs: dict) -> list[str]:
+    """The series a headline and a settings figure report: the blends (untrimmed first), or every model."""
+    blends = blend_definitions(attrs)
+    names = list(dict.fromkeys(r["series"] for r in records))
+    chosen = [n for n in names if n in blends] or names
+    return sorted(chosen, key=lambda n: bool(blends.get(n, ([], []))[1]))
+
+
+def _by_setting(records: list[dict], attrs: dict) -> dict[str, list[dict]]:
+    """Baseline energy records of each headline series, one per setting, each named by its setting."""
+    baseline = [r for r in records if r["pathway"] == "baseline"]
+    return {
+        series: [r | {"series": r["setting"]} for r in baseline if r["series"] == series]
+        for series in _headline_series(baseline, attrs)
+    }
+
+
+def _setting_shapes(out: OutputFolder, series: str) -> dict[str, np.ndarray]:
+    """Saved draws of one series under each setting, keyed by the setting."""
+    assert out.energy_wh is not None
+    shapes = {}
+    for setting in out.energy_wh["setting"].values:
+        draws = series_draws(out.energy_wh.sel(setting=setting), setting_attrs(out.attrs, str(setting)))
+        if series in draws:
+            shapes[str(setting)] = draws[series]
+    return shapes
 
 
 def concurrency_band(concurrency: xr.DataArray) -> dict[str, float]:
@@ -501,32 +569,57 @@ QUANTITY_NAMES = {
 }
 
 
-def _intervals(r: dict, unit: str) -> str:
+def _intervals(r: dict, unit: str, band: str = "90% interval") -> str:
     text = f"median {plots.fmt(r['median'])} {unit}"
     if "p25" in r and "p75" in r:
         text += f", 50% interval {plots.fmt(r['p25'])}-{plots.fmt(r['p75'])}"
-    text += f", 90% interval {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])} {unit}"
+    text += f", {band} {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])} {unit}"
     if "hdi_low" in r and "hdi_high" in r:
-        text += f" (highest-density interval {plots.fmt(r['hdi_low'])}-{plots.fmt(r['hdi_high'])})"
+        text += f" (highest-density interval {plots.fmt(r['hdi_low'])}-{plots.fmt(r['hdi_high'])}"
+        if r["hdi_low"] == 0:
+            text += ": it starts at 0 Wh, where queries of zero output tokens put a point mass"
+        text += ")"
     return text
 
 
+def _pooled(series: str, blends: dict) -> str:
+    if series not in blends:
+        return ""
+    members, trim = blends[series]
+    return f" (pool of {', '.join(members)}{', trimmed' if trim else ''})"
+
+
 def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
-    """Blends first (untrimmed before trimmed) or, without blends, every model; then each one's pathway gains."""
+    """Blends first (untrimmed before trimmed) or, without blends, every model; then each one's pathway gains.
+
+    With settings, one line per series running through the settings; a two-level study leads with the
+    credible interval of the mean energy per query."""
+    if any("setting" in r for r in records):
+        return _settings_headlines(records, attrs)
     blends = blend_definitions(attrs)
-    baseline = [r for r in records if r.get("pathway") == "baseline" and (not blends or r["series"] in blends)]
-    baseline.sort(key=lambda r: bool(blends.get(r["series"], ([], []))[1]))
+    energy = [r for r in records if r.get("quantity", "energy_wh") == "energy_wh"]
+    chosen = _headline_series([r for r in energy if r.get("pathway") == "baseline"], attrs)
     lines = []
-    for r in baseline:
-        quantity = r.get("quantity", "energy_wh")
-        pooled = (
-            f" (pool of {', '.join(blends[r['series']][0])}{', trimmed' if blends[r['series']][1] else ''})"
-            if r["series"] in blends
-            else ""
+    for series in chosen:
+        r = next(r for r in energy if r["series"] == series and r["pathway"] == "baseline")
+        mean = next(
+            (
+                m
+                for m in records
+                if m["series"] == series and m["pathway"] == "baseline" and m.get("quantity") == "mean_energy_wh"
+            ),
+            None,
         )
+        where = f"{r['scenario']}, {series}{_pooled(series, blends)}"
+        if mean is not None:
+            lines.append(
+                f"mean energy per query, {where}: {plots.fmt(mean['median'])} Wh, 90% credible interval "
+                f"{plots.fmt(mean['p5'])}-{plots.fmt(mean['p95'])} Wh (what we do not know), from "
+                f"{mean['draws']:,} states of knowledge."
+            )
         lines.append(
-            f"{QUANTITY_NAMES.get(quantity, quantity)}, {r['scenario']}, {r['series']}{pooled}: "
-            f"{_intervals(r, plots.unit_of(quantity))}, from {r['draws']:,} draws."
+            f"energy per query{', one query' if mean is not None else ''}, {where}: {_intervals(r, 'Wh')}, "
+            f"from {r['draws']:,} draws."
         )
         gains = [
             f"{p['pathway']} ÷{r['median'] / p['median']:.2g}"
@@ -542,12 +635,35 @@ def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
     return lines
 
 
+def _settings_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """One line per (scenario, headline series): its median and 90% interval under each setting, by name."""
+    names = [n for n in attrs.get("settings", "").split(", ") if n]
+    each = [blend_definitions(setting_attrs(attrs, n)) for n in names] or [blend_definitions(attrs)]
+    blends = {k: v for k, v in each[0].items() if all(e.get(k) == v for e in each)}  # pools the settings share
+    lines = []
+    for scenario in dict.fromkeys(r["scenario"] for r in records):
+        energy = _energy_records(records, scenario)
+        for series, rows in _by_setting(energy, attrs).items():
+            parts = [
+                f"{r['setting']} {plots.fmt(r['median'])} Wh (90% {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})"
+                for r in rows
+            ]
+            lines.append(
+                f"energy per query, {scenario}, {series}{_pooled(series, blends)}, median by setting: "
+                + "; ".join(parts)
+                + "."
+            )
+    return lines
+
+
 def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault((r["scenario"], r["series"], r["target"]), []).append(r)
     lines = []
     for (scenario, series, target), rows in groups.items():
+        final = max(r["base_samples"] for r in rows)  # the last size of the ladder: what the run reports
+        rows = [r for r in rows if r["base_samples"] == final]
         top = max(rows, key=lambda r: r["ST"])
         state = "converged" if all(r["converged"] for r in rows) else "NOT converged"
         lines.append(
@@ -591,12 +707,13 @@ def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
             f"{r['quantity']} ({r['method']})"
         )
         unit = plots.unit_of(r["quantity"])
+        band = plots.FLEET_BANDS.get(r["method"], "90% interval")
         if "setting" in r:
             lines.setdefault((where,), []).append(
-                f"{r['setting']} {plots.fmt(r['median'])} ({plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})"
+                f"{r['setting']} {plots.fmt(r['median'])} ({band} {plots.fmt(r['p5'])}-{plots.fmt(r['p95'])})"
             )
         else:
-            lines[(where, len(lines))] = [f"{_intervals(r, unit)}, mean {plots.fmt(r['mean'])}"]
+            lines[(where, len(lines))] = [f"{_intervals(r, unit, band)}, mean {plots.fmt(r['mean'])}"]
     return [f"{key[0]}: {'; '.join(parts)}." for key, parts in lines.items()]
 
 
@@ -671,6 +788,22 @@ def _prior_blocks(attrs: dict) -> list:
             ["prior", "model", "distribution [unit]", "bounds", "kind", "mass outside bounds", "source", "file"], rows
         ),
     ]
+    if "throughput" in attrs:
+        blocks += [
+            Paragraph(
+                "Throughput (tokens/s) of each model: the curve or value the energy uses, then the benchmark rows "
+                "behind it, with their hardware and source. L_in and L_out are input and output tokens."
+            ),
+            Table(
+                ["model", "what", "throughput", "hardware", "source"],
+                [
+                    [t["model"], t["what"], t["throughput"], t["hardware"], t["source"]]
+                    for t in json.loads(attrs["throughput"])
+                ],
+            ),
+        ]
+    if "overrides" in attrs:
+        blocks.append(Paragraph(f"Prior overrides given for this run (--set or overrides=): {attrs['overrides']}."))
     warnings = [w for w in attrs.get("prior_warnings", "").split("\n") if w]
     return blocks + ([Paragraph("Warnings about the priors:"), Bullets(warnings)] if warnings else [])
 
@@ -785,7 +918,12 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
         task = out.attrs.get("measured_task", "?")
         blocks.append(Paragraph(MEASURED_GUIDE.format(boundary=out.attrs["boundary"], task=task)))
     elif "summary.json" in out.results:
-        blocks.append(Paragraph(READING_GUIDE))
+        guide = [READING_GUIDE]
+        if blend_definitions(out.attrs):
+            guide.append(BLEND_GUIDE)
+        if any(r.get("quantity") == "mean_energy_wh" for r in out.results["summary.json"]):
+            guide.append(TWO_LEVEL_GUIDE)
+        blocks.append(Paragraph(" ".join(guide)))
     headlines = [line for name, records in out.results.items() for line in HEADLINES[name](records, out.attrs)]
     if headlines:
         blocks += [Heading(2, "Headline numbers"), Bullets(headlines)]
