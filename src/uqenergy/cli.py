@@ -390,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit",
         help="fit the size regression to measured data; write the posterior, coverage.json and a report",
+        description="Fit GPU energy per output token against model size, concurrency and hardware to a measured "
+        "table, in three forms; compare them by PSIS-LOO and check each by leave-one-model-out coverage. "
+        "Writes coverage.json, loo.json, coefficients.json, held_out.json, posterior-FORM.nc (ArviZ), figures and "
+        "a report (docs/predictive.md).",
     )
     fit.add_argument(
         "--data", default="mlenergy_v3", help="measured table (CSV path or bundled name; default mlenergy_v3)"
