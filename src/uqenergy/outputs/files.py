@@ -507,7 +507,12 @@ def write_file_atomically(path: str | Path, text: str, *, may_replace: Callable[
     if path.is_dir():
         raise InputError(path, "--out", "is a folder", "a file name, e.g. mlenergy.csv")
     if path.exists() and not may_replace(path):
-        raise InputError(path, "--out", "exists and was not written by uqenergy", "a new file name; uqenergy never replaces your files")
+        raise InputError(
+            path,
+            "--out",
+            "exists and was not written by uqenergy",
+            "a new file name; uqenergy never replaces your files",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
