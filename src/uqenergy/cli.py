@@ -160,14 +160,15 @@ def _report(args) -> None:
 
 
 def _print_headline(records) -> None:
-    for r in records:
-        if r["pathway"] == "baseline":
-            what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
-            print(
-                f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
-                f"± {r['mcse_median']:.1g} Wh "
-                f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
-            )
+    baseline = [r for r in records if r["pathway"] == "baseline"]
+    width = max([30, *(len(r["series"]) for r in baseline)])
+    for r in baseline:
+        what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
+        print(
+            f"{r['scenario']:<12} {_setting(r)}{r['series']:<{width}} {what}median {r['median']:.3g} "
+            f"± {r['mcse_median']:.1g} Wh "
+            f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
+        )
 
 
 def _sobol(args) -> None:
