@@ -256,7 +256,7 @@ def fleet_evaluator(
             mean_wh[workload] = (mix_weights(study, fleet.series, members, columns, n) * model_wh).sum(axis=0)
             overhead = study.priors.get(FLEET_OVERHEAD).ppf(columns.get(FLEET_OVERHEAD, np.full(n, 0.5)))
             total_wh[workload] = mean_wh[workload] * overhead * fleet.queries_per_day
-        outputs = {}
+        outputs: dict[str, np.ndarray] = {}
         for mix, shares in fleet.mixes.items():
             by_target = {
                 "mean_energy_wh": sum(s * mean_wh[w] for w, s in shares.items()),
