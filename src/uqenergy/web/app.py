@@ -132,8 +132,9 @@ def create_app(study: str = "paper_traditional", *, seconds: float = whatif.PAGE
         Route("/api/records.csv", posted(records_csv), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    handlers = {InputError: _error, whatif.TooLong: _error}
-    return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    app = Starlette(routes=routes, exception_handlers={InputError: _error, whatif.TooLong: _error})
+    app.state.one_at_a_time = one_at_a_time  # held while a request runs its study
+    return app
 
 
 def check_port(host: str, port: int) -> None:

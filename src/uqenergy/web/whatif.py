@@ -245,20 +245,25 @@ def _choose_measured(document: dict, path: Path, choice: Any, name: str) -> None
     if "measured" not in document:
         raise InputError(REQUEST, "measured", f"{name} is not a measured study", "only for a study with [measured]")
     if not isinstance(choice, dict):
-        raise InputError(REQUEST, "measured", "expected a JSON object", '{"models": [...], "gpus": [...], "boundary": ...}')
+        raise InputError(
+            REQUEST, "measured", "expected a JSON object", '{"models": [...], "gpus": [...], "boundary": ...}'
+        )
     check_keys(choice, MEASURED_CHOICES, REQUEST, "measured.")
-    document["measured"] |= choice
     try:
+        gpus = choice.get("gpus")
+        if isinstance(gpus, list) and "models" not in choice:  # the study's models measured on those GPUs
+            measured = parse_measured(document["measured"], path).configurations
+            models = sorted({c.points[0].nickname for c in measured if c.points[0].gpu in gpus})
+            document["measured"] |= {"models": models} if models else {}
+        document["measured"] |= choice
         labels = parse_measured(document["measured"], path).labels
     except InputError as exc:  # a choice of the request's is named as the request's
         chosen = exc.key in {f"measured.{key}" for key in choice}
         raise InputError(REQUEST if chosen else exc.file, exc.key, exc.problem, exc.allowed) from None
-    blends = {
+    blends = {  # the document is a served study's: its blends are valid
         blend: table
         for blend, table in document.get("blends", {}).items()
-        if not isinstance(table, dict)  # the study parser says what is wrong with it
-        or set(table.get("members", [])) <= set(labels)
-        and (not isinstance(top := table.get("top", 0), int) or top <= len(labels))
+        if set(table.get("members", [])) <= set(labels) and table.get("top", 0) <= len(labels)
     }
     if "blends" in document:
         document["blends"] = blends
@@ -343,7 +348,7 @@ def measured_info(base: Study, study: Study) -> dict | None:
         "gpus": sorted({g for gpus in models.values() for g in gpus}),
         "boundaries": [{"name": b, "prior": RUNG_PRIORS.get(b)} for b in BOUNDARIES],
         "chosen": {
-            "models": sorted(chosen) if len(chosen) < len(models) else None,
+            "models": sorted(chosen),
             "gpus": sorted({c.points[0].gpu for c in study.measured.configurations}),
             "boundary": study.measured.boundary,
         },

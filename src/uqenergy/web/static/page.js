@@ -232,7 +232,7 @@ function fillMeasured(measured) {
   const chosen = measured.chosen;
   $("measured-model").replaceChildren(new Option(`all ${Object.keys(measured.models).length} models of the study`, ""),
     ...Object.entries(measured.models).map(([m, gpus]) =>
-      new Option(`${m} (${gpus.join(", ")})`, m, false, chosen.models !== null && chosen.models[0] === m)));
+      new Option(`${m} (${gpus.join(", ")})`, m, false, chosen.models.length === 1 && chosen.models[0] === m)));
   const all = chosen.gpus.length === measured.gpus.length;
   $("measured-gpu").replaceChildren(new Option(`all measured (${measured.gpus.join(", ")})`, "", false, all),
     ...measured.gpus.map((g) => new Option(g, g, false, !all && chosen.gpus[0] === g)));
