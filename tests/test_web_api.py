@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from conftest import STUDIES_DIR
 from uqenergy.analyses.run import run_study
+from uqenergy.config.estimates import load_estimates
 from uqenergy.config.study import load_study
 from uqenergy.web.app import create_app
 from uqenergy.web.whatif import MAX_PAGE_DRAWS, served_studies
@@ -154,6 +155,8 @@ def test_the_boundary_ladder_multiplies_by_its_rung(client):
     for key in ("p5", "median", "p95", "mean"):
         assert server["baseline"][key] == pytest.approx(2 * accelerator["baseline"][key], rel=1e-12)
     assert [r["factor"] for r in accelerator["sobol"]["records"]] == ["concurrency"]
+    chat = {e.id for e in load_estimates("public_estimates") if e.query_type == "traditional"}
+    assert chat and {e["id"] for e in accelerator["estimates"]} == chat  # a chat query: a "traditional" one
     b200 = client.post("/api/run", json=MEASURED | {"measured": choice | {"gpus": ["B200"]}}).json()
     assert b200["series"] == f"{LLAMA_8B} (1xB200)" and b200["baseline"]["gpu"] == "B200"
 

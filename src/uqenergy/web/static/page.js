@@ -239,11 +239,11 @@ function fillMeasured(measured) {
   $("measured-boundary").replaceChildren(...measured.boundaries.map((b) =>
     new Option(b.prior ? `${b.name} (× ${b.prior})` : `${b.name} (GPU energy as measured)`, b.name, false,
       b.name === chosen.boundary)));
-  enableGpus();
+  enableGpus(measured);
 }
 
-function enableGpus() {
-  const gpus = page.info.measured.models[$("measured-model").value] || page.info.measured.gpus;
+function enableGpus(measured) {
+  const gpus = measured.models[$("measured-model").value] || measured.gpus;
   for (const option of $("measured-gpu").options) option.disabled = option.value !== "" && !gpus.includes(option.value);
   if ($("measured-gpu").selectedOptions[0].disabled) $("measured-gpu").value = "";
 }
@@ -274,7 +274,7 @@ async function loadStudy(name) {
 
 async function chooseMeasured() {
   // a new choice of models, GPUs or boundary: its series and priors (changed values kept), then a run
-  enableGpus();
+  enableGpus(page.info.measured);
   try {
     const body = { study: $("study").value, seed: Number($("seed").value), measured: measuredChoice() };
     showInfo(await (await call("/api/study", body)).json(), page.values);
@@ -385,13 +385,13 @@ function drawSobol(result) {
     return;
   }
   const rows = result.sobol.records;
-  const height = 24 + rows.length * 20 + 30;
+  const height = 24 + rows.length * 20 + 44;
   svg.setAttribute("viewBox", `0 0 760 ${height}`);
   const x0 = 150, x1 = 620, scale = (v) => x0 + Math.max(0, Math.min(1, v)) * (x1 - x0);
-  el("line", { x1: x0, x2: x0, y1: 10, y2: height - 26, stroke: "#888" }, svg);
+  el("line", { x1: x0, x2: x0, y1: 10, y2: height - 40, stroke: "#888" }, svg);
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    el("line", { x1: scale(t), x2: scale(t), y1: 10, y2: height - 26, class: "grid" }, svg);
-    el("text", { x: scale(t), y: height - 12, "text-anchor": "middle" }, svg, String(t));
+    el("line", { x1: scale(t), x2: scale(t), y1: 10, y2: height - 40, class: "grid" }, svg);
+    el("text", { x: scale(t), y: height - 26, "text-anchor": "middle" }, svg, String(t));
   }
   rows.forEach((r, i) => {
     const y = 14 + i * 20;
@@ -401,7 +401,7 @@ function drawSobol(result) {
     el("text", { x: x1 + 8, y: y + 11 }, svg, `ST ${r.ST.toFixed(2)} ± ${r.ST_conf.toFixed(2)}`);
   });
   const r0 = rows[0];
-  el("text", { x: 755, y: height - 12, "text-anchor": "end", "font-size": 9 }, svg,
+  el("text", { x: 755, y: height - 6, "text-anchor": "end", "font-size": 9 }, svg,
     `${result.sobol.series}, N = ${r0.base_samples}${r0.converged ? "" : ", CIs wider than 0.05"}`);
 }
 
