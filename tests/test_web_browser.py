@@ -189,13 +189,15 @@ def test_a_per_model_value_has_its_own_control(url, browser):
     browser.get(url + "/")
     wait.until(lambda d: d.find_elements(By.ID, "median"))
     Select(browser.find_element(By.ID, "study")).select_by_value("paper_test_time")
-    Select(wait.until(lambda d: d.find_element(By.ID, "series"))).select_by_value("DeepSeek-R1")
+    r1 = "input[type=number][data-prior=node_power_kw][data-model=DeepSeek-R1]"
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, r1))  # the study's series and controls are in place
+    Select(browser.find_element(By.ID, "series")).select_by_value("DeepSeek-R1")
     wait.until(lambda d: d.find_element(By.ID, "headline").text.startswith("DeepSeek-R1:"))
     before = _median(browser)
-    r1 = browser.find_element(By.CSS_SELECTOR, "input[type=number][data-prior=node_power_kw][data-model=DeepSeek-R1]")
-    assert r1.get_attribute("value") == "12.8"
-    r1.clear()
-    r1.send_keys("25.6", Keys.TAB)
+    power = browser.find_element(By.CSS_SELECTOR, r1)
+    assert power.get_attribute("value") == "12.8"
+    power.clear()
+    power.send_keys("25.6", Keys.TAB)
     after = wait.until(lambda d: (v := _median(d)) != before and v)
     assert after == pytest.approx(2 * before, rel=1e-12)  # energy is proportional to node power
 

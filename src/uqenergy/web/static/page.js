@@ -5,7 +5,7 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
 // values and defaults of each prior: {params: {...}, models: {MODEL: {...}}, dists: {MODEL: dist}}
-const page = { info: null, defaults: {}, values: {}, sequence: 0, timer: null, last: null };
+const page = { info: null, defaults: {}, values: {}, sequence: 0, choices: 0, timer: null, last: null };
 
 async function call(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
@@ -275,9 +275,11 @@ async function loadStudy(name) {
 async function chooseMeasured() {
   // a new choice of models, GPUs or boundary: its series and priors (changed values kept), then a run
   enableGpus(page.info.measured);
+  const choice = ++page.choices;
   try {
     const body = { study: $("study").value, seed: Number($("seed").value), measured: measuredChoice() };
-    showInfo(await (await call("/api/study", body)).json(), page.values);
+    const info = await (await call("/api/study", body)).json();
+    if (choice === page.choices) showInfo(info, page.values); // else a newer choice is on its way
   } catch (error) {
     $("error").textContent = error.message;
     $("error").hidden = false;
