@@ -36,6 +36,11 @@ def _run(args) -> None:
     from uqenergy.outputs.report import write_report
 
     if is_closed_model_study(args.study):
+        for option, given in (("--set", args.set), ("--scheduler", args.scheduler)):
+            if given:
+                raise InputError(
+                    args.study, option, "is not used by a closed-model study", "edit the study or its prior files"
+                )
         _run_closed_models(args)
         return
     study = with_scheduler(
@@ -155,14 +160,15 @@ def _report(args) -> None:
 
 
 def _print_headline(records) -> None:
-    for r in records:
-        if r["pathway"] == "baseline":
-            what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
-            print(
-                f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
-                f"± {r['mcse_median']:.1g} Wh "
-                f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
-            )
+    baseline = [r for r in records if r["pathway"] == "baseline"]
+    width = max([30, *(len(r["series"]) for r in baseline)])
+    for r in baseline:
+        what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
+        print(
+            f"{r['scenario']:<12} {_setting(r)}{r['series']:<{width}} {what}median {r['median']:.3g} "
+            f"± {r['mcse_median']:.1g} Wh "
+            f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
+        )
 
 
 def _sobol(args) -> None:
@@ -299,9 +305,7 @@ def _import_mlenergy(args) -> None:
     configurations, messages = import_mlenergy(args.files)
     names = ", ".join(Path(f).name for f in args.files)
     source = f"ML.ENERGY Leaderboard task files ({names}) imported by uqenergy {__version__}"
-    write_file_atomically(
-        out, measured_csv(configurations, source), may_replace=lambda p: args.force or written_by_importer(p)
-    )
+    write_file_atomically(out, measured_csv(configurations, source), may_replace=written_by_importer)
     _warn(messages, args)
     if not args.quiet:
         groups = {c.group for c in configurations}
@@ -432,7 +436,6 @@ def build_parser() -> argparse.ArgumentParser:
     mlenergy.add_argument(
         "--out", dest="out_file", default="mlenergy.csv", help="the table to write (default ./mlenergy.csv)"
     )
-    mlenergy.add_argument("--force", action="store_true", help="replace an existing file not written by uqenergy")
     mlenergy.add_argument("--quiet", action="store_true", help="print nothing but errors")
     mlenergy.set_defaults(handler=_import_mlenergy)
 
@@ -499,7 +502,11 @@ def _output_options(parser, command: str) -> None:
         help=f"output folder (default ./{DEFAULT_ROOT}/{command}-STUDY, e.g. "
         f"{default_out(command, 'paper_traditional' if command == 'run' else 'NAME')})",
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a uqenergy output")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a previous uqenergy output whose own files were edited or removed (never your files)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
