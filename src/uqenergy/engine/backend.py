@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.scheduler import AUTO_BUDGET_MB, LOCAL
+from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
 
 IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10
@@ -42,6 +42,28 @@ def memory_budget_bytes(budget_mb: int | None) -> int:
     except (ValueError, OSError, AttributeError):
         physical = 4 * AUTO_BUDGET_MB * 2**20
     return min(AUTO_BUDGET_MB * 2**20, physical // 4)
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the machine can give a new run now (``MemAvailable`` of /proc/meminfo, else the free physical pages),
+    or None where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def in_flight(scheduler: str) -> int:
+    """Chunks held in this process at once on ``scheduler``: one locally, a window per core on Dask's local
+    schedulers, one result at a time from a cluster."""
+    return IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1) if scheduler in DASK_SCHEDULERS else 1
 
 
 class Backend:

@@ -1,0 +1,71 @@
+"""Resource limits (docs/errors.md, "Resources"): memory estimated before any work, adaptive runs within their
+budget, tolerances that cannot overflow, bounded report figures, scheduler addresses that answer wrongly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from conftest import PRIORS_DIR
+from uqenergy.analyses import run as run_module
+from uqenergy.analyses.run import held_bytes, run_study
+from uqenergy.config.intervals import IntervalSettings
+from uqenergy.config.study import load_study
+from uqenergy.engine.backend import memory_budget_bytes
+
+STUDY = f"""[study]
+name = "r"
+scenario = "traditional"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+models = ["Llama 3.1 70B", "DeepSeek-R1"]
+draws = {{draws}}
+seed = 3
+{{extra}}
+"""
+
+
+def _study(write, draws: int, extra: str = "", intervals: str = ""):
+    text = STUDY.format(draws=draws, extra=extra) + (f"[intervals]\n{intervals}\n" if intervals else "")
+    return write("study.toml", text)
+
+
+def test_a_run_over_the_available_memory_is_refused_before_any_work(write, cli, tmp_path, monkeypatch):
+    """memory_budget_mb = 100000 with 10^9 draws would hold ~70 GB in memory: one line, not a MemoryError."""
+    monkeypatch.setattr(run_module, "available_memory_bytes", lambda: 8 * 2**30)
+    path = _study(write, 1_000_000_000, "memory_budget_mb = 100000")
+    code, _, err = cli("run", path, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "study.memory_budget_mb: the run would hold about" in err and "more than the 8,192 MB" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_adaptive_run_is_estimated_at_its_maximum_draws_within_its_budget(write):
+    """draws = 1e9, relative_tolerance = 1e-9: held draws stay within the budget (it streams), so it is not refused;
+    with a budget that would keep them all, the estimate is the whole in-memory run."""
+    auto = load_study(_study(write, 1_000_000_000, intervals="relative_tolerance = 1e-9"))
+    assert held_bytes(auto) <= memory_budget_bytes(None)
+    huge = replace(auto, memory_budget_mb=100_000)
+    assert held_bytes(huge) >= 100_000 * 2**20
+
+
+def test_an_adaptive_run_beyond_its_budget_streams_and_equals_the_fixed_run(write):
+    path = _study(write, 400_000, "memory_budget_mb = 1", "relative_tolerance = 0.02\nbatch_draws = 20000")
+    adaptive = run_study(path)
+    assert adaptive.samples.attrs["streamed_passes"] >= 2
+    draws = adaptive.study.draws
+    assert draws % 20_000 == 0 and 20_000 < draws <= 400_000
+    fixed = run_study(replace(adaptive.study, intervals=IntervalSettings(), memory_budget_mb=None))
+    assert "streamed_passes" not in fixed.samples.attrs  # held in memory
+    assert [{k: v for k, v in r.items() if k != "tolerance_met"} for r in adaptive.records] == fixed.records
+
+
+@pytest.mark.parametrize("tolerance", ["1e-300", "5e-324"])
+def test_a_tolerance_too_small_to_meet_runs_the_maximum_draws(write, cli, tmp_path, tolerance):
+    """2 MCSE / (1e-300 x figure) squared overflows a float: the run goes to its maximum draws, not a traceback."""
+    path = _study(write, 40_000, intervals=f"relative_tolerance = {tolerance}\nbatch_draws = 10000")
+    code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    result = run_study(path)
+    assert result.study.draws == 40_000 and result.samples.attrs["adaptive_tolerance_met"] == 0
+    assert not any(r["tolerance_met"] for r in result.records)
