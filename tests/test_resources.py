@@ -3,9 +3,11 @@ budget, tolerances that cannot overflow, bounded report figures, scheduler addre
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
+from matplotlib.image import imread
 
 from conftest import PRIORS_DIR
 from uqenergy.analyses import run as run_module
@@ -13,6 +15,7 @@ from uqenergy.analyses.run import held_bytes, run_study
 from uqenergy.config.intervals import IntervalSettings
 from uqenergy.config.study import load_study
 from uqenergy.engine.backend import memory_budget_bytes
+from uqenergy.outputs.report import FIGURE_ROWS
 
 STUDY = f"""[study]
 name = "r"
@@ -69,3 +72,18 @@ def test_a_tolerance_too_small_to_meet_runs_the_maximum_draws(write, cli, tmp_pa
     result = run_study(path)
     assert result.study.draws == 40_000 and result.samples.attrs["adaptive_tolerance_met"] == 0
     assert not any(r["tolerance_met"] for r in result.records)
+
+
+def test_report_figures_are_bounded(write, cli, tmp_path):
+    """A folder of 3,000 records (summary.json edited): the figure draws FIGURE_ROWS of them, the table all."""
+    out = tmp_path / "out"
+    assert cli("run", _study(write, 2000), "--out", out, "--quiet")[0] == 0
+    path = out / "summary.json"
+    first = json.loads(path.read_text())[0]
+    path.write_text(json.dumps([first | {"series": f"s{i}"} for i in range(3000)]))
+    code, _, err = cli("report", out)
+    assert code == 0, err
+    markdown = (out / "report.md").read_text()
+    assert f"draws the first {FIGURE_ROWS} of 3,000 series" in markdown and "| s2999 |" in markdown
+    height_px = imread(out / "figures" / "distributions-traditional.png").shape[0]
+    assert height_px < 200 * FIGURE_ROWS  # the figure grows with the rows drawn, not with the records
