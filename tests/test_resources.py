@@ -4,6 +4,10 @@ budget, tolerances that cannot overflow, bounded report figures, scheduler addre
 from __future__ import annotations
 
 import json
+import random
+import socket
+import struct
+import threading
 from dataclasses import replace
 
 import pytest
@@ -14,6 +18,7 @@ from uqenergy.analyses import run as run_module
 from uqenergy.analyses.run import held_bytes, run_study
 from uqenergy.config.intervals import IntervalSettings
 from uqenergy.config.study import load_study
+from uqenergy.engine import backend
 from uqenergy.engine.backend import memory_budget_bytes
 from uqenergy.outputs.report import FIGURE_ROWS
 
@@ -87,3 +92,71 @@ def test_report_figures_are_bounded(write, cli, tmp_path):
     assert f"draws the first {FIGURE_ROWS} of 3,000 series" in markdown and "| s2999 |" in markdown
     height_px = imread(out / "figures" / "distributions-traditional.png").shape[0]
     assert height_px < 200 * FIGURE_ROWS  # the figure grows with the rows drawn, not with the records
+
+
+class Listener:
+    """A tiny TCP server on 127.0.0.1 that answers every connection with ``greeting`` (b"": says nothing) and
+    holds it open until the connection or the server closes (at most ``hold_s``)."""
+
+    def __init__(self, greeting: bytes, hold_s: float = 20):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.greeting, self.hold_s, self.stop = greeting, hold_s, threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                if self.greeting:
+                    connection.sendall(self.greeting)
+                self.stop.wait(self.hold_s)
+
+    def __enter__(self) -> Listener:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.server.close()
+
+
+GREETINGS = {
+    "silent": b"",
+    "http": b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+    "ssh": b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n",
+    "random-bytes": bytes(random.Random(1).getrandbits(8) for _ in range(4096)),
+    "huge-length": struct.pack("<Q", 2**61) + b"\0" * 64,
+    "not-a-handshake": struct.pack("<Q", 12) + b"hello, world",
+}
+
+
+@pytest.mark.parametrize("answer", GREETINGS)
+def test_a_scheduler_address_that_is_not_dask_is_a_one_line_error(answer, cli, tmp_path, write, monkeypatch):
+    """HTTP, SSH, random bytes, a bogus length or a silent listener: one line within the handshake timeout."""
+    monkeypatch.setattr(backend, "HANDSHAKE_TIMEOUT_S", 1)
+    with Listener(GREETINGS[answer]) as listener:
+        code, _, err = cli("run", _study(write, 2000), "--scheduler", listener.address, "--out", tmp_path / "out")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "scheduler: cannot reach the dask scheduler:" in err and "dask" in err.split("scheduler:", 2)[-1]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("scheme", ["tls", "ucx", "ws", "wss", "inproc"])
+def test_unsupported_scheduler_schemes_are_refused_before_any_work(scheme, cli, tmp_path, write):
+    code, _, err = cli("run", _study(write, 2000), "--scheduler", f"{scheme}://127.0.0.1:8786", "--out", tmp_path / "o")
+    assert code == 2 and f"--scheduler: {scheme}:// addresses are not supported" in err and err.count("\n") == 1
+
+
+def test_the_handshake_check_accepts_a_dask_scheduler():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as cluster:
+        backend.check_dask_scheduler(cluster.scheduler_address)

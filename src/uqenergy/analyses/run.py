@@ -24,7 +24,7 @@ from uqenergy.analyses.two_level import run_two_level
 from uqenergy.config.errors import InputError
 from uqenergy.config.scheduler import parse_scheduler
 from uqenergy.config.study import Study, load_study
-from uqenergy.engine.backend import Backend, available_memory_bytes, in_flight, memory_budget_bytes
+from uqenergy.engine.backend import Backend, available_memory_bytes, chunks_in_flight, memory_budget_bytes
 from uqenergy.engine.simulate import chunk_bytes, in_memory_bytes, simulate, streams
 
 Runner = Callable[..., StudyResult]
@@ -124,7 +124,7 @@ def check_memory(study: Study) -> None:
     estimate (:func:`held_bytes`, plus the chunks in flight, :func:`~uqenergy.engine.simulate.chunk_bytes`)
     fits in the memory available now. The estimate is rough: a run that passes may still use somewhat more."""
     available = available_memory_bytes()
-    needed = held_bytes(study) + chunk_bytes(study) * in_flight(study.scheduler)
+    needed = held_bytes(study) + chunk_bytes(study) * chunks_in_flight(study.scheduler)
     if available is not None and needed > available:
         raise InputError(
             study.path,

@@ -19,6 +19,8 @@ Schedulers (``[study] scheduler`` or ``--scheduler``):
 from __future__ import annotations
 
 import os
+import socket
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,9 @@ from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
 
 IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10
+HANDSHAKE_TIMEOUT_S = 3  # a dask scheduler greets a new connection at once; anything else gets this long
+HANDSHAKE_MAX_BYTES = 2**16  # a dask handshake is a few hundred bytes
+HANDSHAKE_KEYS = (b"compression", b"pickle-protocol")  # what a dask.distributed handshake names
 
 
 def memory_budget_bytes(budget_mb: int | None) -> int:
@@ -60,7 +65,36 @@ def available_memory_bytes() -> int | None:
         return None
 
 
-def in_flight(scheduler: str) -> int:
+def check_dask_scheduler(address: str) -> None:
+    """Connect to ``tcp://HOST:PORT`` and read its greeting: an OSError unless it is a dask.distributed handshake.
+
+    A dask scheduler writes its handshake (an 8-byte length, then a short msgpack message) as soon as a
+    connection opens. A silent listener, an HTTP or SSH server, or random bytes fail here within
+    :data:`HANDSHAKE_TIMEOUT_S` (each step) instead of hanging the client or making it allocate a bogus length."""
+    host, _, port = address.partition("://")[2].rpartition(":")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=HANDSHAKE_TIMEOUT_S) as connection:
+        try:
+            header = _read_exactly(connection, 8)
+            (length,) = struct.unpack("<Q", header)
+            if not 0 < length <= HANDSHAKE_MAX_BYTES:
+                raise OSError(f"it answered {header!r}, not a dask handshake")
+            message = _read_exactly(connection, length)
+        except TimeoutError:
+            raise OSError(f"no dask handshake within {HANDSHAKE_TIMEOUT_S} s") from None
+    if not all(key in message for key in HANDSHAKE_KEYS):
+        raise OSError(f"it answered {message[:24]!r}..., not a dask handshake")
+
+
+def _read_exactly(connection: socket.socket, nbytes: int) -> bytes:
+    data = b""
+    while len(data) < nbytes:
+        if not (piece := connection.recv(nbytes - len(data))):
+            raise OSError(f"it closed the connection after {len(data)} bytes, before a dask handshake")
+        data += piece
+    return data
+
+
+def chunks_in_flight(scheduler: str) -> int:
     """Chunks held in this process at once on ``scheduler``: one locally, a window per core on Dask's local
     schedulers, one result at a time from a cluster."""
     return IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1) if scheduler in DASK_SCHEDULERS else 1
@@ -78,6 +112,7 @@ class Backend:
             from distributed import Client
 
             try:
+                check_dask_scheduler(self.scheduler)
                 self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
             except (OSError, ValueError) as exc:  # unreachable, or a malformed host or port
                 raise InputError(
