@@ -160,3 +160,32 @@ def test_the_handshake_check_accepts_a_dask_scheduler():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", dashboard_address=None) as cluster:
         backend.check_dask_scheduler(cluster.scheduler_address)
+
+
+def test_names_of_10000_characters_make_figures_not_a_layout_error(write, cli, tmp_path):
+    """A study, scenario, model and blend named with 10,000 characters: the figures cut the names, the JSON keeps them."""
+    long = "n" * 10_000
+    path = write(
+        "long.toml",
+        f"""[study]
+name = "{long}"
+scenario = "{long}s"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+models = ["{long}m"]
+draws = 2000
+[models."{long}m"]
+source = "s"
+throughput = 1500
+[blends."{long}b"]
+top = 1
+""",
+    )
+    code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    assert {r["series"] for r in json.loads((tmp_path / "out" / "summary.json").read_text())} == {
+        long + "m",
+        long + "b",
+    }
+    figures = list((tmp_path / "out" / "figures").glob("distributions-*.png"))
+    assert len(figures) == 1 and len(figures[0].name) < 100
+    assert imread(figures[0]).shape[1] < 3000  # the names are cut, the figure keeps its width

@@ -91,6 +91,8 @@ MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
 FIGURE_ROWS = 30  # a figure draws at most this many series (or settings, inputs, estimates); the tables hold all
 FIGURES_PER_KIND = 12  # at most this many figures of one kind (per scenario, per Sobol series); the tables hold all
+FIGURE_TEXT_CHARS = 48  # a name longer than this is cut short in the figures (the tables keep it whole)
+FIGURE_LINE_CHARS = 90  # and a title or source line longer than this
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
 TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
@@ -258,7 +260,8 @@ def source_line(out: OutputFolder) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "all"
+    """A file-name part for ``text``: lower-case letters, digits and dashes, at most 60 characters."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:60].strip("-") or "all"
 
 
 def _energy_records(summary: list[dict], scenario: str) -> list[dict]:
@@ -303,13 +306,25 @@ def shown_rows(rows: list[dict], key: str | None = "series") -> tuple[list[dict]
     )
 
 
+def clipped(value, chars: int = FIGURE_TEXT_CHARS):
+    """``value`` with every string in it (in lists, tuples, dict keys and values) cut to ``chars`` characters,
+    so that a 10,000-character name cannot break a figure's layout."""
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[: chars - 1] + "…"
+    if isinstance(value, (list, tuple)):
+        return type(value)(clipped(v, chars) for v in value)
+    if isinstance(value, dict):
+        return {clipped(k, chars): clipped(v, chars) for k, v in value.items()}
+    return value
+
+
 def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
     """Every figure the folder's results support, written to ``fig_dir``; returned with captions.
 
     Figures are bounded: each draws at most :data:`FIGURE_ROWS` series (:func:`shown_rows`), and at most
     :data:`FIGURES_PER_KIND` figures of one kind are drawn; the report's tables hold every record."""
     fig_dir.mkdir(parents=True, exist_ok=True)
-    source, images = source_line(out), []
+    source, images = clipped(source_line(out), FIGURE_LINE_CHARS), []
     drawn: dict[str, int] = {}
 
     def add(name: str, caption: str, layout: plots.Layout, plot: Callable, *args, **kwargs) -> None:
@@ -317,6 +332,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         drawn[kind] = drawn.get(kind, 0) + 1
         if drawn[kind] > FIGURES_PER_KIND:
             return
+        args = clipped(args)
+        kwargs = clipped(kwargs) | {"title": clipped(kwargs["title"], FIGURE_LINE_CHARS)}
         render(fig_dir / name, layout, plot, *args, source=source, **kwargs)
         images.append(Image(f"{fig_dir.name}/{name}", caption))
 
