@@ -4,6 +4,7 @@ budget, tolerances that cannot overflow, bounded report figures, scheduler addre
 from __future__ import annotations
 
 import json
+import math
 import random
 import socket
 import struct
@@ -20,6 +21,7 @@ from uqenergy.config.intervals import IntervalSettings
 from uqenergy.config.study import load_study
 from uqenergy.engine import backend
 from uqenergy.engine.backend import memory_budget_bytes
+from uqenergy.engine.per_query import study_data
 from uqenergy.outputs.report import FIGURE_ROWS
 
 STUDY = f"""[study]
@@ -189,3 +191,21 @@ top = 1
     figures = list((tmp_path / "out" / "figures").glob("distributions-*.png"))
     assert len(figures) == 1 and len(figures[0].name) < 100
     assert imread(figures[0]).shape[1] < 3000  # the names are cut, the figure keeps its width
+
+
+def test_nearly_collinear_benchmark_rows_are_fitted_as_a_constant(write, cli, tmp_path):
+    """Rows whose input and output lengths are (nearly) proportional leave no plane to fit: (X'X) is singular to
+    float precision. With throughput uncertainty on this was a LinAlgError; now a constant at the fastest row."""
+    header = "model,hardware,quantization,tokens_per_s,input_tokens,output_tokens,batch_size,node_power_kw,source"
+    lengths = [(128, 128), (256, 256), (512, 512), (1024, 1024.0000001), (2048, 2048)]
+    rows = [f"Llama 3.1 70B,8xH100,FP8,{1000 + 700 * i},{n},{m},dynamic,11,s" for i, (n, m) in enumerate(lengths)]
+    write("table.csv", "\n".join([header, *rows]) + "\n")
+    text = STUDY.format(draws=2000, extra='throughput = "table.csv"\nthroughput_uncertainty = true')
+    path = write("study.toml", text.replace(', "DeepSeek-R1"', ""))
+    code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, err
+    fits = study_data(load_study(path))
+    assert str(fits["method"].sel(model="Llama 3.1 70B").item()) == "constant"
+    assert float(fits["tps_max"].sel(model="Llama 3.1 70B")) == 1000 + 700 * 4
+    records = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert all(math.isfinite(r["median"]) and r["median"] > 0 for r in records)
