@@ -11,6 +11,7 @@ import struct
 import threading
 from dataclasses import replace
 
+import h5py
 import pytest
 from matplotlib.image import imread
 
@@ -209,3 +210,22 @@ def test_nearly_collinear_benchmark_rows_are_fitted_as_a_constant(write, cli, tm
     assert float(fits["tps_max"].sel(model="Llama 3.1 70B")) == 1000 + 700 * 4
     records = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert all(math.isfinite(r["median"]) and r["median"] > 0 for r in records)
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "expected"),
+    [
+        ("draws_per_model", "x", "attribute draws_per_model: 'x' is not allowed (a whole number >= 0)"),
+        ("priors", "[1", "attribute priors: '[1' is not allowed (a JSON list of records with prior, model,"),
+        ("blend_trim_blend", "-1", "attribute blend_trim_blend: '-1' is not allowed (JSON [[low, high], ...]"),
+        ("study", 5, "attribute study: '5' is not allowed (text)"),
+    ],
+)
+def test_tampered_outputs_are_reported_on_one_line(attribute, value, expected, write, cli, tmp_path):
+    out = tmp_path / "out"
+    path = write("study.toml", STUDY.format(draws=2000, extra="") + "[blends.blend]\ntop = 2\ntrim = [[5, 95]]\n")
+    assert cli("run", path, "--out", out, "--quiet")[0] == 0
+    with h5py.File(out / "samples.nc", "r+") as samples:
+        samples.attrs[attribute] = value
+    code, _, err = cli("report", out)
+    assert code == 2 and err.count("\n") == 1 and expected in err, err

@@ -85,6 +85,22 @@ TEXT_KEYS = frozenset(
     }
 )
 FLAG_KEYS = frozenset({"converged"})
+NUMBER_KEYS = frozenset({"p5", "p25", "median", "p75", "p95", "mean", "hdi_low", "hdi_high", "draws"})
+#: samples.nc attributes the report reads, by type; JSON ones as (list of records with these keys, their number keys)
+TEXT_ATTRS = ("study", "scenario", "settings", "boundary", "measured_task", "prior_warnings", "note", "overrides")
+TEXT_ATTR_PREFIXES = ("blend_members_", "setting_")
+COUNT_ATTRS = ("draws_per_model", "seed", "saved_draws")
+JSON_ATTRS = {
+    "priors": (
+        ("prior", "model", "distribution", "bounds", "kind", "mass_outside_bounds", "source", "file"),
+        ("mass_outside_bounds",),
+    ),
+    "throughput": (("model", "what", "throughput", "hardware", "source"), ()),
+    "length_ratios": (
+        ("reasoning_model", "chat_model", "pair", "reasoning_tokens", "chat_tokens", "ratio"),
+        ("reasoning_tokens", "chat_tokens", "ratio"),
+    ),
+}
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
 #: what a measured study's samples.nc holds for its figures: the measured points and the drawn concurrency
 MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured_points", "concurrency")
@@ -171,14 +187,55 @@ def _read_records(path: Path, required: tuple[str, ...] | None = None) -> list[d
         raise InputError(path, None, f"cannot be read as JSON: {exc}", "a JSON list of flat records") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(path, None, "is not a list of records", "a JSON list of flat records")
+    checked = set(required) | TEXT_KEYS | FLAG_KEYS | NUMBER_KEYS
     for i, record in enumerate(records):
         missing = [key for key in required if key not in record]
         if missing:
             raise InputError(path, f"record {i}", "lacks " + ", ".join(missing), "records with " + ", ".join(required))
-        for key in required:
+        for key in checked & record.keys():
             if (allowed := _check_value(record[key], key)) is not None:
                 raise InputError(path, f"record {i}: {key}", f"{record[key]!r} is not allowed", allowed)
     return records
+
+
+def check_attrs(attrs: dict, path: Path) -> dict:
+    """The attributes of a samples.nc, checked where the report reads them (an edited file: the one-line error)."""
+
+    def refuse(key: str, value, allowed: str):
+        raise InputError(path, f"attribute {key}", f"{str(value)[:60]!r} is not allowed", allowed)
+
+    for key, value in attrs.items():
+        if key in TEXT_ATTRS or key.startswith(TEXT_ATTR_PREFIXES):
+            if not isinstance(value, str):
+                refuse(key, value, "text")
+        elif key in COUNT_ATTRS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                refuse(key, value, "a whole number >= 0")
+        elif key.startswith("blend_trim_"):
+            trim = _json_or_none(value)
+            if not isinstance(trim, list) or not all(
+                isinstance(w, list) and len(w) == 2 and all(_finite(x) for x in w) for w in trim
+            ):
+                refuse(key, value, "JSON [[low, high], ...] percentile windows")
+        elif key in JSON_ATTRS:
+            keys, numbers = JSON_ATTRS[key]
+            rows = _json_or_none(value)
+            if not isinstance(rows, list) or not all(
+                isinstance(r, dict) and set(keys) <= r.keys() and all(_finite(r[n]) for n in numbers) for r in rows
+            ):
+                refuse(key, value, "a JSON list of records with " + ", ".join(keys))
+    return attrs
+
+
+def _json_or_none(text):
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _plain(value):
@@ -193,7 +250,7 @@ def read_output(path: str | Path) -> OutputFolder:
     if (path / "samples.nc").is_file():
         try:
             with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
-                attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
+                attrs = check_attrs({k: _plain(v) for k, v in dataset.attrs.items()}, path / "samples.nc")
                 energy_wh = _saved_energy(dataset)
                 if set(MEASURED_VARIABLES) <= set(dataset.variables) and "setting" not in dataset.dims:
                     measured = dataset[list(MEASURED_VARIABLES)].isel(draw=slice(0, SHAPE_DRAWS)).load()
