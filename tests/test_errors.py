@@ -235,6 +235,13 @@ CASES = [
     ("study-intervals-level", "study", ("append", "[intervals]\nhdi_level = 1.5\n"), "intervals.hdi_level"),
     ("study-intervals-design", "study", ("append", '[intervals]\ndesign = "three-level"\n'), "intervals.design"),
     ("study-sobol-method", "study:sobol", ("append", '[sobol]\nmethod = "fast"\n'), "sobol.method"),
+    ("study-sobol-inner-draws", "study", ("append", "[sobol]\ninner_draws = 0\n"), "sobol.inner_draws"),
+    (
+        "study-sobol-two-level-method",
+        "study",
+        ("sub", "trim = [[5, 95], [10, 90]]", '\n[intervals]\ndesign = "two-level"\n\n[sobol]\nmethod = "morris"\n'),
+        "sobol.method",
+    ),
     (
         "study-sobol-group-unknown-prior",
         "study:sobol",
@@ -429,6 +436,12 @@ CASES = [
     ),
     ("cli-unknown-command", "cli", ["runn"], "argument COMMAND: invalid choice: 'runn'"),
     ("cli-wrong-command", "cli", ["compare", "{study}"], "is a run study, not a compare study (uqenergy run"),
+    (
+        "cli-closed-models-set",
+        "cli",
+        ["run", "closed_models", "--set", "pue.p95=1.4"],
+        "closed_models: --set: is not used by a closed-model study",
+    ),
     ("cli-set-not-assignment", "cli", ["run", "{study}", "--set", "pue=1.4"], "--set: 'pue=1.4' is not NAME.KEY=VALUE"),
     (
         "cli-set-unknown-prior",
