@@ -82,6 +82,7 @@ def test_a_tolerance_too_small_to_meet_runs_the_maximum_draws(write, cli, tmp_pa
     assert not any(r["tolerance_met"] for r in result.records)
 
 
+@pytest.mark.slow
 def test_report_figures_are_bounded(write, cli, tmp_path):
     """A folder of 3,000 records (summary.json edited): the figure draws FIGURE_ROWS of them, the table all."""
     out = tmp_path / "out"
@@ -165,6 +166,7 @@ def test_the_handshake_check_accepts_a_dask_scheduler():
         backend.check_dask_scheduler(cluster.scheduler_address)
 
 
+@pytest.mark.slow
 def test_names_of_10000_characters_make_figures_not_a_layout_error(write, cli, tmp_path):
     """A study, scenario, model and blend named with 10,000 characters: the figures cut the names, the JSON keeps them."""
     long = "n" * 10_000
