@@ -400,6 +400,12 @@ CASES = [
         ("sub", '"scenario": "t"', '"scenario": ["t"]'),
         "record 0: scenario: ['t'] is not allowed (text)",
     ),
+    (
+        "result-optional-key-edited",
+        "result",
+        ("sub", '"median": 0.3', '"median": 0.3, "p25": "x"'),
+        "record 0: p25: 'x' is not allowed (a finite number)",
+    ),
     ("cli-out-is-file", "cli", ["run", "{study}", "--out", "{tmp}/afile"], "--out: exists and is not a folder"),
     (
         "cli-out-foreign-folder",

@@ -20,9 +20,13 @@ from dataclasses import replace
 import xarray as xr
 
 from uqenergy.analyses.results import StudyResult
+from uqenergy.analyses.streaming import streamed_summary
 from uqenergy.analyses.summaries import finish, summary_records
 from uqenergy.config.study import Study
-from uqenergy.engine.simulate import simulate
+from uqenergy.engine.backend import Backend, memory_budget_bytes
+from uqenergy.engine.simulate import in_memory_bytes, simulate
+
+HELD_COPIES = 2  # an in-memory step holds its batches and their concatenation
 
 
 def next_draws(done: int, growth: float, batch_draws: int, max_draws: int) -> int:
@@ -32,28 +36,63 @@ def next_draws(done: int, growth: float, batch_draws: int, max_draws: int) -> in
 
 
 def run_adaptively(study: Study, progress=None) -> StudyResult:
-    """Run a one-level study in batches until its records meet the tolerance or ``study.draws`` is reached."""
+    """Run a one-level study in batches until its records meet the tolerance or ``study.draws`` is reached.
+
+    While twice the draws so far fit in the study's memory budget the batches are kept and extended;
+    beyond it each step reads all its draws again in streamed passes (:mod:`uqenergy.analyses.streaming`),
+    at least doubling the draws, so that memory stays within the budget and the work within about twice a
+    fixed run of the final draws."""
     settings = study.intervals
-    parts, done, target = [], 0, min(settings.batch_draws, study.draws)
+    budget = memory_budget_bytes(study.memory_budget_mb)
+    parts: list = []
+    done, target, passes = 0, min(settings.batch_draws, study.draws), 0
     while True:
-        parts.append(simulate(replace(study, draws=target), progress, first=done))
+        step = replace(study, draws=target)
+        if HELD_COPIES * in_memory_bytes(step) <= budget:
+            parts.append(simulate(step, progress, first=done))
+            energy_wh = xr.concat([p[0] for p in parts], dim="draw", combine_attrs=_sum_clamped)
+            divisors = {k: xr.concat([p[1][k] for p in parts], dim="draw") for k in parts[0][1]}
+            summary = summary_records(study, energy_wh, divisors)
+            saved = xr.concat([p[2] for p in parts if p[2] is not None], dim="draw", data_vars="minimal")
+            del energy_wh, divisors
+        else:
+            parts.clear()  # what the streamed passes read again
+            with Backend(study.scheduler) as backend:
+                summary, saved, step_passes = streamed_summary(
+                    step, backend, _beyond(progress, done * len(study.models))
+                )
+            passes += step_passes
         done = target
-        energy_wh = xr.concat([p[0] for p in parts], dim="draw", combine_attrs=_sum_clamped)
-        divisors = {k: xr.concat([p[1][k] for p in parts], dim="draw") for k in parts[0][1]}
-        records, members = summary_records(study, energy_wh, divisors)
-        growth = max(settings.tolerance_ratio(r) for r in records)
+        growth = max(settings.tolerance_ratio(r) for r in summary[0])
         if growth <= 1 or done >= study.draws:
             break
         target = next_draws(done, growth, settings.batch_draws, study.draws)
-    saved = xr.concat([p[2] for p in parts if p[2] is not None], dim="draw", data_vars="minimal")
-    result = finish(replace(study, draws=done), (records, members), saved)
+        if HELD_COPIES * in_memory_bytes(replace(study, draws=target)) > budget:
+            target = max(target, min(study.draws, 2 * done))
+    result = finish(replace(study, draws=done), summary, saved)
     result.samples.attrs |= {
         "adaptive_tolerance": _describe_tolerance(settings),
         "adaptive_max_draws": study.draws,
         "adaptive_batch_draws": settings.batch_draws,
         "adaptive_tolerance_met": int(growth <= 1),
-    }
+    } | ({"streamed_passes": passes} if passes else {})
     return result
+
+
+def _beyond(progress, skip: int):
+    """A progress callback that passes on only the draws after the first ``skip`` (those read again)."""
+    if progress is None:
+        return None
+    seen = 0
+
+    def report(size: int) -> None:
+        nonlocal seen
+        new = max(0, seen + size - skip) - max(0, seen - skip)
+        seen += size
+        if new:
+            progress(new)
+
+    return report
 
 
 def _sum_clamped(attrs: list[dict], context=None) -> dict:

@@ -16,15 +16,16 @@ from typing import Any
 
 import xarray as xr
 
-from uqenergy.analyses.adaptive import run_adaptively
+from uqenergy.analyses.adaptive import HELD_COPIES, run_adaptively
 from uqenergy.analyses.results import StudyResult, provenance
-from uqenergy.analyses.streaming import streamed_summary
+from uqenergy.analyses.streaming import streamed_bytes, streamed_summary
 from uqenergy.analyses.summaries import finish, summary_records
 from uqenergy.analyses.two_level import run_two_level
+from uqenergy.config.errors import InputError
 from uqenergy.config.scheduler import parse_scheduler
 from uqenergy.config.study import Study, load_study
-from uqenergy.engine.backend import Backend
-from uqenergy.engine.simulate import simulate, streams
+from uqenergy.engine.backend import Backend, available_memory_bytes, chunks_in_flight, memory_budget_bytes
+from uqenergy.engine.simulate import chunk_bytes, in_memory_bytes, simulate, streams
 
 Runner = Callable[..., StudyResult]
 
@@ -89,7 +90,48 @@ def run_study(
         if isinstance(path_or_study, Study)
         else load_study(path_or_study, draws=draws, seed=seed, overrides=overrides)
     )
+    check_memory(study)
     return DESIGNS[design_of(study)](study, progress)
+
+
+def held_bytes(study: Study) -> int:
+    """Rough peak memory of the draws a run of ``study`` holds, by design (the chunks in flight come on top).
+
+    An adaptive run is counted at its maximum draws: in memory while twice its draws fit in the budget,
+    streamed beyond (:func:`~uqenergy.analyses.adaptive.run_adaptively`)."""
+    design = design_of(study)
+    if design == "settings":
+        return max(held_bytes(s.study) for s in study.settings)
+    if design == "two-level":
+        outer, pooled = study.intervals.outer_draws, study.intervals.pooled_draws
+        kept = min(study.draws, -(-pooled // outer)) * outer
+        return 8 * len(study.models) * (kept + outer * (len(study.factors) + len(study.blends) + 3))
+    if design == "adaptive":
+        budget = memory_budget_bytes(study.memory_budget_mb)
+        in_memory = HELD_COPIES * in_memory_bytes(study)
+        return in_memory if in_memory <= budget else max(budget, streamed_bytes(study))
+    return streamed_bytes(study) if design == "streamed" else in_memory_bytes(study)
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 2**20:,.0f} MB"
+
+
+def check_memory(study: Study) -> None:
+    """Refuse, before any work, a run whose estimated memory exceeds what the machine has available.
+
+    The budget chooses the design (a run holds its draws within it, or streams); this checks that the design's
+    estimate (:func:`held_bytes`, plus the chunks in flight, :func:`~uqenergy.engine.simulate.chunk_bytes`)
+    fits in the memory available now. The estimate is rough: a run that passes may still use somewhat more."""
+    available = available_memory_bytes()
+    needed = held_bytes(study) + chunk_bytes(study) * chunks_in_flight(study.scheduler)
+    if available is not None and needed > available:
+        raise InputError(
+            study.path,
+            "study.memory_budget_mb",
+            f"the run would hold about {_mb(needed)}, more than the {_mb(available)} of memory available",
+            'a smaller memory_budget_mb (or "auto"), so that the run streams its draws; or fewer draws',
+        )
 
 
 def _run_in_memory(study: Study, progress=None) -> StudyResult:

@@ -58,6 +58,11 @@ def kept_budget(study: Study) -> int:
     return max(MIN_KEPT_DRAWS, memory_budget_bytes(study.memory_budget_mb) // (KEPT_SHARE * 8 * series_count(study)))
 
 
+def streamed_bytes(study: Study) -> int:
+    """Rough peak memory of a streamed run's kept draws (the chunks in flight come on top)."""
+    return 8 * kept_budget(study) * series_count(study)
+
+
 def streamed_summary(study: Study, backend: Backend, progress=None) -> tuple[tuple[list[dict], dict], xr.Dataset, int]:
     """Records and blend members of a one-level study, its first draws to save, and the passes it took."""
     budget = kept_budget(study)

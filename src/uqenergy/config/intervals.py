@@ -6,6 +6,7 @@ What the settings do is in :mod:`uqenergy.analyses.intervals` and docs/intervals
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,8 @@ class IntervalSettings:
                 if self.absolute_tolerance_wh is not None
                 else self.relative_tolerance * abs(record[name])
             )
-            ratios.append(0.0 if mcse == 0 else math.inf if tolerance == 0 else (2 * mcse / tolerance) ** 2)
+            ratio = 0.0 if mcse == 0 else math.inf if tolerance == 0 else 2 * mcse / tolerance
+            ratios.append(ratio**2 if ratio < math.sqrt(sys.float_info.max) else math.inf)  # 1e-300 must not overflow
         return max(ratios)
 
     def mark_tolerance(self, record: dict) -> dict:

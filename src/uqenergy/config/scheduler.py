@@ -10,22 +10,28 @@ from uqenergy.config.errors import InputError
 AUTO_BUDGET_MB = 1024
 LOCAL = "local"
 DASK_SCHEDULERS = ("threads", "processes", "synchronous")
-ADDRESS_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")  # what dask.distributed can connect to
+ADDRESS_SCHEME = "tcp"  # the dask.distributed transport uqenergy connects over (and checks before it trusts)
+UNSUPPORTED_SCHEMES = ("tls", "inproc", "ucx", "ws", "wss")  # dask.distributed's others: security, extras, in-process
 
 
 def _is_address(value: str) -> bool:
-    """``scheme://...`` with a scheme dask.distributed knows; host:port schemes need a numeric port."""
+    """``tcp://HOST:PORT`` with a numeric port."""
     scheme, _, rest = value.partition("://")
-    if scheme not in ADDRESS_SCHEMES or not rest:
-        return False
     host, _, port = rest.rpartition(":")
-    return scheme in ("inproc", "ucx") or (bool(host) and port.isdigit())
+    return scheme == ADDRESS_SCHEME and bool(host) and port.isdigit() and 0 < int(port) < 65536
 
 
 def parse_scheduler(value, file, key: str = "study.scheduler") -> str:
-    """Validate a scheduler name or a ``dask.distributed`` scheduler address."""
+    """Validate a scheduler name or a ``dask.distributed`` scheduler address (``tcp://HOST:PORT``)."""
     if isinstance(value, str) and (value in (LOCAL, *DASK_SCHEDULERS) or _is_address(value)):
         return value
+    if isinstance(value, str) and (scheme := value.partition("://")[0]) in UNSUPPORTED_SCHEMES:
+        raise InputError(
+            file,
+            key,
+            f"{scheme}:// addresses are not supported ({value!r})",
+            "a dask.distributed scheduler reached over tcp://HOST:PORT",
+        )
     raise InputError(
         file,
         key,

@@ -19,6 +19,8 @@ Schedulers (``[study] scheduler`` or ``--scheduler``):
 from __future__ import annotations
 
 import os
+import socket
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,10 +28,13 @@ from functools import partial
 from typing import Any
 
 from uqenergy.config.errors import InputError
-from uqenergy.config.scheduler import AUTO_BUDGET_MB, LOCAL
+from uqenergy.config.scheduler import AUTO_BUDGET_MB, DASK_SCHEDULERS, LOCAL
 
 IN_FLIGHT_PER_WORKER = 2
 CONNECT_TIMEOUT_S = 10
+HANDSHAKE_TIMEOUT_S = 3  # a dask scheduler greets a new connection at once; anything else gets this long
+HANDSHAKE_MAX_BYTES = 2**16  # a dask handshake is a few hundred bytes
+HANDSHAKE_KEYS = (b"compression", b"pickle-protocol")  # what a dask.distributed handshake names
 
 
 def memory_budget_bytes(budget_mb: int | None) -> int:
@@ -44,6 +49,57 @@ def memory_budget_bytes(budget_mb: int | None) -> int:
     return min(AUTO_BUDGET_MB * 2**20, physical // 4)
 
 
+def available_memory_bytes() -> int | None:
+    """Memory the machine can give a new run now (``MemAvailable`` of /proc/meminfo, else the free physical pages),
+    or None where neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_dask_scheduler(address: str) -> None:
+    """Connect to ``tcp://HOST:PORT`` and read its greeting: an OSError unless it is a dask.distributed handshake.
+
+    A dask scheduler writes its handshake (an 8-byte length, then a short msgpack message) as soon as a
+    connection opens. A silent listener, an HTTP or SSH server, or random bytes fail here within
+    :data:`HANDSHAKE_TIMEOUT_S` (each step) instead of hanging the client or making it allocate a bogus length."""
+    host, _, port = address.partition("://")[2].rpartition(":")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=HANDSHAKE_TIMEOUT_S) as connection:
+        try:
+            header = _read_exactly(connection, 8)
+            (length,) = struct.unpack("<Q", header)
+            if not 0 < length <= HANDSHAKE_MAX_BYTES:
+                raise OSError(f"it answered {header!r}, not a dask handshake")
+            message = _read_exactly(connection, length)
+        except TimeoutError:
+            raise OSError(f"no dask handshake within {HANDSHAKE_TIMEOUT_S} s") from None
+    if not all(key in message for key in HANDSHAKE_KEYS):
+        raise OSError(f"it answered {message[:24]!r}..., not a dask handshake")
+
+
+def _read_exactly(connection: socket.socket, nbytes: int) -> bytes:
+    data = b""
+    while len(data) < nbytes:
+        if not (piece := connection.recv(nbytes - len(data))):
+            raise OSError(f"it closed the connection after {len(data)} bytes, before a dask handshake")
+        data += piece
+    return data
+
+
+def chunks_in_flight(scheduler: str) -> int:
+    """Chunks held in this process at once on ``scheduler``: one locally, a window per core on Dask's local
+    schedulers, one result at a time from a cluster."""
+    return IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1) if scheduler in DASK_SCHEDULERS else 1
+
+
 class Backend:
     """Runs ``function(job, chunk)`` over chunks on one scheduler; a context manager (it may hold a client)."""
 
@@ -56,6 +112,7 @@ class Backend:
             from distributed import Client
 
             try:
+                check_dask_scheduler(self.scheduler)
                 self.client = Client(self.scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT_S)
             except (OSError, ValueError) as exc:  # unreachable, or a malformed host or port
                 raise InputError(

@@ -88,6 +88,15 @@ def in_memory_bytes(study: Study) -> int:
     return 8 * study.draws * per_draw
 
 
+CHUNK_ARRAYS = 8  # besides the drawn factors, a chunk's energy core holds about this many (model, draw) arrays
+
+
+def chunk_bytes(study: Study) -> int:
+    """Rough peak memory of one chunk in flight: its drawn factors and the energy core's arrays, per model."""
+    start, stop = chunk_ranges(study.draws, study.chunk_draws)[0]
+    return 8 * (stop - start) * len(study.models) * (len(study.factors) + CHUNK_ARRAYS)
+
+
 def streams(study: Study) -> bool:
     """Whether a run of ``study`` reads its draws in passes rather than holding them."""
     return in_memory_bytes(study) > memory_budget_bytes(study.memory_budget_mb)

@@ -32,6 +32,9 @@ COEFFICIENTS = ("intercept", "log_input_tokens", "log_output_tokens")
 Z999 = 3.090232306167813  # the standard normal's 99.9th percentile: where a given log-normal throughput is capped
 
 
+MAX_CONDITION = 1e8  # beyond it (X'X)^-1 loses half the float digits: (nearly) collinear lengths, fitted as a constant
+
+
 def _design(input_tokens, output_tokens) -> np.ndarray:
     return np.column_stack([np.ones(len(input_tokens)), np.log(input_tokens), np.log(output_tokens)])
 
@@ -39,7 +42,7 @@ def _design(input_tokens, output_tokens) -> np.ndarray:
 def _fit_one(rows: list[BenchmarkRow]) -> dict:
     tps = np.array([r.tokens_per_s for r in rows])
     x = _design([r.input_tokens for r in rows], [r.output_tokens for r in rows])
-    if len(rows) < 3 or np.linalg.matrix_rank(x) < 3:
+    if len(rows) < 3 or np.linalg.cond(x) > MAX_CONDITION:  # lengths (nearly) collinear: no plane to fit
         return dict(
             method="constant",
             coefficients=np.array([np.log(tps.max()), 0.0, 0.0]),

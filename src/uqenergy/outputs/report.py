@@ -98,10 +98,30 @@ TEXT_KEYS = frozenset(
     }
 )
 FLAG_KEYS = frozenset({"converged"})
+NUMBER_KEYS = frozenset({"p5", "p25", "median", "p75", "p95", "mean", "hdi_low", "hdi_high", "draws"})
+#: samples.nc attributes the report reads, by type; JSON ones as (list of records with these keys, their number keys)
+TEXT_ATTRS = ("study", "scenario", "settings", "boundary", "measured_task", "prior_warnings", "note", "overrides")
+TEXT_ATTR_PREFIXES = ("blend_members_", "setting_")
+COUNT_ATTRS = ("draws_per_model", "seed", "saved_draws")
+JSON_ATTRS = {
+    "priors": (
+        ("prior", "model", "distribution", "bounds", "kind", "mass_outside_bounds", "source", "file"),
+        ("mass_outside_bounds",),
+    ),
+    "throughput": (("model", "what", "throughput", "hardware", "source"), ()),
+    "length_ratios": (
+        ("reasoning_model", "chat_model", "pair", "reasoning_tokens", "chat_tokens", "ratio"),
+        ("reasoning_tokens", "chat_tokens", "ratio"),
+    ),
+}
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
 #: what a measured study's samples.nc holds for its figures: the measured points and the drawn concurrency
 MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured_points", "concurrency")
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
+FIGURE_ROWS = 30  # a figure draws at most this many series (or settings, inputs, estimates); the tables hold all
+FIGURES_PER_KIND = 12  # at most this many figures of one kind (per scenario, per Sobol series); the tables hold all
+FIGURE_TEXT_CHARS = 48  # a name longer than this is cut short in the figures (the tables keep it whole)
+FIGURE_LINE_CHARS = 90  # and a title or source line longer than this
 SHAPE_DRAWS = 100_000  # at most this many saved draws per model are read for the figures
 TRACE_START_DRAWS = 1_000
 TRACE_QUANTILES = {q: QUANTILES[q] for q in plots.CONVERGENCE_QUANTILES}
@@ -180,14 +200,55 @@ def _read_records(path: Path, required: tuple[str, ...] | None = None) -> list[d
         raise InputError(path, None, f"cannot be read as JSON: {exc}", "a JSON list of flat records") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise InputError(path, None, "is not a list of records", "a JSON list of flat records")
+    checked = set(required) | TEXT_KEYS | FLAG_KEYS | NUMBER_KEYS
     for i, record in enumerate(records):
         missing = [key for key in required if key not in record]
         if missing:
             raise InputError(path, f"record {i}", "lacks " + ", ".join(missing), "records with " + ", ".join(required))
-        for key in required:
+        for key in checked & record.keys():
             if (allowed := _check_value(record[key], key)) is not None:
                 raise InputError(path, f"record {i}: {key}", f"{record[key]!r} is not allowed", allowed)
     return records
+
+
+def check_attrs(attrs: dict, path: Path) -> dict:
+    """The attributes of a samples.nc, checked where the report reads them (an edited file: the one-line error)."""
+
+    def refuse(key: str, value, allowed: str):
+        raise InputError(path, f"attribute {key}", f"{str(value)[:60]!r} is not allowed", allowed)
+
+    for key, value in attrs.items():
+        if key in TEXT_ATTRS or key.startswith(TEXT_ATTR_PREFIXES):
+            if not isinstance(value, str):
+                refuse(key, value, "text")
+        elif key in COUNT_ATTRS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                refuse(key, value, "a whole number >= 0")
+        elif key.startswith("blend_trim_"):
+            trim = _json_or_none(value)
+            if not isinstance(trim, list) or not all(
+                isinstance(w, list) and len(w) == 2 and all(_finite(x) for x in w) for w in trim
+            ):
+                refuse(key, value, "JSON [[low, high], ...] percentile windows")
+        elif key in JSON_ATTRS:
+            keys, numbers = JSON_ATTRS[key]
+            rows = _json_or_none(value)
+            if not isinstance(rows, list) or not all(
+                isinstance(r, dict) and set(keys) <= r.keys() and all(_finite(r[n]) for n in numbers) for r in rows
+            ):
+                refuse(key, value, "a JSON list of records with " + ", ".join(keys))
+    return attrs
+
+
+def _json_or_none(text):
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _plain(value):
@@ -202,7 +263,7 @@ def read_output(path: str | Path) -> OutputFolder:
     if (path / "samples.nc").is_file():
         try:
             with xr.open_dataset(path / "samples.nc", engine="h5netcdf") as dataset:
-                attrs = {k: _plain(v) for k, v in dataset.attrs.items()}
+                attrs = check_attrs({k: _plain(v) for k, v in dataset.attrs.items()}, path / "samples.nc")
                 energy_wh = _saved_energy(dataset)
                 if set(MEASURED_VARIABLES) <= set(dataset.variables) and "setting" not in dataset.dims:
                     measured = dataset[list(MEASURED_VARIABLES)].isel(draw=slice(0, SHAPE_DRAWS)).load()
@@ -269,7 +330,8 @@ def source_line(out: OutputFolder) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "all"
+    """A file-name part for ``text``: lower-case letters, digits and dashes, at most 60 characters."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower())[:60].strip("-") or "all"
 
 
 def _energy_records(summary: list[dict], scenario: str) -> list[dict]:
@@ -298,12 +360,50 @@ def render(
     return path
 
 
+def shown_rows(rows: list[dict], key: str | None = "series") -> tuple[list[dict], str]:
+    """The rows a figure draws: those of the first :data:`FIGURE_ROWS` values of ``key`` (None: the first rows),
+    and a sentence for the caption when some are left to the tables."""
+    values = list(dict.fromkeys(r.get(key) for r in rows)) if key else list(range(len(rows)))
+    if len(values) <= FIGURE_ROWS:
+        return rows, ""
+    if key is None:
+        return rows[
+            :FIGURE_ROWS
+        ], f" The figure draws the first {FIGURE_ROWS} of {len(rows):,} rows; the table holds all."
+    kept = set(values[:FIGURE_ROWS])
+    return [r for r in rows if r.get(key) in kept], (
+        f" The figure draws the first {FIGURE_ROWS} of {len(values):,} {key} values; the table holds all."
+    )
+
+
+def clipped(value, chars: int = FIGURE_TEXT_CHARS):
+    """``value`` with every string in it (in lists, tuples, dict keys and values) cut to ``chars`` characters,
+    so that a 10,000-character name cannot break a figure's layout."""
+    if isinstance(value, str):
+        return value if len(value) <= chars else value[: chars - 1] + "…"
+    if isinstance(value, (list, tuple)):
+        return type(value)(clipped(v, chars) for v in value)
+    if isinstance(value, dict):
+        return {clipped(k, chars): clipped(v, chars) for k, v in value.items()}
+    return value
+
+
 def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
-    """Every figure the folder's results support, written to ``fig_dir``; returned with captions."""
+    """Every figure the folder's results support, written to ``fig_dir``; returned with captions.
+
+    Figures are bounded: each draws at most :data:`FIGURE_ROWS` series (:func:`shown_rows`), and at most
+    :data:`FIGURES_PER_KIND` figures of one kind are drawn; the report's tables hold every record."""
     fig_dir.mkdir(parents=True, exist_ok=True)
-    source, images = source_line(out), []
+    source, images = clipped(source_line(out), FIGURE_LINE_CHARS), []
+    drawn: dict[str, int] = {}
 
     def add(name: str, caption: str, layout: plots.Layout, plot: Callable, *args, **kwargs) -> None:
+        kind = name.partition("-")[0]
+        drawn[kind] = drawn.get(kind, 0) + 1
+        if drawn[kind] > FIGURES_PER_KIND:
+            return
+        args = clipped(args)
+        kwargs = clipped(kwargs) | {"title": clipped(kwargs["title"], FIGURE_LINE_CHARS)}
         render(fig_dir / name, layout, plot, *args, source=source, **kwargs)
         images.append(Image(f"{fig_dir.name}/{name}", caption))
 
@@ -318,11 +418,12 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
     for scenario in dict.fromkeys(r["scenario"] for r in summary):
         records = _energy_records(summary, scenario)
         if any("setting" in r for r in records):
-            for series, rows in _by_setting(records, out.attrs).items():
+            for series, all_rows in _by_setting(records, out.attrs).items():
+                rows, more = shown_rows(all_rows)
                 add(
                     f"settings-{_slug(scenario)}-{_slug(series)}.png",
                     f"Energy per query, {scenario}, {series}: one row per setting of the study, on a log axis, with "
-                    "the median, 50% and 90% intervals (every model of every setting is in the table below).",
+                    "the median, 50% and 90% intervals (every model of every setting is in the table below)." + more,
                     plots.distributions_layout(rows, shapes := _setting_shapes(out, series) if by_setting else {}),
                     plots.plot_distributions,
                     rows,
@@ -331,20 +432,22 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
                     labels={},
                 )
             continue
-        baseline = [r for r in records if r["pathway"] == "baseline"]
+        baseline, more = shown_rows([r for r in records if r["pathway"] == "baseline"])
         means = {
             r["series"]: r
             for r in summary
             if r["scenario"] == scenario and r["pathway"] == "baseline" and r.get("quantity") == "mean_energy_wh"
         }
-        targets = [r for r in records if r["series"] in {t["series"] for t in records if t["pathway"] != "baseline"}]
+        with_pathways = {t["series"] for t in records if t["pathway"] != "baseline"}
+        targets, more_targets = shown_rows([r for r in records if r["series"] in with_pathways])
         shapes = draws if scenario == sampled else {}
         if baseline:
             add(
                 f"distributions-{_slug(scenario)}.png",
                 f"Energy per query, {scenario}: the distribution of each model and blend on a log axis (nothing "
                 "trimmed but what a blend's own definition trims), with the median, 50% and 90% intervals"
-                + (" and, below each, the 90% credible interval of the mean energy per query." if means else "."),
+                + (" and, below each, the 90% credible interval of the mean energy per query." if means else ".")
+                + more,
                 plots.distributions_layout(baseline, shapes, means),
                 plots.plot_distributions,
                 baseline,
@@ -357,7 +460,7 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             add(
                 f"pathways-{_slug(scenario)}.png",
                 f"Efficiency pathways, {scenario}: baseline, each pathway alone and all combined, "
-                "with the median reduction against the baseline.",
+                "with the median reduction against the baseline." + more_targets,
                 plots.pathways_layout(targets),
                 plots.plot_pathways,
                 targets,
@@ -376,21 +479,23 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             )
     sobol = out.results.get("sobol.json", [])
     for series in dict.fromkeys(r["series"] for r in sobol):
-        rows = [r for r in sobol if r["series"] == series]
+        rows, more = shown_rows([r for r in sobol if r["series"] == series], None)
         add(
             f"sobol-{_slug(series)}.png",
-            f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) indices with confidence intervals.",
+            f"Sobol sensitivity of {series}: first-order (S1) and total-order (ST) indices with confidence intervals."
+            + more,
             plots.sobol_layout(rows),
             plots.plot_sobol_indices,
             rows,
             title=f"Which input drives the spread of {series}: Sobol indices",
         )
-    if fleet := fleet_headline_records(out.results.get("fleet.json", [])):
+    fleet, more = shown_rows(fleet_headline_records(out.results.get("fleet.json", [])), None)
+    if fleet:
         if any("setting" in r for r in fleet):
             add(
                 "fleet.png",
                 "Fleet totals across the study's settings, per workload mix: honest median in its 90% "
-                "credible band, paper method dashed (every record is in the table below).",
+                "credible band, paper method dashed (every record is in the table below)." + more,
                 plots.fleet_sweep_layout(fleet),
                 plots.plot_fleet_sweep,
                 fleet,
@@ -399,7 +504,8 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         else:
             add(
                 "fleet.png",
-                "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the table below).",
+                "Fleet totals per workload mix and scenario, with 90% intervals (every record is in the table below)."
+                + more,
                 plots.fleet_layout(fleet),
                 plots.plot_fleet,
                 fleet,
@@ -432,12 +538,13 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
             held_out,
             title="Predictions for models the fit never saw",
         )
-    if estimates := out.results.get("compare.json"):
+    if out.results.get("compare.json"):
+        estimates, more = shown_rows(out.results["compare.json"], None)
         unverified = _unverified_estimates(out.path)
         add(
             "published-estimates.png",
             "Published per-query estimates placed on our distribution (log axis); "
-            "hollow markers: figures not confirmed in their cited source.",
+            "hollow markers: figures not confirmed in their cited source." + more,
             plots.published_estimates_layout(estimates, unverified),
             plots.plot_published_estimates,
             estimates,
@@ -506,13 +613,13 @@ def measured_curve_records(measured: xr.Dataset, summary: list[dict]) -> list[di
 def _measured_figures(out: OutputFolder, measured: xr.Dataset, summary: list[dict], add: Callable) -> None:
     """A measured study's figures: configurations H100 beside B200, and energy per token against concurrency."""
     baseline = [r for r in _energy_records(summary, out.attrs.get("scenario", "")) if r["pathway"] == "baseline"]
-    configurations = [r for r in baseline if isinstance(r.get("gpu_count"), int)]
+    configurations, more = shown_rows([r for r in baseline if isinstance(r.get("gpu_count"), int)])
     boundary = out.attrs.get("boundary", "?")
     draws = series_draws(out.energy_wh, out.attrs) if out.energy_wh is not None else {}
     add(
         "measured-configurations.png",
         f"Energy per query of each measured configuration at the {boundary} boundary, each model's H100 rows "
-        "above its B200 rows (log axis).",
+        "above its B200 rows (log axis)." + more,
         plots.measured_distributions_layout(configurations, draws),
         plots.plot_measured_distributions,
         configurations,
@@ -601,17 +708,18 @@ def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
     blends = blend_definitions(attrs)
     energy = [r for r in records if r.get("quantity", "energy_wh") == "energy_wh"]
     chosen = _headline_series([r for r in energy if r.get("pathway") == "baseline"], attrs)
+    baseline = {r["series"]: r for r in reversed(energy) if r.get("pathway") == "baseline"}  # the first of each
+    means = {
+        m["series"]: m
+        for m in reversed(records)
+        if m["pathway"] == "baseline" and m.get("quantity") == "mean_energy_wh"
+    }
+    by_series: dict[tuple, list[dict]] = {}
+    for p in records:
+        by_series.setdefault((p["series"], p["scenario"], p.get("quantity")), []).append(p)
     lines = []
     for series in chosen:
-        r = next(r for r in energy if r["series"] == series and r["pathway"] == "baseline")
-        mean = next(
-            (
-                m
-                for m in records
-                if m["series"] == series and m["pathway"] == "baseline" and m.get("quantity") == "mean_energy_wh"
-            ),
-            None,
-        )
+        r, mean = baseline[series], means.get(series)
         where = f"{r['scenario']}, {series}{_pooled(series, blends)}"
         if mean is not None:
             lines.append(
@@ -625,10 +733,8 @@ def _summary_headlines(records: list[dict], attrs: dict) -> list[str]:
         )
         gains = [
             f"{p['pathway']} ÷{r['median'] / p['median']:.2g}"
-            for p in records
-            if (p["series"], p["scenario"], p.get("quantity")) == (r["series"], r["scenario"], r.get("quantity"))
-            and p["pathway"] != "baseline"
-            and p["median"] > 0
+            for p in by_series[(r["series"], r["scenario"], r.get("quantity"))]
+            if p["pathway"] != "baseline" and p["median"] > 0
         ]
         if gains:
             lines.append(
