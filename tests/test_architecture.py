@@ -94,3 +94,18 @@ def test_help_loads_no_web_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "usage: uqenergy serve" in out.stdout  # both helps were printed
     assert out.stderr.strip() == "loaded:"
+
+
+def test_validate_loads_no_scipy_and_no_data_library():
+    """``uqenergy validate`` reads and checks files: it needs numpy, not scipy, xarray, pandas or plotting."""
+    code = (
+        "import sys; from uqenergy.cli import main\n"
+        "for name in ('paper_traditional', 'paper_fleet', 'priors/honest.toml'):\n"
+        "    try: main(['validate', '--quiet', name])\n"
+        "    except SystemExit: pass\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('scipy', 'xarray', 'pandas', 'matplotlib')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parents[1]
+    )
+    assert out.stdout.strip() == ""
