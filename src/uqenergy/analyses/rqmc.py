@@ -47,7 +47,7 @@ def run_rqmc(study: Study, progress=None) -> StudyResult:
             study.path,
             "study.draws",
             f"{study.draws:,} draws do not split into {replicates} replicates",
-            f"a multiple of {replicates} (best: {replicates} x a power of 2)",
+            f"a multiple of {replicates}, best {replicates} x a power of 2",
         )
     if streams(study):
         raise InputError(
