@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,29 @@ names = ["model", "serving"]
 def small_study(write) -> Path:
     """A three-model study with 20,000 draws per model, written to a temporary folder."""
     return write("small.toml", SMALL_STUDY)
+
+
+def leaderboard_entry(batch_cap: int, **changes) -> dict:
+    """One configuration of an ML.ENERGY Leaderboard task file (a 1xH100 BF16 model), with ``changes``."""
+    return {
+        "model_id": "org/Model-8B",
+        "nickname": "Model 8B",
+        "gpu_model": "H100",
+        "num_gpus": 1,
+        "weight_precision": "bfloat16",
+        "total_params_billions": 8.0,
+        "activated_params_billions": 8.0,
+        "architecture": "Dense Transformer",
+        "max_num_seqs": batch_cap,
+        "avg_batch_size": batch_cap * 0.95,
+        "avg_output_len": 500.0,
+        "output_throughput_tokens_per_sec": 100.0 * batch_cap,
+        "avg_power_watts": 400.0,
+    } | changes
+
+
+def leaderboard_task_file(folder: Path, entries: list[dict], task: str = "lm-arena-chat") -> Path:
+    """A leaderboard task file holding ``entries``."""
+    path = folder / f"{task}.json"
+    path.write_text(json.dumps({"task": task, "configurations": entries}))
+    return path

@@ -441,6 +441,12 @@ CASES = [
     ),
     ("cli-unknown-command", "cli", ["runn"], "argument COMMAND: invalid choice: 'runn'"),
     ("cli-wrong-command", "cli", ["compare", "{study}"], "is a run study, not a compare study (uqenergy run"),
+    (
+        "cli-closed-models-set",
+        "cli",
+        ["run", "closed_models", "--set", "pue.p95=1.4"],
+        "closed_models: --set: is not used by a closed-model study",
+    ),
     ("cli-set-not-assignment", "cli", ["run", "{study}", "--set", "pue=1.4"], "--set: 'pue=1.4' is not NAME.KEY=VALUE"),
     (
         "cli-set-unknown-prior",

@@ -8,38 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PRIORS_DIR
+from conftest import PRIORS_DIR, leaderboard_entry, leaderboard_task_file
 from uqenergy.config.measured import COLUMNS, written_by_importer
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlenergy"
 
 
-def _entry(batch_cap: int, **changes) -> dict:
-    return {
-        "model_id": "org/Model-8B",
-        "nickname": "Model 8B",
-        "gpu_model": "H100",
-        "num_gpus": 1,
-        "weight_precision": "bfloat16",
-        "total_params_billions": 8.0,
-        "activated_params_billions": 8.0,
-        "architecture": "Dense Transformer",
-        "max_num_seqs": batch_cap,
-        "avg_batch_size": batch_cap * 0.95,
-        "avg_output_len": 500.0,
-        "output_throughput_tokens_per_sec": 100.0 * batch_cap,
-        "avg_power_watts": 400.0,
-    } | changes
-
-
-def _task(tmp_path: Path, entries: list[dict]) -> Path:
-    path = tmp_path / "chat.json"
-    path.write_text(json.dumps({"task": "lm-arena-chat", "configurations": entries}))
-    return path
-
-
 def test_import_writes_a_table_a_study_can_run(cli, tmp_path):
-    source = _task(tmp_path, [_entry(8), _entry(64), _entry(64, avg_power_watts=600.0), _entry(8, model_id="o/One")])
+    source = leaderboard_task_file(
+        tmp_path,
+        [
+            leaderboard_entry(8),
+            leaderboard_entry(64),
+            leaderboard_entry(64, avg_power_watts=600.0),
+            leaderboard_entry(8, model_id="o/One"),
+        ],
+    )
     code, _, err = cli("data", "import-mlenergy", str(source), "--out", str(tmp_path / "mine.csv"))
     assert code == 0, err
     assert "left out o/One on H100 x1 (bfloat16, lm-arena-chat): a single batch point" in err
@@ -128,22 +112,22 @@ CASES = [
     ("measured-import-missing-field", ("import", "missing"), "configurations[0].avg_power_watts: is missing"),
     (
         "measured-import-text-in-number",
-        ("import", [_entry(8), _entry(16, avg_power_watts="many")]),
+        ("import", [leaderboard_entry(8), leaderboard_entry(16, avg_power_watts="many")]),
         "configurations[1].avg_power_watts: 'many' is not a number (a positive finite number)",
     ),
     (
         "measured-import-zero-power",
-        ("import", [_entry(8), _entry(16, avg_power_watts=0)]),
+        ("import", [leaderboard_entry(8), leaderboard_entry(16, avg_power_watts=0)]),
         "configurations[1].avg_power_watts: 0 is not a positive finite number",
     ),
     (
         "measured-import-negative-throughput",
-        ("import", [_entry(8, output_throughput_tokens_per_sec=-5.0), _entry(16)]),
+        ("import", [leaderboard_entry(8, output_throughput_tokens_per_sec=-5.0), leaderboard_entry(16)]),
         "configurations[0].output_throughput_tokens_per_sec: -5.0 is not a positive finite number",
     ),
     (
         "measured-import-unknown-gpu",
-        ("import", [_entry(8, gpu_model="A100"), _entry(16, gpu_model="A100")]),
+        ("import", [leaderboard_entry(8, gpu_model="A100"), leaderboard_entry(16, gpu_model="A100")]),
         "configurations[0].gpu_model: unknown GPU 'A100' (H100, B200)",
     ),
     ("measured-import-not-json", ("import", "{"), "chat.json: not valid JSON"),
@@ -202,19 +186,24 @@ def test_catalogue_row(row, cli, tmp_path):
     _name, (kind, *what), expected = row
     out = tmp_path / "out"
     if kind == "import":
-        source = tmp_path / "chat.json"
+        source = tmp_path / "lm-arena-chat.json"  # where leaderboard_task_file writes
         if what[0] == "missing":
-            entry = _entry(8)
+            entry = leaderboard_entry(8)
             del entry["avg_power_watts"]
-            _task(tmp_path, [entry])
+            leaderboard_task_file(tmp_path, [entry])
         elif what[0] == "{":
             source.write_text("{")
         else:
-            _task(tmp_path, what[0])
+            leaderboard_task_file(tmp_path, what[0])
         args = ["data", "import-mlenergy", str(source), "--out", str(out / "t.csv")]
     elif kind == "import-out":
         (tmp_path / "mine.csv").write_text("my own notes\n")
-        args = ["data", "import-mlenergy", str(_task(tmp_path, [_entry(8), _entry(16)])), "--out"]
+        args = [
+            "data",
+            "import-mlenergy",
+            str(leaderboard_task_file(tmp_path, [leaderboard_entry(8), leaderboard_entry(16)])),
+            "--out",
+        ]
         args.append(str(tmp_path / "mine.csv"))
     else:
         study, measured = what if kind == "study" else ("", 'table = "bad.csv"\ntask = "lm-arena-chat"')

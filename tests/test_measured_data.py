@@ -5,37 +5,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import leaderboard_entry, leaderboard_task_file
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
 from uqenergy.config.measured import COLUMNS, import_mlenergy, measured_csv, read_measured
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "mlenergy"
 BUNDLED = data_dir("priors") / "mlenergy_v3.csv"
-
-
-def _configuration(batch_cap: int, **changes) -> dict:
-    entry = {
-        "model_id": "org/Model-8B",
-        "nickname": "Model 8B",
-        "gpu_model": "H100",
-        "num_gpus": 1,
-        "weight_precision": "bfloat16",
-        "total_params_billions": 8.0,
-        "activated_params_billions": 8.0,
-        "architecture": "Dense Transformer",
-        "max_num_seqs": batch_cap,
-        "avg_batch_size": batch_cap * 0.95,
-        "avg_output_len": 500.0,
-        "output_throughput_tokens_per_sec": 100.0 * batch_cap,
-        "avg_power_watts": 400.0,
-    }
-    return entry | changes
-
-
-def _task_file(tmp_path: Path, configurations: list[dict], task: str = "lm-arena-chat") -> Path:
-    path = tmp_path / f"{task}.json"
-    path.write_text(json.dumps({"task": task, "configurations": configurations}))
-    return path
 
 
 def test_bundled_table_reads_and_every_group_has_two_batch_points():
@@ -69,12 +45,12 @@ def test_bundled_table_is_the_import_of_the_reference_files():
 
 def test_importer_averages_repeats_and_leaves_out_single_point_groups(tmp_path):
     configurations = [
-        _configuration(8),
-        _configuration(64),
-        _configuration(64, avg_power_watts=600.0),
-        _configuration(8, model_id="org/Lonely"),
+        leaderboard_entry(8),
+        leaderboard_entry(64),
+        leaderboard_entry(64, avg_power_watts=600.0),
+        leaderboard_entry(8, model_id="org/Lonely"),
     ]
-    rows, warnings = import_mlenergy([_task_file(tmp_path, configurations)])
+    rows, warnings = import_mlenergy([leaderboard_task_file(tmp_path, configurations)])
     assert [(r.model_id, r.batch_cap, r.runs) for r in rows] == [("org/Model-8B", 8, 1), ("org/Model-8B", 64, 2)]
     assert rows[1].gpu_power_w == 500.0 and rows[1].energy_per_output_token_j == 500.0 / 6400.0
     assert warnings == ["left out org/Lonely on H100 x1 (bfloat16, lm-arena-chat): a single batch point"]
@@ -92,16 +68,16 @@ def test_importer_averages_repeats_and_leaves_out_single_point_groups(tmp_path):
     ],
 )
 def test_importer_refuses_bad_numbers(tmp_path, change, key):
-    path = _task_file(tmp_path, [_configuration(8), _configuration(16, **change)])
+    path = leaderboard_task_file(tmp_path, [leaderboard_entry(8), leaderboard_entry(16, **change)])
     with pytest.raises(InputError, match=rf"configurations\[1\]\.{key}"):
         import_mlenergy([path])
 
 
 def test_importer_refuses_a_missing_field(tmp_path):
-    entry = _configuration(8)
+    entry = leaderboard_entry(8)
     del entry["avg_power_watts"]
     with pytest.raises(InputError, match=r"configurations\[0\]\.avg_power_watts: is missing"):
-        import_mlenergy([_task_file(tmp_path, [entry])])
+        import_mlenergy([leaderboard_task_file(tmp_path, [entry])])
 
 
 def _table(tmp_path: Path, rows: list[list]) -> Path:

@@ -374,7 +374,7 @@ def test_docs_report_names_the_files_written():
 def _quick_start() -> list[list[str]]:
     """The uqenergy commands of the README's quick start, in order, as argument lists."""
     readme = (ROOT / "README.md").read_text()
-    block = readme.split("## Quick start")[1].split("Install and run the checks")[0]
+    block = readme.split("## Quick start")[1].split("\n## ")[0]
     return [line.split("#")[0].split()[1:] for line in block.splitlines() if line.strip().startswith("uqenergy ")]
 
 

@@ -302,3 +302,20 @@ def test_kill_9_mid_run_leaves_the_previous_output_and_the_next_run_cleans_up(tm
     assert _tag(out) == "old" and len(_versions(out)) == 2  # the output, and the killed run's folder
     write_atomically(out, _fill("new"))
     assert _tag(out) == "new" and _versions(out) == [Path(os.readlink(out)).name]
+
+
+def test_a_folder_of_the_output_replaced_by_a_link_never_leads_the_tool_outside(tmp_path):
+    """A link put in place of an output's folder is foreign: the next run refuses, and cleaning up an old version
+    never deletes through it, even a user file named like one the manifest lists."""
+    out = tmp_path / "out"
+    write_atomically(out, _fill("old"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.png").write_text("my picture")
+    shutil.rmtree(out / "figures")
+    (out / "figures").symlink_to(mine)
+    assert "figures" in files.foreign_files(out)
+    with pytest.raises(InputError, match=r"holds files uqenergy did not write \(figures\)"):
+        write_atomically(out, _fill("new"), force=True)
+    files._remove_by_manifest(out.resolve())  # what replacing the version would do, link and all
+    assert (mine / "a.png").read_text() == "my picture"

@@ -15,7 +15,9 @@ from uqenergy._version import __version__
 #: public name -> the module that defines it
 _API = {
     "StudyResult": "uqenergy.analyses.results",
+    "fit_measured": "uqenergy.analyses.predictive",
     "load_study": "uqenergy.config.study",
+    "plot_calibration": "uqenergy.outputs.plots",
     "plot_convergence": "uqenergy.outputs.plots",
     "plot_distributions": "uqenergy.outputs.plots",
     "plot_energy_per_token": "uqenergy.outputs.plots",
@@ -23,8 +25,10 @@ _API = {
     "plot_fleet_sweep": "uqenergy.outputs.plots",
     "plot_measured_distributions": "uqenergy.outputs.plots",
     "plot_pathways": "uqenergy.outputs.plots",
+    "plot_pit": "uqenergy.outputs.plots",
     "plot_published_estimates": "uqenergy.outputs.plots",
     "plot_sobol_indices": "uqenergy.outputs.plots",
+    "run_closed_models": "uqenergy.analyses.closed_models",
     "run_compare": "uqenergy.analyses.compare",
     "run_fleet": "uqenergy.analyses.fleet",
     "run_sensitivity": "uqenergy.analyses.sensitivity_study",
@@ -34,12 +38,15 @@ _API = {
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:  # the names for type checkers, as re-exports (``x as x``)
+    from uqenergy.analyses.closed_models import run_closed_models as run_closed_models
     from uqenergy.analyses.compare import run_compare as run_compare
     from uqenergy.analyses.fleet import run_fleet as run_fleet
+    from uqenergy.analyses.predictive import fit_measured as fit_measured
     from uqenergy.analyses.results import StudyResult as StudyResult
     from uqenergy.analyses.run import run_study as run_study
     from uqenergy.analyses.sensitivity_study import run_sensitivity as run_sensitivity
     from uqenergy.config.study import load_study as load_study
+    from uqenergy.outputs.plots import plot_calibration as plot_calibration
     from uqenergy.outputs.plots import plot_convergence as plot_convergence
     from uqenergy.outputs.plots import plot_distributions as plot_distributions
     from uqenergy.outputs.plots import plot_energy_per_token as plot_energy_per_token
@@ -47,6 +54,7 @@ if TYPE_CHECKING:  # the names for type checkers, as re-exports (``x as x``)
     from uqenergy.outputs.plots import plot_fleet_sweep as plot_fleet_sweep
     from uqenergy.outputs.plots import plot_measured_distributions as plot_measured_distributions
     from uqenergy.outputs.plots import plot_pathways as plot_pathways
+    from uqenergy.outputs.plots import plot_pit as plot_pit
     from uqenergy.outputs.plots import plot_published_estimates as plot_published_estimates
     from uqenergy.outputs.plots import plot_sobol_indices as plot_sobol_indices
 

@@ -29,11 +29,20 @@ class _Parser(argparse.ArgumentParser):
 def _run(args) -> None:
     from uqenergy.analyses.inference import inference_groups
     from uqenergy.analyses.run import run_study, with_scheduler
+    from uqenergy.config.closed_models import is_closed_model_study
     from uqenergy.config.study import load_study
     from uqenergy.outputs.files import write_atomically, write_inference, write_json, write_netcdf
     from uqenergy.outputs.progress import draw_progress
     from uqenergy.outputs.report import write_report
 
+    if is_closed_model_study(args.study):
+        for option, given in (("--set", args.set), ("--scheduler", args.scheduler)):
+            if given:
+                raise InputError(
+                    args.study, option, "is not used by a closed-model study", "edit the study or its prior files"
+                )
+        _run_closed_models(args)
+        return
     study = with_scheduler(
         load_study(args.study, draws=args.draws, seed=args.seed, overrides=_overrides(args.set)), args.scheduler
     )
@@ -54,6 +63,72 @@ def _run(args) -> None:
         _print_headline(result.records)
         print(
             f"wrote {out}/summary.json, samples.nc, inference.nc (ArviZ), report.md, report.html and figures/",
+            file=sys.stderr,
+        )
+
+
+def _run_closed_models(args) -> None:
+    """``uqenergy run`` on a closed-model study: energy per query of models known only by their size."""
+    from uqenergy.analyses.closed_models import run_closed_models
+    from uqenergy.outputs.files import write_atomically, write_json, write_netcdf
+    from uqenergy.outputs.report import write_report
+
+    result = run_closed_models(args.study, draws=args.draws, seed=args.seed)
+    _warn(result.warnings, args)
+
+    def fill(folder: Path) -> None:
+        write_json(folder / "summary.json", result.records)
+        write_netcdf(folder / "samples.nc", result.samples)
+        write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        for r in result.records:
+            print(
+                f"{r['series']:<22} {r['quantity']:<17} ({r['boundary']}) median {r['median']:.3g} Wh "
+                f"(90% {r['p5']:.3g}-{r['p95']:.3g}), mean {r['mean']:.3g} Wh"
+            )
+        print(f"wrote {out}/summary.json, samples.nc, report.md, report.html and figures/", file=sys.stderr)
+
+
+def _fit(args) -> None:
+    from uqenergy.analyses.predictive import GOAL_LEVELS, fit_measured
+    from uqenergy.config.errors import positive_int, require_seed
+    from uqenergy.config.files import resolve
+    from uqenergy.config.measured import read_measured
+    from uqenergy.outputs.files import write_atomically, write_json
+    from uqenergy.outputs.report import write_report
+
+    draws, seed = positive_int(args.draws, None, "--draws"), require_seed(args.seed, None, "--seed")
+    table = read_measured(resolve(args.data, "priors", suffix=".csv"))
+    result = fit_measured(table, seed=seed, draws=draws)
+
+    def fill(folder: Path) -> None:
+        for form, idata in result.idatas.items():
+            idata.to_netcdf(str(folder / f"posterior-{form}.nc"), engine="h5netcdf")
+        write_json(folder / "coverage.json", result.records)
+        write_json(folder / "loo.json", result.loo)
+        write_json(folder / "coefficients.json", result.coefficients)
+        write_json(folder / "held_out.json", result.held_out)
+        write_json(folder / "fit.json", [result.attrs])
+        write_report(folder)
+
+    out = write_atomically(args.out, fill, force=args.force)
+    if not args.quiet:
+        for r in result.records:
+            if r["gpu"] == "all" and r["nominal"] in GOAL_LEVELS:
+                print(
+                    f"{r['form']:<16} {r['level']:>4} interval: {100 * r['observed']:.0f}% of {r['n_points']} "
+                    f"held-out configurations inside ({r['n_models']} models held out one at a time)"
+                )
+        for r in result.loo:
+            print(
+                f"{r['form']:<16} PSIS-LOO elpd {r['elpd_loo']:.1f} ± {r['se']:.1f}, rank {r['rank']}, "
+                f"Pareto k > 0.7: {r['k_bad'] + r['k_very_bad']} of {r['n_points']}"
+            )
+        print(
+            f"wrote {out}/coverage.json, loo.json, coefficients.json, held_out.json, posterior-*.nc, report.md "
+            "and figures/",
             file=sys.stderr,
         )
 
@@ -85,14 +160,15 @@ def _report(args) -> None:
 
 
 def _print_headline(records) -> None:
-    for r in records:
-        if r["pathway"] == "baseline":
-            what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
-            print(
-                f"{r['scenario']:<12} {_setting(r)}{r['series']:<30} {what}median {r['median']:.3g} "
-                f"± {r['mcse_median']:.1g} Wh "
-                f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
-            )
+    baseline = [r for r in records if r["pathway"] == "baseline"]
+    width = max([30, *(len(r["series"]) for r in baseline)])
+    for r in baseline:
+        what = "mean per query, epistemic: " if r["quantity"] == "mean_energy_wh" else ""
+        print(
+            f"{r['scenario']:<12} {_setting(r)}{r['series']:<{width}} {what}median {r['median']:.3g} "
+            f"± {r['mcse_median']:.1g} Wh "
+            f"(IQR {r['p25']:.3g}-{r['p75']:.3g}, 90% {r['p5']:.3g}-{r['p95']:.3g})"
+        )
 
 
 def _sobol(args) -> None:
@@ -229,9 +305,7 @@ def _import_mlenergy(args) -> None:
     configurations, messages = import_mlenergy(args.files)
     names = ", ".join(Path(f).name for f in args.files)
     source = f"ML.ENERGY Leaderboard task files ({names}) imported by uqenergy {__version__}"
-    write_file_atomically(
-        out, measured_csv(configurations, source), may_replace=lambda p: args.force or written_by_importer(p)
-    )
+    write_file_atomically(out, measured_csv(configurations, source), may_replace=written_by_importer)
     _warn(messages, args)
     if not args.quiet:
         groups = {c.group for c in configurations}
@@ -317,6 +391,22 @@ def build_parser() -> argparse.ArgumentParser:
         draws="draws per model, and queries per state of knowledge (overrides the study)",
     )
 
+    fit = sub.add_parser(
+        "fit",
+        help="fit the size regression to measured data; write the posterior, coverage.json and a report",
+        description="Fit GPU energy per output token against model size, concurrency and hardware to a measured "
+        "table, in three forms; compare them by PSIS-LOO and check each by leave-one-model-out coverage. "
+        "Writes coverage.json, loo.json, coefficients.json, held_out.json, posterior-FORM.nc (ArviZ), figures and "
+        "a report (docs/predictive.md).",
+    )
+    fit.add_argument(
+        "--data", default="mlenergy_v3", help="measured table (CSV path or bundled name; default mlenergy_v3)"
+    )
+    fit.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000, 4 chains)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _output_options(fit, "fit")
+    fit.set_defaults(handler=_fit)
+
     validate = sub.add_parser(
         "validate",
         help="check study, prior, estimates and benchmark files without running",
@@ -346,7 +436,6 @@ def build_parser() -> argparse.ArgumentParser:
     mlenergy.add_argument(
         "--out", dest="out_file", default="mlenergy.csv", help="the table to write (default ./mlenergy.csv)"
     )
-    mlenergy.add_argument("--force", action="store_true", help="replace an existing file not written by uqenergy")
     mlenergy.add_argument("--quiet", action="store_true", help="print nothing but errors")
     mlenergy.set_defaults(handler=_import_mlenergy)
 
@@ -413,7 +502,11 @@ def _output_options(parser, command: str) -> None:
         help=f"output folder (default ./{DEFAULT_ROOT}/{command}-STUDY, e.g. "
         f"{default_out(command, 'paper_traditional' if command == 'run' else 'NAME')})",
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing folder that is not a uqenergy output")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a previous uqenergy output whose own files were edited or removed (never your files)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -444,9 +537,10 @@ def main(argv: list[str] | None = None) -> int:
             from uqenergy.config.catalogue import check_command
             from uqenergy.outputs.files import check_output_dir
 
-            check_command(args.study, args.command)
+            if hasattr(args, "study"):  # uqenergy fit reads a measured table (--data), not a study
+                check_command(args.study, args.command)
             if args.out is None:
-                args.out = default_out(args.command, args.study)
+                args.out = default_out(args.command, getattr(args, "study", None) or args.data)
             check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

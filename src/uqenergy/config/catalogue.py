@@ -87,7 +87,7 @@ def study_catalogue() -> list[tuple[str, str, str]]:
     rows = []
     for name in bundled("studies"):
         doc = read_toml(resolve(name, "studies"))
-        table = doc.get("compare") or doc.get("study") or {}
+        table = doc.get("compare") or doc.get("study") or doc.get("closed_models") or {}
         rows.append((name, command_for(doc), table.get("description", "")))
     return rows
 

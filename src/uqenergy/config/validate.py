@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from uqenergy.config.benchmarks import read_benchmarks
+from uqenergy.config.closed_models import load_closed_model_study, load_closed_models
 from uqenergy.config.compare import compare_from_document
 from uqenergy.config.estimates import estimates_from_document
 from uqenergy.config.files import read_toml, resolve
@@ -36,6 +37,11 @@ def validate_file(name: str) -> tuple[str, list[str]]:
         if not path.exists():
             path = resolve(name, "priors")
     doc = read_toml(path)
+    if "closed_models" in doc:
+        closed = load_closed_model_study(path)
+        return f"closed-model study {closed.name!r}, {len(closed.models)} models", closed.priors.warnings
+    if "models" in doc and "priors" not in doc:
+        return f"closed-model prior file, {len(load_closed_models(path))} models", []
     if "compare" in doc:
         compare = compare_from_document(path, doc)
         ratio = ", non-production ratio" if compare.overstatement else ""

@@ -63,9 +63,11 @@ def versions_dir(out_dir: Path) -> Path:
 
 
 def _files_in(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Every file below ``folder``, and every link to a folder (never followed), as (relative path, path)."""
     for root, dirs, names in os.walk(folder):
         dirs.sort()
-        for name in sorted(names):
+        links = [d for d in dirs if Path(root, d).is_symlink()]
+        for name in sorted([*names, *links]):
             path = Path(root, name)
             yield path.relative_to(folder).as_posix(), path
 
@@ -115,14 +117,21 @@ def changed_files(folder: Path) -> list[str]:
     return changed
 
 
+def _within(folder: Path, rel: str) -> bool:
+    """Whether ``folder / rel`` lies inside ``folder`` without passing through a link (``rel`` itself may be one)."""
+    parts = Path(rel).parts
+    if not parts or Path(rel).is_absolute() or ".." in parts:
+        return False
+    return not any(folder.joinpath(*parts[:i]).is_symlink() for i in range(1, len(parts)))
+
+
 def _remove_by_manifest(folder: Path) -> None:
     """Delete the files ``folder``'s manifest lists, then the folders left empty; anything else stays."""
     for rel in read_manifest(folder) or {}:
-        path = folder / rel
-        if not path.is_relative_to(folder) or ".." in Path(rel).parts:
-            continue  # an edited manifest never reaches outside its folder
+        if not _within(folder, rel):
+            continue  # an edited manifest, or a folder replaced by a link, never reaches outside the output
         try:
-            path.unlink()
+            (folder / rel).unlink()
         except OSError:
             pass
     try:
@@ -510,7 +519,12 @@ def write_file_atomically(path: str | Path, text: str, *, may_replace: Callable[
     if path.is_dir():
         raise InputError(path, "--out", "is a folder", "a file name, e.g. mlenergy.csv")
     if path.exists() and not may_replace(path):
-        raise InputError(path, "--out", "exists and was not written by uqenergy", "a new file name, or --force")
+        raise InputError(
+            path,
+            "--out",
+            "exists and was not written by uqenergy",
+            "a new file name; uqenergy never replaces your files",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)

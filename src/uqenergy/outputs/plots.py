@@ -32,6 +32,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from scipy import stats
 
 from uqenergy.analyses.results import StudyResult
 from uqenergy.analyses.series import blend_definitions, series_draws
@@ -1171,4 +1172,171 @@ def plot_energy_per_token(
         for spine in ("top", "right"):
             panel_ax.spines[spine].set_visible(False)
     axes[-1].set_xlabel("concurrency: mean batch (requests served at once, log scale)")
+    return _drawn(axes)
+
+
+def _forms(records: Sequence[Mapping]) -> list[str]:
+    return list(dict.fromkeys(r["form"] for r in records))
+
+
+def calibration_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_calibration`: one square panel; a colour per form."""
+    key = tuple(
+        Line2D([], [], color=c, marker="o", markersize=4, label=f) for f, c in colors_for(_forms(records)).items()
+    )
+    band = Patch(facecolor="#dddddd", label="goal: within 10 points of nominal")
+    note = (
+        "Leave-one-model-out: each model's configurations (FP8 and BF16 builds together) held out, the rest fitted, "
+        "and the share of held-out measurements inside the central posterior predictive interval counted. "
+        "Solid: all GPUs; dashed: H100; dotted: B200. Points of one model are correlated, so the effective sample "
+        "is nearer the number of models than of points."
+    )
+    return Layout((1,), (7.0, 7.6), (*key, band), note)
+
+
+def plot_calibration(records: Sequence[Mapping], ax: Axes | None = None) -> Axes:
+    """Observed coverage of posterior predictive intervals against their nominal level, per form and GPU.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Coverage records (``form``, ``gpu``, ``nominal``, ``observed``), as in ``coverage.json``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> records = [{"form": "f", "gpu": "all", "nominal": n, "observed": n} for n in (0.5, 0.9)]
+    >>> ax = uqenergy.plot_calibration(records)
+    >>> ax.get_xlabel()
+    'nominal level of the central interval (%)'
+    """
+    axes = _panels(ax, calibration_layout(records))
+    panel = axes[0]
+    grid = np.array([0.0, 1.0])
+    panel.fill_between(100 * grid, 100 * (grid - 0.1), 100 * (grid + 0.1), color="#dddddd", linewidth=0)
+    panel.plot(100 * grid, 100 * grid, color="#888888", linewidth=0.8)
+    styles = {"all": "-", "H100": "--", "B200": ":"}
+    for form, color in colors_for(_forms(records)).items():
+        for gpu, style in styles.items():
+            rows = sorted((r for r in records if r["form"] == form and r["gpu"] == gpu), key=lambda r: r["nominal"])
+            if not rows:
+                continue
+            x = 100 * np.array([r["nominal"] for r in rows])
+            y = 100 * np.array([r["observed"] for r in rows])
+            marker = "o" if gpu == "all" else None
+            panel.plot(x, y, style, color=color, marker=marker, markersize=4, linewidth=1.6 if gpu == "all" else 1.0)
+    panel.set_xlim(0, 100)
+    panel.set_ylim(0, 100)
+    panel.set_aspect("equal")
+    panel.set_xlabel("nominal level of the central interval (%)")
+    panel.set_ylabel("held-out measurements inside (%)")
+    panel.grid(color="#e5e5e5", linewidth=0.8)
+    for spine in ("top", "right"):
+        panel.spines[spine].set_visible(False)
+    return panel
+
+
+def pit_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_pit`: a panel per form."""
+    note = (
+        "PIT: the posterior predictive probability below each held-out measurement, its model unseen. A calibrated "
+        "model gives a flat histogram (grey line); a U shape means intervals too narrow, a hump too wide, a slope "
+        "a bias. The grey band is where 90% of bars would fall for independent points."
+    )
+    return Layout((1,) * len(_forms(records)), (WIDTH_IN, 1.2 + 2.0 * len(_forms(records))), (), note)
+
+
+def plot_pit(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None, bins: int = 10) -> Axes | np.ndarray:
+    """Histograms of the leave-one-model-out PIT values, one panel per form.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        One record per held-out configuration (``form``, ``pit``), as in ``held_out.json``.
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        One axes per form; a new figure if None.
+    bins : int
+        Equal-width bins on [0, 1].
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+
+    Examples
+    --------
+    >>> import uqenergy
+    >>> ax = uqenergy.plot_pit([{"form": "f", "pit": p} for p in (0.1, 0.5, 0.9)])
+    >>> ax.get_xlabel()
+    'PIT of the held-out measurement'
+    """
+    forms = _forms(records)
+    axes = _panels(ax, pit_layout(records))
+    edges = np.linspace(0, 1, bins + 1)
+    for panel, (form, color) in zip(axes, colors_for(forms).items()):
+        pit = np.array([r["pit"] for r in records if r["form"] == form])
+        panel.hist(pit, edges, color=color, alpha=0.8, edgecolor="white")
+        low, high = stats.binom.ppf([0.05, 0.95], pit.size, 1 / bins)
+        panel.axhspan(low, high, color="#dddddd", zorder=0)
+        panel.axhline(pit.size / bins, color="#888888", linewidth=0.8)
+        panel.set_ylabel(f"{form}\nconfigurations")
+        panel.set_xlim(0, 1)
+        for spine in ("top", "right"):
+            panel.spines[spine].set_visible(False)
+    axes[-1].set_xlabel("PIT of the held-out measurement")
+    return _drawn(axes)
+
+
+def held_out_layout(records: Sequence[Mapping]) -> Layout:
+    """The layout of :func:`plot_held_out`: one square panel per form, side by side; a colour per GPU."""
+    forms = _forms(records)
+    key = tuple(
+        Line2D([], [], color=c, marker="o", linestyle="", markersize=4, label=g)
+        for g, c in colors_for(sorted({r["gpu"] for r in records})).items()
+    )
+    note = "Each point: one measured configuration against the median of the posterior predictive when its whole model was held out. Dashed lines: a factor of 2."
+    return Layout((1,) * len(forms), (5.5, 1.4 + 3.4 * len(forms)), key, note)
+
+
+def plot_held_out(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None) -> Axes | np.ndarray:
+    """Measured GPU energy per output token against the leave-one-model-out prediction, one panel per form.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        ``held_out.json`` records (``form``, ``gpu``, ``log_energy``, ``predicted_median``; ln J/token).
+    ax : matplotlib.axes.Axes or sequence of them, optional
+        One axes per form; a new figure if None.
+
+    Returns
+    -------
+    matplotlib.axes.Axes or numpy.ndarray of them
+    """
+    forms = _forms(records)
+    axes = _panels(ax, held_out_layout(records))
+    colors = colors_for(sorted({r["gpu"] for r in records}))
+    values = np.exp([v for r in records for v in (r["log_energy"], r["predicted_median"])])
+    lo, hi = values.min() / 1.5, values.max() * 1.5
+    for panel, form in zip(axes, forms):
+        rows = [r for r in records if r["form"] == form]
+        for gpu, color in colors.items():
+            x = np.exp([r["predicted_median"] for r in rows if r["gpu"] == gpu])
+            y = np.exp([r["log_energy"] for r in rows if r["gpu"] == gpu])
+            panel.scatter(x, y, s=9, color=color, alpha=0.7, linewidths=0)
+        for factor, style in ((1, "-"), (2, "--"), (0.5, "--")):
+            panel.plot([lo, hi], [lo * factor, hi * factor], style, color="#888888", linewidth=0.8)
+        panel.set_xscale("log")
+        panel.set_yscale("log")
+        panel.set_xlim(lo, hi)
+        panel.set_ylim(lo, hi)
+        panel.set_title(form, fontsize=10)
+        panel.set_ylabel("measured (J/token)")
+        for spine in ("top", "right"):
+            panel.spines[spine].set_visible(False)
+    axes[-1].set_xlabel("predicted median, model held out (J/token)")
     return _drawn(axes)

@@ -63,7 +63,13 @@ RESULT_FILES = {
         "ratio_p95",
         "verdict",
     ),
+    "coverage.json": ("form", "level", "nominal", "observed", "n_points", "n_models", "gpu"),
+    "loo.json": ("form", "rank", "elpd_loo", "se", "elpd_diff", "dse", "k_bad", "k_very_bad", "k_max"),
+    "coefficients.json": ("form", "parameter", "mean", "sd", "hdi_low", "hdi_high", "r_hat"),
+    "held_out.json": ("form", "model", "gpu", "log_energy", "pit", "predicted_median"),
 }
+#: results drawn in figures but too long to list in the report
+FIGURE_ONLY = frozenset({"held_out.json"})
 TEXT_KEYS = frozenset(
     {
         "scenario",
@@ -76,6 +82,11 @@ TEXT_KEYS = frozenset(
         "method",
         "estimate_id",
         "verdict",
+        "form",
+        "level",
+        "gpu",
+        "parameter",
+        "model",
         "compared_statistic",
         "boundary",
         "claim",
@@ -392,6 +403,33 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
                 fleet,
                 title="Fleet energy, water and carbon",
             )
+    if coverage := out.results.get("coverage.json"):
+        add(
+            "calibration.png",
+            "Leave-one-model-out calibration: the share of held-out measurements inside each central posterior "
+            "predictive interval against its nominal level, per regression form.",
+            plots.calibration_layout(coverage),
+            plots.plot_calibration,
+            coverage,
+            title="Do the intervals hold what they claim?",
+        )
+    if held_out := out.results.get("held_out.json"):
+        add(
+            "pit.png",
+            "Where each held-out measurement falls in its posterior predictive distribution (PIT), per form.",
+            plots.pit_layout(held_out),
+            plots.plot_pit,
+            held_out,
+            title="PIT of held-out measurements",
+        )
+        add(
+            "held-out.png",
+            "Measured GPU energy per output token against the prediction made with its model held out.",
+            plots.held_out_layout(held_out),
+            plots.plot_held_out,
+            held_out,
+            title="Predictions for models the fit never saw",
+        )
     if estimates := out.results.get("compare.json"):
         unverified = _unverified_estimates(out.path)
         add(
@@ -524,7 +562,11 @@ def records_table(records: list[dict]) -> Table:
     return Table(header, [[_cell(r.get(k, "")) for k in header] for r in records])
 
 
-QUANTITY_NAMES = {"energy_wh": "energy per query", "mean_energy_wh": "mean energy per query"}
+QUANTITY_NAMES = {
+    "energy_wh": "energy per query",
+    "mean_energy_wh": "mean energy per query",
+    "median_energy_wh": "energy of the median query",
+}
 
 
 def _intervals(r: dict, unit: str, band: str = "90% interval") -> str:
@@ -685,7 +727,36 @@ def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
     ]
 
 
+def _coverage_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """Overall coverage at 50% and 90% per form, with the points and models behind it."""
+    return [
+        f"{r['form']}: {100 * r['observed']:.0f}% of held-out measurements inside the {r['level']} posterior "
+        f"predictive interval ({r['n_points']} configurations of {r['n_models']} models; "
+        f"{100 * r['observed_per_model']:.0f}% averaged over models)."
+        for r in records
+        if r["gpu"] == "all" and r["level"] in ("50%", "90%")
+    ]
+
+
+def _loo_headlines(records: list[dict], attrs: dict) -> list[str]:
+    return [
+        f"PSIS-LOO rank {r['rank']}: {r['form']}, elpd {r['elpd_loo']:.1f} ± {r['se']:.1f}"
+        + (f" ({r['elpd_diff']:.1f} ± {r['dse']:.1f} below the best)" if r["rank"] > 0 else "")
+        + f"; Pareto k above 0.7 for {r['k_bad'] + r['k_very_bad']} of {r['n_points']} configurations "
+        f"(max {r['k_max']:.2f})."
+        for r in records
+    ]
+
+
+def _no_headlines(records: list[dict], attrs: dict) -> list[str]:
+    return []
+
+
 HEADLINES = {
+    "coverage.json": _coverage_headlines,
+    "loo.json": _loo_headlines,
+    "coefficients.json": _no_headlines,
+    "held_out.json": _no_headlines,
     "summary.json": _summary_headlines,
     "sobol.json": _sobol_headlines,
     "fleet.json": _fleet_headlines,
@@ -768,6 +839,16 @@ MEASURED_GUIDE = (
 )
 
 
+PREDICTIVE_GUIDE = (
+    "Energy per query at the {boundary} boundary, in watt-hours (Wh), of models no benchmark measured: GPU energy "
+    "per output token is drawn from the posterior predictive of the size regression fitted to ML.ENERGY v3 "
+    "(form {form}: a fresh per-model effect for an unseen model), given each model's priors on its active and "
+    "total parameters, GPU and precision; then multiplied by the output tokens and the boundary ladder's "
+    "multipliers, as for measured models. mean_energy_wh is the mean energy per query of each state of knowledge "
+    "(to hold a published average against), median_energy_wh the energy of the median query. See docs/predictive.md."
+)
+
+
 def _placed(value: float, measured: list[float]) -> str:
     """Where ``value`` lies against a measured range: below, within or above it."""
     return "below" if value < min(measured) else "above" if value > max(measured) else "within"
@@ -830,7 +911,10 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
     """The report as a list of blocks, rendered to Markdown and to HTML alike."""
     title = f"uqenergy report: {out.attrs['study']}" if "study" in out.attrs else "uqenergy report"
     blocks: list = [Heading(1, title), Paragraph(source_line(out).removeprefix("Source: "))]
-    if "summary.json" in out.results and "boundary" in out.attrs:
+    if "summary.json" in out.results and "regression_form" in out.attrs:
+        form, boundary = out.attrs["regression_form"], out.attrs["boundary"]
+        blocks.append(Paragraph(PREDICTIVE_GUIDE.format(boundary=boundary, form=form)))
+    elif "summary.json" in out.results and "boundary" in out.attrs:
         task = out.attrs.get("measured_task", "?")
         blocks.append(Paragraph(MEASURED_GUIDE.format(boundary=out.attrs["boundary"], task=task)))
     elif "summary.json" in out.results:
@@ -849,6 +933,9 @@ def report_blocks(out: OutputFolder, images: list[Image]) -> list:
         blocks += images
     blocks += _drift_blocks(out.path)
     for name, records in out.results.items():
+        if name in FIGURE_ONLY:
+            blocks += [Heading(2, f"Records of {name}"), Paragraph(f"{len(records)} records, in the file.")]
+            continue
         blocks += [Heading(2, f"All records of {name}"), Paragraph(f"{len(records)} records."), records_table(records)]
     return blocks + _prior_blocks(out.attrs) + _provenance_blocks(out)
 
