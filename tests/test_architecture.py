@@ -109,3 +109,20 @@ def test_validate_loads_no_scipy_and_no_data_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parents[1]
     )
     assert out.stdout.strip() == ""
+
+
+def test_a_run_loads_no_scipy_stats(tmp_path):
+    """A plain run draws from numpy's samplers and the closed-form laws: scipy.stats is half a second of import."""
+    from conftest import SMALL_STUDY
+
+    study = tmp_path / "small.toml"
+    study.write_text(SMALL_STUDY.replace("draws = 20000", "draws = 2000"))
+    code = (
+        "import sys; from uqenergy.cli import main\n"
+        f"try: main(['run', {str(study)!r}, '--out', {str(tmp_path / 'out')!r}, '--quiet'])\n"
+        "except SystemExit: pass\n"
+        "print(','.join(m for m in ('scipy.stats', 'arviz', 'SALib', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (tmp_path / "out" / "report.md").is_file(), out.stderr
+    assert out.stdout.strip() == ""
