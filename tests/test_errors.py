@@ -253,6 +253,13 @@ CASES = [
         "draws per model do not fit the memory budget",
     ),
     ("study-sobol-method", "study:sobol", ("append", '[sobol]\nmethod = "fast"\n'), "sobol.method"),
+    ("study-sobol-inner-draws", "study", ("append", "[sobol]\ninner_draws = 0\n"), "sobol.inner_draws"),
+    (
+        "study-sobol-two-level-method",
+        "study",
+        ("sub", "trim = [[5, 95], [10, 90]]", '\n[intervals]\ndesign = "two-level"\n\n[sobol]\nmethod = "morris"\n'),
+        "sobol.method",
+    ),
     (
         "study-sobol-group-unknown-prior",
         "study:sobol",

@@ -201,7 +201,7 @@ def test_report_is_generic_over_the_json_files_present(tmp_path, cli):
     for record in COMPARE:
         assert record["estimate_id"] in markdown and record["verdict"] in markdown
     assert len([row for row in table_rows(markdown) if "monte-carlo" in row]) == 2
-    assert "output_tokens drives most of the spread" in markdown
+    assert "dominant factor output_tokens (ST 0.70 ± 0.04" in markdown
 
 
 def test_empty_folder_has_nothing_to_report(tmp_path):

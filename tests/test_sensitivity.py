@@ -15,6 +15,8 @@ from SALib.test_functions import Ishigami
 from conftest import PRIORS_DIR, SMALL_STUDY
 from uqenergy.analyses.sensitivity import _child, _Saltelli, analyse, pawn_median_ks
 from uqenergy.analyses.sensitivity_study import (
+    dominant,
+    mean_evaluator,
     run_sensitivity,
     series_evaluator,
     series_factors,
@@ -24,6 +26,7 @@ from uqenergy.config import distributions
 from uqenergy.config.errors import InputError
 from uqenergy.config.sobol import MODEL_FACTOR, Options
 from uqenergy.config.study import load_study
+from uqenergy.engine.backend import Backend
 from uqenergy.engine.throughput import study_fits
 
 SIGMAS = {"x1": 0.2, "x2": 0.5, "x3": 1.0, "x4": 0.3}
@@ -377,3 +380,129 @@ def test_sobol_cli_writes_flat_records_and_a_chart(write, cli, tmp_path):
     assert records and all(list(r) == SOBOL_KEYS for r in records)
     assert (tmp_path / "out" / "figures" / "sobol-blend.png").read_bytes()[:4] == b"\x89PNG"
     assert "blend" in out and "dominant factor" in out and "pathway" in out
+
+
+TOY_TWO_LEVEL = f"""
+[study]
+name = "toy"
+scenario = "toy"
+priors = ["{PRIORS_DIR / "joule2026.toml"}"]
+models = ["toy"]
+draws = 1000
+seed = 5
+
+[models."toy"]
+source = "a toy with a constant throughput: energy is proportional to the output tokens"
+throughput = 1000
+
+[priors.pue]
+dist = "fixed"
+value = 1.2
+
+[priors.power_utilisation]
+dist = "fixed"
+value = 0.6
+
+[priors.node_power_kw]
+dist = "lognormal"
+mu = 2.3
+sigma = 0.2
+kind = "epistemic"
+
+[priors.pathway_model]
+dist = "lognormal"
+mu = 1.0
+sigma = 0.3
+kind = "epistemic"
+
+[priors.pathway_serving]
+dist = "lognormal"
+mu = 0.5
+sigma = 0.4
+kind = "epistemic"
+
+[pathways]
+names = ["model", "serving"]
+
+[intervals]
+design = "two-level"
+outer_draws = 100
+
+[sobol]
+base_samples = [4096]
+inner_draws = 40
+
+[sobol.groups]
+efficiency = ["pathway_model", "pathway_serving"]
+hardware = ["node_power_kw", "pue", "power_utilisation"]
+"""
+TOY_SIGMAS = {"node_power_kw": 0.2, "pathway_model": 0.3, "pathway_serving": 0.4}
+
+
+def lognormal_product_indices(sigmas: dict[str, float]) -> dict[str, tuple[float, float]]:
+    """(S1, ST) of a product of independent log-normal factors with log SDs ``sigmas`` (or of groups of them)."""
+    total = sum(s**2 for s in sigmas.values())
+    return {
+        n: (np.expm1(s**2) / np.expm1(total), 1 - np.expm1(total - s**2) / np.expm1(total)) for n, s in sigmas.items()
+    }
+
+
+def test_indices_of_the_mean_match_the_closed_form(write):
+    """Mean energy per query of the toy = c x E[tokens] x node power / (pathway_model x pathway_serving): the
+    aleatory tokens average out, and the indices of the mean are those of a product of log-normals."""
+    result = run_sensitivity(write("toy.toml", TOY_TWO_LEVEL))
+    found = by_factor(result.records, "mean_energy_wh")
+    assert set(found) == {*TOY_SIGMAS, "group:efficiency", "group:hardware"}  # aleatory and fixed: no factor
+    assert {r["inner_draws"] for r in result.records} == {40}
+    expected = lognormal_product_indices(TOY_SIGMAS)
+    expected["group:efficiency"] = lognormal_product_indices({"efficiency": np.hypot(0.3, 0.4), "node_power_kw": 0.2})[
+        "efficiency"
+    ]
+    expected["group:hardware"] = expected["node_power_kw"]
+    for name, (s1, st) in expected.items():
+        assert within(found[name], "S1", s1) and within(found[name], "ST", st), (name, found[name], s1, st)
+
+
+def test_fresh_inner_draws_per_row_inflate_the_total_indices(write):
+    """Without common inner draws every row's mean carries its own Monte Carlo noise, of variance
+    E[g^2] CV^2 / inner (g: the epistemic part, CV: the tokens' coefficient of variation). Jansen's total index
+    then estimates (V_T + noise) / (V + noise) instead of V_T / V; with common draws it is exact."""
+    study = load_study(write("toy.toml", TOY_TWO_LEVEL))
+    factors = list(TOY_SIGMAS)
+    with Backend("local") as backend:
+        indices = {
+            common: by_factor(
+                analyse(
+                    factors,
+                    {},
+                    mean_evaluator(study, "toy", ["toy"], factors, backend, common=common),
+                    study.sobol.options,
+                    np.random.SeedSequence(2),
+                ).records,
+                "mean_energy_wh",
+            )
+            for common in (True, False)
+        }
+    tokens = study.priors.get("output_tokens").ppf((np.arange(10**6) + 0.5) / 10**6)
+    total = sum(s**2 for s in TOY_SIGMAS.values())
+    variance = np.expm1(total)  # V / E[g]^2
+    noise = np.exp(total) * tokens.var() / tokens.mean() ** 2 / study.sobol.inner_draws  # noise / E[g]^2
+    for name, (_, st) in lognormal_product_indices(TOY_SIGMAS).items():
+        assert within(indices[True][name], "ST", st)
+        assert within(indices[False][name], "ST", (st * variance + noise) / (variance + noise))
+    assert not within(indices[False]["node_power_kw"], "ST", lognormal_product_indices(TOY_SIGMAS)["node_power_kw"][1])
+
+
+def test_sobol_cli_on_a_two_level_study_names_the_target_and_the_report_agrees(write, cli, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = cli("sobol", write("toy.toml", TOY_TWO_LEVEL), "--out", out)
+    assert code == 0, err
+    records = json.loads((out / "sobol.json").read_text())
+    assert {r["target"] for r in records} == {"mean_energy_wh"} and {r["inner_draws"] for r in records} == {40}
+    state = "converged" if records[0]["converged"] else "NOT converged"
+    factor, group = dominant(records, "sobol")[0]
+    assert f"dominant factor {factor['factor']} ST {factor['ST']:.2f}" in stdout and state in stdout
+    headline = (out / "report.md").read_text()
+    assert f"dominant factor {factor['factor']} (ST {factor['ST']:.2f}" in headline
+    assert f"group {group['factor'].removeprefix('group:')} (ST {group['ST']:.2f}" in headline
+    assert f"{state} at {factor['base_samples']:,} base samples, each mean over 40 common inner draws" in headline

@@ -113,18 +113,21 @@ class _Inner:
     inner: int
     keep: int
     low: float | None  # see lookup_low
+    common: bool = False  # every outer draw takes the same inner draws (common random numbers)
 
     def values(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Drawn inputs of outer draws [start, stop): (outer, inner), or (model, outer, inner) if models differ."""
-        draws = monte_carlo_draws(
-            self.study.priors, self.drawn, self.draw_models, self.seed, start * self.inner, stop * self.inner
-        )
-        shape = (
-            (stop - start, self.inner)
-            if len(self.draw_models) == 1
-            else (len(self.draw_models), stop - start, self.inner)
-        )
-        return {name: d.reshape(shape) for name, d in zip(self.drawn, draws)}
+        """Drawn inputs of outer draws [start, stop): (outer, inner), or (model, outer, inner) if models differ.
+
+        With ``common``, every outer draw takes inner draws [0, inner): the mean of an outer draw is then one
+        fixed function of its epistemic inputs, which a Sobol design of the mean needs (see
+        :mod:`uqenergy.analyses.sensitivity_study`)."""
+        first, last = (0, self.inner) if self.common else (start * self.inner, stop * self.inner)
+        draws = monte_carlo_draws(self.study.priors, self.drawn, self.draw_models, self.seed, first, last)
+        models, outer = len(self.draw_models), stop - start
+        shape = (outer, self.inner) if models == 1 else (models, outer, self.inner)
+        return {
+            name: np.broadcast_to(d.reshape((*shape[:-2], -1, self.inner)), shape) for name, d in zip(self.drawn, draws)
+        }
 
     def energy(self, theta: xr.Dataset, values: dict, sizes: dict) -> np.ndarray:
         """Energy per query (model, outer, value) from outer inputs and aleatory inputs along ``value``."""
@@ -158,6 +161,47 @@ class _Inner:
         total_wh = np.cumsum(on_grid * counts.reshape(-1, cells), axis=-1)[..., -1]
         first = np.broadcast_to(code[:, : self.keep], (*on_grid.shape[:2], self.keep))
         return total_wh, np.take_along_axis(on_grid, first, axis=2)
+
+
+def inner_job(study: Study, theta: xr.Dataset, seed: int, inner: int, keep: int = 1, common: bool = False) -> _Inner:
+    """What every chunk needs to evaluate ``inner`` queries under each state of knowledge of ``theta`` (model, outer).
+
+    ``common``: the same inner draws under every state of knowledge (see :meth:`_Inner.values`).
+    """
+    aleatory = split_levels(study)[1]
+    drawn = [name for name in aleatory if not study.priors.is_fixed(name)]
+    shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
+    return _Inner(
+        study=study,
+        fits=study_data(study),
+        theta=theta,
+        drawn=drawn,
+        constants=constant_inputs(study.priors, [n for n in aleatory if n not in drawn], study.models),
+        draw_models=study.models[:1] if shared else study.models,
+        seed=level_seed(seed, INNER),
+        inner=inner,
+        keep=keep,
+        low=lookup_low(study, drawn, inner),
+        common=common,
+    )
+
+
+def inner_means(
+    job: _Inner, backend: Backend, outer_chunk: int | None = None, progress=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean energy per query of each model under each state of knowledge (model, outer), in Wh, and the first
+    ``job.keep`` per-query energies of each (model, outer, keep): runs of outer draws as chunks on ``backend``."""
+    study, inner, outer = job.study, job.inner, job.theta.sizes["outer"]
+    chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.low is not None else len(study.models))
+    per_chunk = outer_chunk or max(1, chunk_draws // inner)
+    chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
+    sums, kept = [], []
+    for (start, stop), (total_wh, first_wh) in zip(chunks, backend.map(_Inner.chunk, job, chunks)):
+        sums.append(total_wh)
+        kept.append(first_wh)
+        if progress is not None:
+            progress((stop - start) * inner * len(study.models))
+    return np.concatenate(sums, axis=1) / inner, np.concatenate(kept, axis=1)
 
 
 def series_weights(study: Study, in_series: np.ndarray, outer: int, seed: int) -> np.ndarray:
@@ -212,7 +256,7 @@ def _pathways(study: Study) -> list[str]:
     return ["baseline", *pathway_names(study)]
 
 
-def _divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
+def state_divisors(study: Study, theta: xr.Dataset) -> dict[str, np.ndarray]:
     """Each pathway's divisor (model, outer), as in one-level runs; ``baseline`` divides by one."""
     for name in study.pathway_priors:
         if name not in theta:
@@ -268,33 +312,10 @@ def two_level(
     require_untrimmed(study.blends, study.path)
     epistemic, aleatory = split_levels(study)
     theta = outer_inputs(study, epistemic, outer, seed)
-    divisors = _divisors(study, theta)
-    drawn = [name for name in aleatory if not study.priors.is_fixed(name)]
-    shared = all(study.priors.get(n, m) is study.priors.get(n) for n in drawn for m in study.models)
-    job = _Inner(
-        study=study,
-        fits=study_data(study),
-        theta=theta,
-        drawn=drawn,
-        constants=constant_inputs(study.priors, [n for n in aleatory if n not in drawn], study.models),
-        draw_models=study.models[:1] if shared else study.models,
-        seed=level_seed(seed, INNER),
-        inner=inner,
-        keep=keep,
-        low=lookup_low(study, drawn, inner),
-    )
-    chunk_draws = study.chunk_draws or CHUNK_EVALUATIONS // (1 if job.low is not None else len(study.models))
-    per_chunk = outer_chunk or max(1, chunk_draws // inner)
-    chunks = [(start, min(start + per_chunk, outer)) for start in range(0, outer, per_chunk)]
-    sums, kept = [], []
+    divisors = state_divisors(study, theta)
+    job = inner_job(study, theta, seed, inner, keep)
     with Backend(study.scheduler, workers or os.cpu_count() or 1) as backend:
-        for (start, stop), (total_wh, first_wh) in zip(chunks, backend.map(_Inner.chunk, job, chunks)):
-            sums.append(total_wh)
-            kept.append(first_wh)
-            if progress is not None:
-                progress((stop - start) * inner * len(study.models))
-    model_mean_wh = np.concatenate(sums, axis=1) / inner
-    kept_wh = np.concatenate(kept, axis=1)
+        model_mean_wh, kept_wh = inner_means(job, backend, outer_chunk, progress)
     pooled = InMemory(kept_wh.reshape(len(study.models), -1))  # a top blend ranks models by pooled per-query median
     members = {b.name: series_members(study, b.name, pooled) for b in study.blends}
     in_series = np.vstack(
@@ -343,7 +364,7 @@ def two_level(
 
 def two_level_records(study: Study, result: xr.Dataset) -> list[dict]:
     """Per series and pathway: the pooled per-query ``energy_wh`` and the epistemic ``mean_energy_wh`` records."""
-    divisors = _divisors(study, result)
+    divisors = state_divisors(study, result)
     outer, inner = result.attrs["outer_draws"], result.attrs["inner_draws"]
     kept_wh = result["energy_wh"].values
     records = []

@@ -78,8 +78,13 @@ COMMANDS = {"compare": "compare", "fleet": "fleet", "sobol": "sobol"}
 
 
 def command_for(doc: dict) -> str:
-    """The command that runs a study document: compare, fleet or sobol by its section, else run."""
-    return next((command for section, command in COMMANDS.items() if section in doc), "run")
+    """The command that runs a study document: compare, fleet or sobol by its section, else run (a
+    two-level study with a ``[sobol]`` section is run by ``run``; the section is for ``uqenergy sobol``)."""
+    two_level = doc.get("intervals", {}).get("design") == "two-level"
+    return next(
+        (command for section, command in COMMANDS.items() if section in doc and not (two_level and section == "sobol")),
+        "run",
+    )
 
 
 def study_catalogue() -> list[tuple[str, str, str]]:

@@ -190,6 +190,22 @@ def merge_spec(below: dict | None, above: dict) -> dict:
     return merged
 
 
+def fold_layer(below: dict | None, above: dict) -> dict:
+    """One ``[priors.NAME]`` table that layers as ``below`` then ``above`` do (:func:`load_layers`): new numbers
+    in ``above`` drop ``below``'s per-model tables and note; otherwise ``above``'s per-model tables replace
+    ``below``'s model by model."""
+    if below is None:
+        return dict(above)
+    folded = merge_spec(below, above)
+    if DISTRIBUTION_KEYS & above.keys():
+        models = dict(above.get("models", {}))
+        if "note" not in above:
+            folded.pop("note", None)
+    else:
+        models = below.get("models", {}) | above.get("models", {})
+    return folded | ({"models": models} if models else {})
+
+
 def _prior_tables(doc: dict, file) -> dict:
     tables = doc.get("priors", {})
     if not isinstance(tables, dict):

@@ -135,7 +135,10 @@ TABLES: tuple[tuple[str, frozenset[str], Mapping[str, str]], ...] = (
             "second_order": "true: second-order Sobol indices",
             "resamples": "bootstrap resamples for confidence intervals",
             "conf_level": "confidence level of the intervals",
-            "targets": "`energy_wh`, `log_energy_wh`",
+            "targets": "`energy_wh`, `log_energy_wh`; two-level studies `mean_energy_wh`; fleet studies "
+            "`mean_energy_wh`, `fleet_gwh_per_day`",
+            "inner_draws": "two-level and fleet studies: aleatory draws behind each design row's mean, the same "
+            "for every row (default 1000)",
             "series": "series analysed (default: the blends)",
             "groups": "named groups of factors",
         },

@@ -2,10 +2,16 @@
 
 Keys: ``method`` (sobol, morris, pawn), ``base_samples`` (sizes tried in turn),
 ``tolerance`` (largest CI half-width to stop at), ``second_order``,
-``resamples`` (bootstrap), ``conf_level``, ``targets``, ``series`` and
-``[sobol.groups]`` (group name -> list of factors; every sampled factor must be
-in exactly one group). A study without the section gets the defaults. What the
-analysis does is in :mod:`uqenergy.analyses.sensitivity_study`.
+``resamples`` (bootstrap), ``conf_level``, ``targets``, ``series``,
+``inner_draws`` and ``[sobol.groups]`` (group name -> list of factors; every
+sampled factor must be in exactly one group). A study without the section gets
+the defaults. What the analysis does is in :mod:`uqenergy.analyses.sensitivity_study`.
+
+What is analysed follows the study's design (:data:`DESIGN_TARGETS`): a one-level
+study, the energy per query; a two-level study (``[intervals] design =
+"two-level"``), the mean energy per query over its epistemic priors, each
+design row's mean taken over ``inner_draws`` aleatory draws; a fleet study, that
+mean and the fleet total per day of each workload mix.
 """
 
 from __future__ import annotations
@@ -22,10 +28,30 @@ from uqenergy.config.priors import PriorSet
 
 METHODS = ("sobol", "morris", "pawn")
 TARGETS = ("energy_wh", "log_energy_wh")
+#: what ``uqenergy sobol`` analyses for each kind of study (the first are the defaults)
+DESIGN_TARGETS = {
+    "per-query": TARGETS,
+    "two-level": ("mean_energy_wh",),
+    "fleet": ("mean_energy_wh", "fleet_gwh_per_day"),
+}
 MODEL_FACTOR = "model_choice"  # the categorical factor that picks a blend's member for each draw
+MIX_FACTOR = "model_mix"  # a blend's Dirichlet model shares (two-level and fleet designs): a group name may hold it
 SECTION_KEYS = frozenset(
-    {"method", "base_samples", "tolerance", "second_order", "resamples", "conf_level", "targets", "series", "groups"}
+    {
+        "method",
+        "base_samples",
+        "tolerance",
+        "second_order",
+        "resamples",
+        "conf_level",
+        "targets",
+        "series",
+        "groups",
+        "inner_draws",
+    }
 )
+INNER_DRAWS = 1000  # aleatory draws per design row for the mean (two-level and fleet designs)
+MAX_INNER_DRAWS = 10**6
 DEFAULT_BASE_SAMPLES = {
     "sobol": tuple(2**p for p in range(10, 15)),
     "morris": tuple(2**p for p in range(6, 11)),
@@ -55,6 +81,8 @@ class SobolSection:
     targets: tuple[str, ...] = TARGETS
     series: tuple[str, ...] | None = None  # None: every model and untrimmed blend
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    design: str = "per-query"  # a key of DESIGN_TARGETS
+    inner_draws: int = INNER_DRAWS  # common aleatory draws behind each row's mean (two-level and fleet)
 
 
 def _base_samples(value: Any, method: str, file: Path) -> tuple[int, ...]:
@@ -85,7 +113,13 @@ def _bounded(table: dict, key: str, default: float, low: float, high: float, fil
 
 
 def parse_sobol(
-    table: Any, file: Path, models: Sequence[str], blends: Sequence[Blend], factors: Sequence[str], priors: PriorSet
+    table: Any,
+    file: Path,
+    models: Sequence[str],
+    blends: Sequence[Blend],
+    factors: Sequence[str],
+    priors: PriorSet,
+    design: str = "per-query",
 ) -> SobolSection:
     """Validate a study's ``[sobol]`` table.
 
@@ -101,6 +135,8 @@ def parse_sobol(
         The study's sampled inputs (:attr:`uqenergy.config.study.Study.factors`): what groups may hold.
     priors : PriorSet
         The study's priors: a factor fixed for every model is not sampled and needs no group.
+    design : str
+        ``per-query``, ``two-level`` or ``fleet`` (:data:`DESIGN_TARGETS`): which targets are allowed.
 
     Returns
     -------
@@ -132,7 +168,17 @@ def parse_sobol(
         resamples=resamples,
         conf_level=_bounded(table, "conf_level", 0.95, 0.0, 0.999, file),
     )
-    targets = tuple(require_names(table.get("targets", list(TARGETS)), file, "sobol.targets", allowed=TARGETS))
+    allowed_targets = DESIGN_TARGETS[design]
+    if design != "per-query" and method != "sobol":
+        raise InputError(file, "sobol.method", f"{method} is not available for a {design} study", "sobol")
+    targets = tuple(
+        require_names(table.get("targets", list(allowed_targets)), file, "sobol.targets", allowed=allowed_targets)
+    )
+    inner = table.get("inner_draws", INNER_DRAWS)
+    if isinstance(inner, bool) or not isinstance(inner, int) or not 1 <= inner <= MAX_INNER_DRAWS:
+        raise InputError(
+            file, "sobol.inner_draws", f"{inner!r} is not a whole number in 1..{MAX_INNER_DRAWS}", "e.g. 1000"
+        )
     candidates = untrimmed_series(models, blends)
     trimmed = [b.name for b in blends if b.trim]
     series = (
@@ -149,19 +195,32 @@ def parse_sobol(
                 "models or untrimmed blends: trimming depends on the whole sample, so it has no indices",
             )
     blended = any(b.name in (series or candidates) for b in blends)
-    groups = _groups(table.get("groups", {}), file, method, factors, priors, models, blended)
-    return SobolSection(options, targets, series, groups)
+    groups = _groups(table.get("groups", {}), file, method, factors, priors, models, blended, design)
+    return SobolSection(options, targets, series, groups, design, inner)
 
 
 def _groups(
-    table: Any, file: Path, method: str, factors: Sequence[str], priors: PriorSet, models: Sequence[str], blended: bool
+    table: Any,
+    file: Path,
+    method: str,
+    factors: Sequence[str],
+    priors: PriorSet,
+    models: Sequence[str],
+    blended: bool,
+    design: str,
 ) -> dict[str, tuple[str, ...]]:
-    """``[sobol.groups]``: every sampled factor (and the model choice, when a blend is analysed) in one group."""
+    """``[sobol.groups]``: every sampled factor (and the model choice, when a blend is analysed) in one group.
+
+    A two-level or fleet design may also group the blend's model shares (``model_mix``) and any other
+    prior of the study's prior set (e.g. ``fleet_overhead``); its aleatory factors may be listed and are
+    left out of the mean's factors."""
     if not isinstance(table, dict):
         raise InputError(file, "sobol.groups", "expected a table", "[sobol.groups] with name = [factors]")
     if table and method == "pawn":
         raise InputError(file, "sobol.groups", "PAWN has no grouped form", "no groups, or method sobol or morris")
     allowed = [*factors, MODEL_FACTOR]
+    if design != "per-query":
+        allowed += [MIX_FACTOR, *(name for name in priors.names() if name not in factors)]
     groups: dict[str, tuple[str, ...]] = {}
     owner: dict[str, str] = {}
     for name, members in table.items():
@@ -177,7 +236,10 @@ def _groups(
             owner[factor] = name
     if groups:
         sampled = [f for f in factors if not priors.is_fixed(f, models)]
-        sampled += [MODEL_FACTOR] if blended else []
+        if design == "per-query":
+            sampled += [MODEL_FACTOR] if blended else []
+        else:  # the mean's factors: its epistemic priors
+            sampled = [f for f in sampled if priors.get(f).kind == "epistemic"]
         for factor in sampled:
             if factor not in owner:
                 raise InputError(

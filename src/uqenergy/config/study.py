@@ -348,7 +348,8 @@ def study_from_document(
         if model not in study.given_throughput:
             usable_rows(benchmarks, model, study.quantization, throughput_file)
     priors = replace(priors, warnings=bounds_warnings(priors, study.factors, models))
-    sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors)
+    design = "fleet" if "fleet" in doc else "two-level" if study.intervals.design == "two-level" else "per-query"
+    sobol = parse_sobol(doc.get("sobol", {}), path, models, blends, study.factors, priors, design)
     settings = tuple(
         _setting(study, doc, name, study_keys, setting_priors, extra_priors)
         for name, study_keys, setting_priors in setting_tables(doc.get("settings", []), path)

@@ -27,6 +27,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from uqenergy._version import __version__
+from uqenergy.analyses.sensitivity import GROUP_PREFIX
+from uqenergy.analyses.sensitivity_study import dominant
 from uqenergy.analyses.series import blend_definitions, series_draws, setting_attrs
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
@@ -657,20 +659,20 @@ def _settings_headlines(records: list[dict], attrs: dict) -> list[str]:
 
 
 def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        groups.setdefault((r["scenario"], r["series"], r["target"]), []).append(r)
+    """Per (setting, series, target), the dominant factor and group at the last base sample size: what the
+    console prints (:func:`uqenergy.analyses.sensitivity_study.dominant`)."""
     lines = []
-    for (scenario, series, target), rows in groups.items():
-        final = max(r["base_samples"] for r in rows)  # the last size of the ladder: what the run reports
-        rows = [r for r in rows if r["base_samples"] == final]
-        top = max(rows, key=lambda r: r["ST"])
-        state = "converged" if all(r["converged"] for r in rows) else "NOT converged"
-        lines.append(
-            f"{scenario}, {series}, {target}: {top['factor']} drives most of the spread "
-            f"(ST {top['ST']:.2f} ± {top['ST_conf']:.2f}, S1 {top['S1']:.2f} ± {top['S1_conf']:.2f}); "
-            f"{state} at {top['base_samples']:,} base samples."
-        )
+    for factor, group in dominant(records, "sobol"):
+        tops = [
+            f"{kind} {r['factor'].removeprefix(GROUP_PREFIX)} (ST {r['ST']:.2f} ± {r['ST_conf']:.2f}, "
+            f"S1 {r['S1']:.2f} ± {r['S1_conf']:.2f})"
+            for kind, r in (("factor", factor), ("group", group))
+            if r is not None
+        ]
+        state = "converged" if factor["converged"] else "NOT converged"
+        inner = f", each mean over {factor['inner_draws']:,} common inner draws" if "inner_draws" in factor else ""
+        where = ", ".join(str(factor[k]) for k in ("scenario", "setting", "series", "target") if k in factor)
+        lines.append(f"{where}: dominant {'; '.join(tops)}; {state} at {factor['base_samples']:,} base samples{inner}.")
     return lines
 
 

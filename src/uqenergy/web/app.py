@@ -5,14 +5,16 @@ Routes:
 - ``GET /``: the page (``static/index.html``; its script and style sheet are in
   ``static/``, so it works without a network);
 - ``GET /api/studies``: the studies the page runs and the default one;
-- ``GET /api/study?study=NAME``: a study's series, hardware and prior controls;
+- ``GET /api/study?study=NAME``, ``POST /api/study`` (a request): the series, hardware,
+  measured choices and prior controls of a study, or of a request's study;
 - ``POST /api/run``: a request (:mod:`uqenergy.web.whatif`) -> records, distribution,
   pathways, Sobol indices and published estimates;
 - ``POST /api/study.toml``, ``/api/records.json``, ``/api/records.csv``: the same
   request as a downloadable study file, or its records.
 
 Bad input gets HTTP 400 and ``{"error": "FILE: KEY: what is wrong (what is allowed)"}``,
-the one line the command prints.
+the one line the command prints. Runs go one at a time, each within a wall-clock limit
+(waiting for the run before it included): a request past it gets HTTP 503 and its one line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,21 +51,23 @@ async def _request_json(request: Request) -> Any:
 
 
 def _error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InputError)
-    return JSONResponse({"error": exc.message}, status_code=400)
+    assert isinstance(exc, InputError | whatif.TooLong)
+    return JSONResponse({"error": exc.message}, status_code=400 if isinstance(exc, InputError) else 503)
 
 
 def _download(text: str, media_type: str, filename: str) -> Response:
     return Response(text, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def create_app(study: str = "paper_traditional") -> Starlette:
+def create_app(study: str = "paper_traditional", *, seconds: float = whatif.PAGE_SECONDS) -> Starlette:
     """The app, with ``study`` (a bundled name or a study file) chosen when the page opens.
 
     Parameters
     ----------
     study : str
         A study the page runs: the name of a bundled one-level per-query study, or the path of a study file.
+    seconds : float
+        The wall-clock limit of a request that runs the study, waiting for the run before it included.
 
     Returns
     -------
@@ -70,6 +75,7 @@ def create_app(study: str = "paper_traditional") -> Starlette:
         The ASGI app; an unknown or unsuitable ``study`` raises :class:`~uqenergy.config.errors.InputError`.
     """
     default, catalogue = whatif.catalogue_with(whatif.served_studies(), study)
+    one_at_a_time = threading.Lock()
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -78,48 +84,57 @@ def create_app(study: str = "paper_traditional") -> Starlette:
         listed = [{"name": n, "description": s.study.description} for n, s in catalogue.items()]
         return JSONResponse({"default": default, "studies": listed})
 
-    async def study_info(request: Request) -> Response:
-        name = request.query_params.get("study", default)
-        if name not in catalogue:
-            raise InputError(
-                whatif.REQUEST, "study", f"{name!r} is not a study this page runs", "one of " + ", ".join(catalogue)
-            )
-        return JSONResponse(whatif.study_info(name, catalogue[name].study))
+    def info(page_study: whatif.PageStudy) -> Response:
+        return JSONResponse(whatif.study_info(catalogue[page_study.name], page_study))
 
-    def posted(respond: Callable[[whatif.PageStudy], Response]) -> Callable:
+    async def study_info(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _request_json(request)
+        else:
+            body = {"study": request.query_params.get("study", default)}
+        return info(await run_in_threadpool(whatif.page_study, catalogue, body))
+
+    def within_limit(page_study: whatif.PageStudy, deadline: whatif.Deadline, respond: Callable) -> Response:
+        if not one_at_a_time.acquire(timeout=max(deadline.remaining(), 0)):
+            raise whatif.TooLong("waited for the runs before it longer than", seconds)
+        try:
+            return respond(page_study, deadline)
+        finally:
+            one_at_a_time.release()
+
+    def posted(respond: Callable[[whatif.PageStudy, whatif.Deadline], Response], runs: bool = True) -> Callable:
         async def endpoint(request: Request) -> Response:
+            deadline = whatif.Deadline(seconds)
             body = await _request_json(request)
             page_study = await run_in_threadpool(whatif.page_study, catalogue, body)
-            return await run_in_threadpool(respond, page_study)
+            if not runs:
+                return respond(page_study, deadline)
+            return await run_in_threadpool(within_limit, page_study, deadline, respond)
 
         return endpoint
 
-    def records(page_study: whatif.PageStudy) -> list[dict]:
-        return whatif.run_study(page_study.study).records
+    def toml(p: whatif.PageStudy, deadline: whatif.Deadline) -> Response:  # writes the study: runs nothing
+        return _download(whatif.study_toml(p), "application/toml", f"{p.name}_whatif.toml")
+
+    def records_json(p: whatif.PageStudy, deadline: whatif.Deadline) -> Response:
+        return _download(whatif.records_json(whatif.run_records(p, deadline)), "application/json", "summary.json")
+
+    def records_csv(p: whatif.PageStudy, deadline: whatif.Deadline) -> Response:
+        return _download(whatif.records_csv(whatif.run_records(p, deadline)), "text/csv", "summary.csv")
 
     routes = [
         Route("/", page),
         Route("/api/studies", studies),
-        Route("/api/study", study_info),
-        Route("/api/run", posted(lambda p: JSONResponse(whatif.run_page(p))), methods=["POST"]),
-        Route(
-            "/api/study.toml",
-            posted(lambda p: _download(whatif.study_toml(p), "application/toml", f"{p.name}_whatif.toml")),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/records.json",
-            posted(lambda p: _download(whatif.records_json(records(p)), "application/json", "summary.json")),
-            methods=["POST"],
-        ),
-        Route(
-            "/api/records.csv",
-            posted(lambda p: _download(whatif.records_csv(records(p)), "text/csv", "summary.csv")),
-            methods=["POST"],
-        ),
+        Route("/api/study", study_info, methods=["GET", "POST"]),
+        Route("/api/run", posted(lambda p, deadline: JSONResponse(whatif.run_page(p, deadline))), methods=["POST"]),
+        Route("/api/study.toml", posted(toml, runs=False), methods=["POST"]),
+        Route("/api/records.json", posted(records_json), methods=["POST"]),
+        Route("/api/records.csv", posted(records_csv), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={InputError: _error})
+    app = Starlette(routes=routes, exception_handlers={InputError: _error, whatif.TooLong: _error})
+    app.state.one_at_a_time = one_at_a_time  # held while a request runs its study
+    return app
 
 
 def check_port(host: str, port: int) -> None:

@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
-const page = { info: null, defaults: {}, values: {}, sequence: 0, timer: null, last: null };
+// values and defaults of each prior: {params: {...}, models: {MODEL: {...}}, dists: {MODEL: dist}}
+const page = { info: null, defaults: {}, values: {}, sequence: 0, choices: 0, timer: null, last: null };
 
 async function call(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
@@ -35,16 +36,43 @@ function el(tag, attrs, parent, text) {
 
 // ---- the request the controls describe
 
-function request() {
+const differs = (a, b) => Object.keys(a).some((k) => a[k] !== b[k]);
+
+function priorChanges() {
+  // the changed priors as overrides: changed base parameters, and every per-model table when any of them changed
   const priors = {};
-  for (const [name, params] of Object.entries(page.values)) {
+  for (const [name, value] of Object.entries(page.values)) {
     const defaults = page.defaults[name];
-    if (Object.keys(params).some((k) => params[k] !== defaults[k])) priors[name] = { ...params };
+    const base = differs(value.params, defaults.params);
+    const models = Object.keys(value.models).some((m) => differs(value.models[m], defaults.models[m]));
+    if (!base && !models) continue;
+    const table = { ...value.params };
+    if (Object.keys(value.models).length) {
+      table.models = Object.fromEntries(Object.entries(value.models).map(
+        ([m, params]) => [m, { dist: value.dists[m], ...params }]));
+    }
+    priors[name] = table;
   }
-  return {
+  return priors;
+}
+
+function measuredChoice() {
+  // the request's choice of models, GPUs and boundary of a measured study (null: not a measured study)
+  if (!page.info || !page.info.measured) return null;
+  const choice = { boundary: $("measured-boundary").value };
+  if ($("measured-model").value) choice.models = [$("measured-model").value];
+  if ($("measured-gpu").value) choice.gpus = [$("measured-gpu").value];
+  return choice;
+}
+
+function request() {
+  const body = {
     study: $("study").value, series: $("series").value,
-    draws: Number($("draws").value), seed: Number($("seed").value), priors,
+    draws: Number($("draws").value), seed: Number($("seed").value), priors: priorChanges(),
   };
+  const measured = measuredChoice();
+  if (measured) body.measured = measured;
+  return body;
 }
 
 function schedule() {
@@ -107,7 +135,45 @@ function boundsText(bounds) {
   return `[${show(bounds[0], "−∞")}, ${show(bounds[1], "∞")}]`;
 }
 
-function buildPriors(priors) {
+function paramRows(card, prior, model, state, defaults, bounds) {
+  // a slider and a number box per parameter of `state` (a prior's, or one model's), which they change
+  for (const [key, value] of Object.entries(state)) {
+    const row = document.createElement("div");
+    row.className = "param";
+    const range = sliderRange(defaults[key], bounds);
+    const which = `data-prior="${prior.name}" data-param="${key}"` + (model ? ` data-model="${model}"` : "");
+    row.innerHTML = `<label>${key}</label><input type="range" min="0" max="1000" step="1" ${which}>` +
+      `<input type="number" step="any" ${which}>`;
+    const [slider, number] = row.querySelectorAll("input");
+    slider.value = toSlider(range, value);
+    number.value = value;
+    const set = (v) => {
+      state[key] = v;
+      markChanged(card, prior.name);
+      schedule();
+    };
+    slider.addEventListener("input", () => {
+      const v = Number(fromSlider(range, Number(slider.value)).toPrecision(3));
+      number.value = v;
+      set(v);
+    });
+    number.addEventListener("change", () => {
+      const v = number.value === "" ? null : Number(number.value);
+      if (v !== null && isFinite(v)) slider.value = toSlider(range, v);
+      set(v);
+    });
+    card.appendChild(row);
+  }
+}
+
+function markChanged(card, name) {
+  const value = page.values[name], defaults = page.defaults[name];
+  card.classList.toggle("changed", differs(value.params, defaults.params) ||
+    Object.keys(value.models).some((m) => differs(value.models[m], defaults.models[m])));
+}
+
+function buildPriors(priors, kept) {
+  // one card per prior; `kept`: the values before a rebuild, kept for the priors the new study still samples
   const box = $("priors");
   box.replaceChildren();
   page.defaults = {};
@@ -118,52 +184,71 @@ function buildPriors(priors) {
     card.dataset.prior = prior.name;
     card.innerHTML = `<h3><span>${prior.name} <span class="tag">[${prior.unit}]</span></span>` +
       `<span class="tag">${prior.dist}, ${prior.kind}</span></h3>`;
+    const models = Object.fromEntries(Object.entries(prior.per_model).filter(([, c]) => c.adjustable));
     if (prior.adjustable) {
-      page.defaults[prior.name] = { ...prior.parameters };
-      page.values[prior.name] = { ...prior.parameters };
-      for (const [key, value] of Object.entries(prior.parameters)) {
-        const row = document.createElement("div");
-        row.className = "param";
-        const range = sliderRange(value, prior.bounds);
-        row.innerHTML = `<label>${key}</label><input type="range" min="0" max="1000" step="1" ` +
-          `data-prior="${prior.name}" data-param="${key}"><input type="number" step="any" ` +
-          `data-prior="${prior.name}" data-param="${key}">`;
-        const [slider, number] = row.querySelectorAll("input");
-        slider.value = toSlider(range, value);
-        number.value = value;
-        const set = (v) => {
-          page.values[prior.name][key] = v;
-          const changed = Object.keys(page.values[prior.name]).some(
-            (k) => page.values[prior.name][k] !== page.defaults[prior.name][k]);
-          card.classList.toggle("changed", changed);
-          schedule();
-        };
-        slider.addEventListener("input", () => {
-          const v = Number(fromSlider(range, Number(slider.value)).toPrecision(3));
-          number.value = v;
-          set(v);
-        });
-        number.addEventListener("change", () => {
-          const v = number.value === "" ? null : Number(number.value);
-          if (v !== null && isFinite(v)) slider.value = toSlider(range, v);
-          set(v);
-        });
-        card.appendChild(row);
+      const defaults = { params: { ...prior.parameters }, models: {}, dists: {} };
+      for (const [m, c] of Object.entries(models)) {
+        defaults.models[m] = { ...c.parameters };
+        defaults.dists[m] = c.dist;
       }
+      const old = kept && kept[prior.name];
+      const same = (a, b) => a && Object.keys(a).join() === Object.keys(b).join();
+      page.defaults[prior.name] = defaults;
+      page.values[prior.name] = {
+        params: same(old && old.params, defaults.params) ? { ...old.params } : { ...defaults.params },
+        models: Object.fromEntries(Object.entries(defaults.models).map(([m, d]) =>
+          [m, same(old && old.models[m], d) ? { ...old.models[m] } : { ...d }])),
+        dists: defaults.dists,
+      };
+      paramRows(card, prior, null, page.values[prior.name].params, defaults.params, prior.bounds);
     }
-    const perModel = Object.entries(prior.per_model).map(([m, d]) => `${m}: ${d}`).join("; ");
     const meta = document.createElement("p");
     meta.className = "meta";
-    meta.textContent = `bounds ${boundsText(prior.bounds)} · source: ${prior.source}` +
-      (perModel ? ` · per model (not changed here): ${perModel}` : "");
+    meta.textContent = `bounds ${boundsText(prior.bounds)} · source: ${prior.source}`;
     meta.title = prior.note || "";
     card.appendChild(meta);
+    for (const [m, c] of Object.entries(prior.per_model)) {
+      const sub = document.createElement("div");
+      sub.className = "per-model";
+      sub.innerHTML = `<h4>for ${m}: ${c.dist}${c.adjustable ? "" : " (fixed here)"}</h4>`;
+      card.appendChild(sub);
+      if (prior.adjustable && c.adjustable) {
+        paramRows(sub, prior, m, page.values[prior.name].models[m], page.defaults[prior.name].models[m], c.bounds);
+      }
+      const note = document.createElement("p");
+      note.className = "meta";
+      note.textContent = `source: ${c.source}`;
+      sub.appendChild(note);
+    }
+    if (prior.adjustable) markChanged(card, prior.name);
     box.appendChild(card);
   }
 }
 
-async function loadStudy(name) {
-  const info = await (await call(`/api/study?study=${encodeURIComponent(name)}`)).json();
+function fillMeasured(measured) {
+  // the model, GPU and boundary choices of a measured study; the GPUs a model was not measured on are disabled
+  $("measured").hidden = !measured;
+  if (!measured) return;
+  const chosen = measured.chosen;
+  $("measured-model").replaceChildren(new Option(`all ${Object.keys(measured.models).length} models of the study`, ""),
+    ...Object.entries(measured.models).map(([m, gpus]) =>
+      new Option(`${m} (${gpus.join(", ")})`, m, false, chosen.models.length === 1 && chosen.models[0] === m)));
+  const all = chosen.gpus.length === measured.gpus.length;
+  $("measured-gpu").replaceChildren(new Option(`all measured (${measured.gpus.join(", ")})`, "", false, all),
+    ...measured.gpus.map((g) => new Option(g, g, false, !all && chosen.gpus[0] === g)));
+  $("measured-boundary").replaceChildren(...measured.boundaries.map((b) =>
+    new Option(b.prior ? `${b.name} (× ${b.prior})` : `${b.name} (GPU energy as measured)`, b.name, false,
+      b.name === chosen.boundary)));
+  enableGpus(measured);
+}
+
+function enableGpus(measured) {
+  const gpus = measured.models[$("measured-model").value] || measured.gpus;
+  for (const option of $("measured-gpu").options) option.disabled = option.value !== "" && !gpus.includes(option.value);
+  if ($("measured-gpu").selectedOptions[0].disabled) $("measured-gpu").value = "";
+}
+
+function showInfo(info, kept) {
   page.info = info;
   $("description").textContent = info.description;
   $("series").replaceChildren(...info.series.map((s) => {
@@ -175,9 +260,30 @@ async function loadStudy(name) {
   $("draws").value = info.draws;
   $("draws").max = info.max_draws;
   $("seed").value = info.seed;
-  $("hardware").textContent = `Hardware and throughput: ${info.hardware}; at most ${info.max_draws.toLocaleString("en")} draws per model on this page.`;
-  buildPriors(info.priors);
+  $("hardware").textContent = `Hardware and throughput: ${info.hardware}. At most ` +
+    `${info.max_draws.toLocaleString("en")} draws per model and ${info.seconds} s per run on this page.`;
+  buildPriors(info.priors, kept);
   run();
+}
+
+async function loadStudy(name) {
+  const info = await (await call(`/api/study?study=${encodeURIComponent(name)}`)).json();
+  fillMeasured(info.measured);
+  showInfo(info);
+}
+
+async function chooseMeasured() {
+  // a new choice of models, GPUs or boundary: its series and priors (changed values kept), then a run
+  enableGpus(page.info.measured);
+  const choice = ++page.choices;
+  try {
+    const body = { study: $("study").value, seed: Number($("seed").value), measured: measuredChoice() };
+    const info = await (await call("/api/study", body)).json();
+    if (choice === page.choices) showInfo(info, page.values); // else a newer choice is on its way
+  } catch (error) {
+    $("error").textContent = error.message;
+    $("error").hidden = false;
+  }
 }
 
 // ---- figures
@@ -281,13 +387,13 @@ function drawSobol(result) {
     return;
   }
   const rows = result.sobol.records;
-  const height = 24 + rows.length * 20 + 30;
+  const height = 24 + rows.length * 20 + 44;
   svg.setAttribute("viewBox", `0 0 760 ${height}`);
   const x0 = 150, x1 = 620, scale = (v) => x0 + Math.max(0, Math.min(1, v)) * (x1 - x0);
-  el("line", { x1: x0, x2: x0, y1: 10, y2: height - 26, stroke: "#888" }, svg);
+  el("line", { x1: x0, x2: x0, y1: 10, y2: height - 40, stroke: "#888" }, svg);
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    el("line", { x1: scale(t), x2: scale(t), y1: 10, y2: height - 26, class: "grid" }, svg);
-    el("text", { x: scale(t), y: height - 12, "text-anchor": "middle" }, svg, String(t));
+    el("line", { x1: scale(t), x2: scale(t), y1: 10, y2: height - 40, class: "grid" }, svg);
+    el("text", { x: scale(t), y: height - 26, "text-anchor": "middle" }, svg, String(t));
   }
   rows.forEach((r, i) => {
     const y = 14 + i * 20;
@@ -297,7 +403,7 @@ function drawSobol(result) {
     el("text", { x: x1 + 8, y: y + 11 }, svg, `ST ${r.ST.toFixed(2)} ± ${r.ST_conf.toFixed(2)}`);
   });
   const r0 = rows[0];
-  el("text", { x: 755, y: height - 12, "text-anchor": "end", "font-size": 9 }, svg,
+  el("text", { x: 755, y: height - 6, "text-anchor": "end", "font-size": 9 }, svg,
     `${result.sobol.series}, N = ${r0.base_samples}${r0.converged ? "" : ", CIs wider than 0.05"}`);
 }
 
@@ -323,8 +429,9 @@ async function start() {
   $("study").replaceChildren(...studies.map((s) => new Option(s.name, s.name, false, s.name === chosen)));
   $("study").addEventListener("change", () => loadStudy($("study").value));
   for (const id of ["series", "draws", "seed"]) $(id).addEventListener("change", schedule);
+  for (const id of ["measured-model", "measured-gpu", "measured-boundary"]) $(id).addEventListener("change", chooseMeasured);
   $("show-estimates").addEventListener("change", () => page.last && drawDistribution(page.last));
-  $("reset").addEventListener("click", () => loadStudy($("study").value));
+  $("reset").addEventListener("click", () => { buildPriors(page.info.priors); schedule(); });
   $("download-toml").addEventListener("click", () => download("/api/study.toml", `${$("study").value}_whatif.toml`));
   $("download-json").addEventListener("click", () => download("/api/records.json", "summary.json"));
   $("download-csv").addEventListener("click", () => download("/api/records.csv", "summary.csv"));
