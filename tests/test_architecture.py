@@ -94,3 +94,35 @@ def test_help_loads_no_web_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "usage: uqenergy serve" in out.stdout  # both helps were printed
     assert out.stderr.strip() == "loaded:"
+
+
+def test_validate_loads_no_scipy_and_no_data_library():
+    """``uqenergy validate`` reads and checks files: it needs numpy, not scipy, xarray, pandas or plotting."""
+    code = (
+        "import sys; from uqenergy.cli import main\n"
+        "for name in ('paper_traditional', 'paper_fleet', 'priors/honest.toml'):\n"
+        "    try: main(['validate', '--quiet', name])\n"
+        "    except SystemExit: pass\n"
+        "print(','.join(m for m in sys.modules if m.split('.')[0] in ('scipy', 'xarray', 'pandas', 'matplotlib')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parents[1]
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_a_run_loads_no_scipy_stats(tmp_path):
+    """A plain run draws from numpy's samplers and the closed-form laws: scipy.stats is half a second of import."""
+    from conftest import SMALL_STUDY
+
+    study = tmp_path / "small.toml"
+    study.write_text(SMALL_STUDY.replace("draws = 20000", "draws = 2000"))
+    code = (
+        "import sys; from uqenergy.cli import main\n"
+        f"try: main(['run', {str(study)!r}, '--out', {str(tmp_path / 'out')!r}, '--quiet'])\n"
+        "except SystemExit: pass\n"
+        "print(','.join(m for m in ('scipy.stats', 'arviz', 'SALib', 'distributed') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (tmp_path / "out" / "report.md").is_file(), out.stderr
+    assert out.stdout.strip() == ""

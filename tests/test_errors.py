@@ -234,6 +234,24 @@ CASES = [
     ),
     ("study-intervals-level", "study", ("append", "[intervals]\nhdi_level = 1.5\n"), "intervals.hdi_level"),
     ("study-intervals-design", "study", ("append", '[intervals]\ndesign = "three-level"\n'), "intervals.design"),
+    (
+        "study-rqmc-replicates",
+        "study",
+        ("append", '[intervals]\ndesign = "rqmc"\nreplicates = 1\n'),
+        "intervals.replicates: 1 cannot give a spread",
+    ),
+    (
+        "study-rqmc-draws",
+        "study",
+        ("append", '[intervals]\ndesign = "rqmc"\nreplicates = 3\n'),
+        "study.draws: 20,000 draws do not split into 3 replicates",
+    ),
+    (
+        "study-rqmc-memory",
+        "study",
+        ("sub", "seed = 7", 'seed = 7\nmemory_budget_mb = 1\n[intervals]\ndesign = "rqmc"'),
+        "draws per model do not fit the memory budget",
+    ),
     ("study-sobol-method", "study:sobol", ("append", '[sobol]\nmethod = "fast"\n'), "sobol.method"),
     ("study-sobol-inner-draws", "study", ("append", "[sobol]\ninner_draws = 0\n"), "sobol.inner_draws"),
     (

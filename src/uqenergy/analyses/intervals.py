@@ -22,12 +22,12 @@ Study settings live in the ``[intervals]`` table of a study (see
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from uqenergy.config.intervals import DEFAULT_HDI_LEVEL, FIGURES, QUANTILES
 from uqenergy.engine.orderstats import SelectedDraws, quantile_ranks
 
-ONE_SD = stats.norm.cdf([-1.0, 1.0])  # 15.87% and 84.13%
+ONE_SD = special.ndtr([-1.0, 1.0])  # 15.87% and 84.13%: scipy.stats.norm.cdf's numbers without importing scipy.stats
 
 
 def equal_tailed_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[float, float]:
@@ -46,7 +46,7 @@ def hdi_interval(values, level: float = DEFAULT_HDI_LEVEL) -> tuple[float, float
 
 def _rank_bounds(n: int, prob: float, ess: float) -> tuple[int, int]:
     """Indices (into n sorted draws) one standard error below and above the ``prob`` quantile."""
-    a_low, a_high = stats.beta.ppf(ONE_SD, ess * prob + 1, ess * (1 - prob) + 1)
+    a_low, a_high = special.betaincinv(ess * prob + 1, ess * (1 - prob) + 1, ONE_SD)  # the beta law's quantiles
     return int(np.clip(np.floor(a_low * n), 0, n - 1)), int(np.clip(np.ceil(a_high * n), 0, n - 1))
 
 

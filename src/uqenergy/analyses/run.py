@@ -3,7 +3,8 @@
 A study's design is chosen from its file: named ``[[settings]]`` run the study
 once per setting; ``[intervals] design = "two-level"`` separates states of
 knowledge from query-to-query variation; a tolerance makes the sample size
-adaptive; otherwise plain Monte Carlo, held in memory or streamed in passes when
+adaptive; ``design = "rqmc"`` draws replicated scrambled Sobol' points
+(:mod:`uqenergy.analyses.rqmc`); otherwise plain Monte Carlo, held in memory or streamed in passes when
 the draws exceed the memory budget. :data:`DESIGNS` maps each name to its runner.
 """
 
@@ -18,6 +19,7 @@ import xarray as xr
 
 from uqenergy.analyses.adaptive import HELD_COPIES, run_adaptively
 from uqenergy.analyses.results import StudyResult, provenance
+from uqenergy.analyses.rqmc import run_rqmc
 from uqenergy.analyses.streaming import streamed_bytes, streamed_summary
 from uqenergy.analyses.summaries import finish, summary_records
 from uqenergy.analyses.two_level import run_two_level
@@ -36,6 +38,8 @@ def design_of(study: Study) -> str:
         return "settings"
     if study.intervals.two_level:
         return "two-level"
+    if study.intervals.quasi_random:
+        return "rqmc"
     if study.intervals.adaptive:
         return "adaptive"
     return "streamed" if streams(study) else "in-memory"
@@ -190,6 +194,7 @@ def _run_settings(study: Study, progress=None) -> StudyResult:
 DESIGNS: dict[str, Runner] = {
     "settings": _run_settings,
     "two-level": run_two_level,
+    "rqmc": run_rqmc,
     "adaptive": run_adaptively,
     "streamed": _run_streamed,
     "in-memory": _run_in_memory,

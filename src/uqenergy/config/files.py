@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import os
 import stat
@@ -84,11 +86,17 @@ def read_toml(path: Path) -> dict:
     """Parse a TOML file; a missing, unreadable or oversized file or a syntax error is an :class:`InputError`."""
     text = read_input_text(path, "an existing TOML file or a bundled name")
     try:
-        return tomllib.loads(text)
+        return copy.deepcopy(_parsed_toml(text))  # a copy: callers may change what they are given
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, None, f"not valid TOML: {exc}", "TOML 1.0 syntax") from None
     except RecursionError:
         raise InputError(path, None, "nests arrays or tables too deeply", "TOML nested a few levels deep") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_toml(text: str) -> dict:
+    """TOML parsed once per distinct text: a study with many settings reads its prior files once per setting."""
+    return tomllib.loads(text)
 
 
 def read_text(path: Path) -> str:

@@ -15,8 +15,9 @@ from uqenergy.config.errors import InputError, check_keys, positive_int, require
 QUANTILES = {"p5": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
 FIGURES = (*QUANTILES, "mean")  # the figures that carry an MCSE and that an adaptive run makes stable
 DEFAULT_HDI_LEVEL = 0.9
-DESIGNS = ("one-level", "two-level")
+DESIGNS = ("one-level", "two-level", "rqmc")
 KEY_USES = {  # keys of [intervals] that only some studies use: what uses them
+    "replicates": 'used only with design = "rqmc"',
     "outer_draws": 'used only with design = "two-level"',
     "pooled_draws": 'used only with design = "two-level"',
     "batch_draws": "used only with a relative_tolerance or absolute_tolerance_wh",
@@ -37,10 +38,16 @@ class IntervalSettings:
     relative_tolerance: float | None = None  # adaptive: 2 MCSE <= this fraction of each figure
     absolute_tolerance_wh: float | None = None  # adaptive: 2 MCSE <= this many Wh
     batch_draws: int = 100_000  # adaptive: draws per batch; the study's `draws` are the maximum
+    replicates: int = 16  # rqmc: independent scrambled Sobol' sequences; the study's `draws` are split among them
 
     @property
     def two_level(self) -> bool:
         return self.design == "two-level"
+
+    @property
+    def quasi_random(self) -> bool:
+        """Randomised quasi-Monte Carlo: replicated scrambled Sobol' points instead of independent draws."""
+        return self.design == "rqmc"
 
     @property
     def adaptive(self) -> bool:
@@ -100,6 +107,8 @@ def parse_intervals(table, file, blends=()) -> IntervalSettings:
     used = {"hdi_level", "design"} | (
         {"outer_draws", "pooled_draws"}
         if design == "two-level"
+        else {"replicates"}
+        if design == "rqmc"
         else {*tolerances, "batch_draws"}
         if tolerances
         else set()
@@ -110,9 +119,13 @@ def parse_intervals(table, file, blends=()) -> IntervalSettings:
         require_untrimmed(blends, file)
     settings: dict[str, Any] = {
         k: positive_int(table[k], file, f"intervals.{k}")
-        for k in ("outer_draws", "pooled_draws", "batch_draws")
+        for k in ("outer_draws", "pooled_draws", "batch_draws", "replicates")
         if k in table
     }
+    if settings.get("replicates", 2) < 2:
+        raise InputError(
+            file, "intervals.replicates", f"{settings['replicates']} cannot give a spread", "at least 2; 16 or more"
+        )
     settings |= {k: _positive_number(table, k, file, below_one=k != "absolute_tolerance_wh") for k in tolerances}
     if "hdi_level" in table:
         settings["hdi_level"] = _positive_number(table, "hdi_level", file, below_one=True)

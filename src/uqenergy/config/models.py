@@ -99,7 +99,7 @@ def _distribution(spec: dict, path: Path, key: str) -> GivenThroughput:
         )
     check_keys(spec, distributions.parameters_of("lognormal") | {"dist"}, path, f"{key}.")
     law = distributions.from_spec(spec, path, key)
-    sigma, median = float(law.frozen.kwds["s"]), float(law.frozen.kwds["scale"])
+    sigma, median = law.kwds["s"], law.kwds["scale"]
     params = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "dist")
     return GivenThroughput(median, sigma, f"lognormal({params}) tokens/s (given)")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from uqenergy.config import distributions
-from uqenergy.config.distributions import Distribution
+from uqenergy.config.distributions import Distribution, Truncated
 from uqenergy.config.errors import InputError, check_keys
 from uqenergy.config.files import display_path, existing, read_toml
 
@@ -50,7 +50,7 @@ class Prior:
         return self.distribution.is_categorical
 
     @property
-    def law(self) -> Distribution:
+    def law(self) -> Distribution | Truncated:
         """The distribution as sampled: truncated to the bounds if asked."""
         return self.distribution.truncated(*self.bounds) if self.truncate else self.distribution
 

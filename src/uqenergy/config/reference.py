@@ -115,7 +115,9 @@ TABLES: tuple[tuple[str, frozenset[str], Mapping[str, str]], ...] = (
         INTERVAL_KEYS,
         {
             "hdi_level": "level of the highest-density interval (default 0.9)",
-            "design": "`one-level` (default) or `two-level`: states of knowledge apart from query variation",
+            "design": "`one-level` (default), `two-level` (states of knowledge apart from query variation) or `rqmc`"
+            " (randomised quasi-Monte Carlo)",
+            "replicates": "rqmc: independent scrambled Sobol' sequences the draws are split among (default 16)",
             "outer_draws": "two-level: states of knowledge (default 1,000)",
             "pooled_draws": "two-level: per-query draws kept per model for the pooled quantiles",
             "batch_draws": "adaptive: draws per batch",

@@ -43,6 +43,7 @@ MAX_SPLITS = 256  # bins split in one pass at most
 _SIGN = np.uint64(1 << 63)
 RUN_GAP = 2**14  # in-memory draws: wanted ranks closer than this are settled by sorting the draws between them
 HDI_BINS = 64  # in-memory HDI: bins of start ranks, each ruled out or sorted
+SORT_WHOLE = 2**17  # in-memory draws up to this many are sorted once: cheaper than settling ranks one run at a time
 
 
 class Pending(Exception):
@@ -168,8 +169,8 @@ class SelectedDraws(_Draws):
     draw after it no smaller. A new rank is settled by partitioning only the stretch
     between the settled ranks around it (``numpy.ndarray.partition``, O(n)); ranks
     close together are settled by partitioning at the two ends of their run and
-    sorting the few draws between. ``lengths``: segments for the mean (default:
-    blocks of the flat array).
+    sorting the few draws between. Up to :data:`SORT_WHOLE` draws are sorted once
+    instead. ``lengths``: segments for the mean (default: blocks of the flat array).
     """
 
     def __init__(self, values, lengths: np.ndarray | None = None):
@@ -193,6 +194,9 @@ class SelectedDraws(_Draws):
 
     def _settle(self, ranks: np.ndarray) -> None:
         """Put the draws of sorted, unique ``ranks`` in their sorted places."""
+        if self.count <= SORT_WHOLE:
+            self._sort_whole()
+            return
         ranks = np.setdiff1d(ranks, self.settled, assume_unique=True)
         if not ranks.size:
             return
@@ -206,12 +210,21 @@ class SelectedDraws(_Draws):
 
     def _partition(self, ranks: np.ndarray) -> None:
         """Settle sorted, unique, unsettled ``ranks``, each stretch between settled ranks partitioned once."""
+        if self.count <= SORT_WHOLE:
+            self._sort_whole()
+            return
         stretch = np.searchsorted(self.settled, ranks)
         bounds = np.r_[-1, self.settled, self.count]
         for j in np.unique(stretch).tolist():
             start, stop = bounds[j] + 1, bounds[j + 1]
             self.draws[start:stop].partition(ranks[stretch == j] - start)
         self.settled = np.union1d(self.settled, ranks)
+
+    def _sort_whole(self) -> None:
+        """Settle every rank with one sort (few draws)."""
+        if self.settled.size < self.count:
+            self.draws.sort()
+            self.settled = np.arange(self.count)
 
     def rank_below(self, value: float) -> int:
         return int(np.count_nonzero(self.draws < value))

@@ -7,10 +7,18 @@ the stream ``SeedSequence(seed, spawn_key=(b,)).spawn(...)[m * n_factors + f]``
 A chunk is a run of whole blocks, so the numbers do not depend on how a run is
 chunked, and a longer run extends a shorter one. Priors that are fixed for every
 model are constants with dim ``model`` only, not sampled factors.
+
+Randomised quasi-Monte Carlo (:func:`sobol_chunk`) splits a run's draws into
+replicates of ``m`` consecutive draws: draw ``i`` is point ``i % m`` of the
+scrambled Sobol' sequence (``scipy.stats.qmc.Sobol``, one dimension per sampled
+factor) of replicate ``i // m`` and model ``k``, scrambled from the stream
+``SeedSequence(seed, spawn_key=(RQMC_STREAM, i // m)).spawn(n_models)[k]``; so
+these draws, too, do not depend on how a run is chunked.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -19,6 +27,7 @@ import xarray as xr
 from uqenergy.config.priors import PriorSet
 
 BLOCK_DRAWS = 2**16
+RQMC_STREAM = 2**32  # first spawn key of the replicates' scrambling streams: no block index reaches it
 DEFAULT_CHUNK_DRAWS = 2**18  # draws per model held in memory at once unless a study sets chunk_draws
 
 
@@ -61,6 +70,26 @@ def monte_carlo_uniforms(seed: int, n_factors: int, n_models: int, start: int, s
     return _fill_blocks(
         np.empty((n_factors, n_models, stop - start)), seed, start, lambda f, m, rng, size: rng.random(size)
     )
+
+
+def sobol_uniforms(seed: int, n_factors: int, n_models: int, replicate_draws: int, start: int, stop: int) -> np.ndarray:
+    """Scrambled Sobol' points (factor, model, draw) for draws [start, stop) of replicates of ``replicate_draws``
+    draws each (see the module's notes); the Sobol' balance is best when ``replicate_draws`` is a power of 2."""
+    from scipy.stats import qmc  # only this design needs it
+
+    out = np.empty((n_factors, n_models, stop - start))
+    for replicate in range(start // replicate_draws, -(-stop // replicate_draws)):
+        first = replicate * replicate_draws
+        lo, hi = max(start, first), min(stop, first + replicate_draws)
+        streams = np.random.SeedSequence(seed, spawn_key=(RQMC_STREAM, replicate)).spawn(n_models)
+        for m, stream in enumerate(streams):
+            points = qmc.Sobol(n_factors, scramble=True, seed=np.random.default_rng(stream))
+            if lo > first:  # scipy 1.17 refuses fast_forward(0)
+                points.fast_forward(lo - first)
+            with warnings.catch_warnings():  # a chunk's share of a replicate need not be a power of 2
+                warnings.filterwarnings("ignore", "The balance properties of Sobol", UserWarning)
+                out[:, m, lo - start : hi - start] = points.random(hi - lo).T
+    return out
 
 
 def constant_inputs(priors: PriorSet, names: Sequence[str], models: Sequence[str]) -> dict:
@@ -119,6 +148,25 @@ def monte_carlo_chunk(
 ) -> xr.Dataset:
     """Plain Monte Carlo inputs for draws [start, stop): sampled factors (model, draw), constants (model)."""
     sampled = [f for f in factors if not priors.is_fixed(f)]
-    constants = constant_inputs(priors, [f for f in factors if priors.is_fixed(f)], models)
     values = monte_carlo_draws(priors, sampled, models, seed, start, stop)
-    return _dataset(priors, sampled, models, values, start).assign(constants)
+    return _dataset(priors, sampled, models, values, start).assign(_constants(priors, factors, models))
+
+
+def sobol_chunk(
+    priors: PriorSet,
+    factors: Sequence[str],
+    models: Sequence[str],
+    seed: int,
+    start: int,
+    stop: int,
+    replicate_draws: int,
+) -> xr.Dataset:
+    """Randomised quasi-Monte Carlo inputs for draws [start, stop) (:func:`sobol_uniforms` through each prior's
+    inverse CDF): sampled factors (model, draw), constants (model)."""
+    sampled = [f for f in factors if not priors.is_fixed(f)]
+    uniforms = sobol_uniforms(seed, len(sampled), len(models), replicate_draws, start, stop)
+    return inputs_from_uniforms(priors, sampled, models, uniforms, start).assign(_constants(priors, factors, models))
+
+
+def _constants(priors: PriorSet, factors: Sequence[str], models: Sequence[str]) -> dict:
+    return constant_inputs(priors, [f for f in factors if priors.is_fixed(f)], models)

@@ -21,7 +21,7 @@ import xarray as xr
 from uqenergy.config.study import Study
 from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.per_query import evaluate_study, study_data
-from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk
+from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk, sobol_chunk
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,11 @@ class ChunkDraws:
 def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
     """Draw and evaluate draws [start, stop); keep the Dataset of those among the first ``save_draws``."""
     study, (start, stop), save_draws = job.study, bounds, job.save_draws
-    inputs = monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
+    inputs = (
+        sobol_chunk(study.priors, study.factors, study.models, study.seed, start, stop, replicate_draws(study))
+        if study.intervals.quasi_random
+        else monte_carlo_chunk(study.priors, study.factors, study.models, study.seed, start, stop)
+    )
     outputs = evaluate_study(study, inputs, job.fits)
     saved = xr.merge([inputs, outputs]).isel(draw=slice(0, save_draws - start)) if start < save_draws else None
     shape = (len(study.models), stop - start)
@@ -59,6 +63,11 @@ def chunk_draws(job: Job, bounds: tuple[int, int]) -> ChunkDraws:
         else np.zeros(len(study.models), dtype=np.int64)
     )
     return ChunkDraws(start, model_by_draw(outputs["energy_wh"], shape), drawn, saved, clamped)
+
+
+def replicate_draws(study: Study) -> int:
+    """Draws per replicate of a randomised quasi-Monte Carlo study: its draws split among its replicates."""
+    return study.draws // study.intervals.replicates
 
 
 def model_by_draw(values: xr.DataArray, shape: tuple[int, int]) -> np.ndarray:

@@ -38,6 +38,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import xarray as xr
+from xarray.backends import H5NetCDFStore
+from xarray.backends.locks import HDF5_LOCK
 
 from uqenergy._version import __version__
 from uqenergy.config.errors import InputError
@@ -437,8 +439,18 @@ def storage(values: np.ndarray) -> dict:
 def write_netcdf(path: Path, dataset: xr.Dataset) -> None:
     """A Dataset as netCDF-4, compressed (:func:`storage`)."""
     require_free_space(path, dataset.nbytes)  # at most this much: compression only shrinks it
-    encoding = {name: storage(dataset[name].values) for name in dataset.variables}
-    dataset.to_netcdf(path, engine="h5netcdf", encoding=encoding)
+    _to_netcdf(dataset, path, {name: storage(dataset[name].values) for name in dataset.variables})
+
+
+def _to_netcdf(dataset: xr.Dataset, path: Path, encoding: dict, mode: str = "w", group: str | None = None) -> None:
+    """``dataset.to_netcdf(path, mode, group=group, engine="h5netcdf", encoding=encoding)`` for in-memory data, with
+    HDF5's lock given: left to choose its lock, xarray imports dask (where installed) to ask which dask scheduler
+    is running, a quarter of a second that a run with none does not need."""
+    store = H5NetCDFStore.open(path, mode=mode, group=group, lock=HDF5_LOCK)
+    try:
+        dataset.dump_to_store(store, encoding=encoding)
+    finally:
+        store.close()
 
 
 def write_inference(path: Path, groups: dict[str, xr.Dataset], samples_path: Path, samples: xr.Dataset) -> None:
@@ -454,7 +466,7 @@ def write_inference(path: Path, groups: dict[str, xr.Dataset], samples_path: Pat
     for i, (group, data) in enumerate(groups.items()):
         kept = data.drop_vars(linked[group])
         encoding = {name: storage(kept[name].values) for name in kept.variables}
-        kept.to_netcdf(path, mode="a" if i else "w", group=group, engine="h5netcdf", encoding=encoding)
+        _to_netcdf(kept, path, encoding, mode="a" if i else "w", group=group)
     relative = os.path.relpath(samples_path, path.parent)
     with h5py.File(path, "a") as file, h5py.File(samples_path, "r") as source:
         for group, names in linked.items():

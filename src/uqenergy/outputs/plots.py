@@ -32,7 +32,6 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
-from scipy import stats
 
 from uqenergy.analyses.results import StudyResult
 from uqenergy.analyses.series import blend_definitions, series_draws
@@ -1275,6 +1274,8 @@ def plot_pit(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | None = None
     >>> ax.get_xlabel()
     'PIT of the held-out measurement'
     """
+    from scipy import stats  # here only: a run's report draws no PIT and imports no scipy.stats
+
     forms = _forms(records)
     axes = _panels(ax, pit_layout(records))
     edges = np.linspace(0, 1, bins + 1)

@@ -27,8 +27,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from uqenergy._version import __version__
-from uqenergy.analyses.sensitivity import GROUP_PREFIX
-from uqenergy.analyses.sensitivity_study import dominant
 from uqenergy.analyses.series import blend_definitions, series_draws, setting_attrs
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import file_sha256
@@ -767,6 +765,9 @@ def _settings_headlines(records: list[dict], attrs: dict) -> list[str]:
 def _sobol_headlines(records: list[dict], attrs: dict) -> list[str]:
     """Per (setting, series, target), the dominant factor and group at the last base sample size: what the
     console prints (:func:`uqenergy.analyses.sensitivity_study.dominant`)."""
+    from uqenergy.analyses.sensitivity import GROUP_PREFIX  # here only: SALib and scipy.stats are no run's imports
+    from uqenergy.analyses.sensitivity_study import dominant
+
     lines = []
     for factor, group in dominant(records, "sobol"):
         tops = [
