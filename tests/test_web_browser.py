@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -27,6 +28,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from uqenergy.web.app import create_app
+
+REDRAWN = (NoSuchElementException, StaleElementReferenceException)  # the page redraws as it updates
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 pytestmark = [
@@ -97,7 +100,7 @@ def _downloaded(folder: Path, name: str) -> Path:
 
 
 def test_move_a_prior_see_the_median_change_and_rerun_the_download(url, browser, cli, tmp_path):
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 60, ignored_exceptions=REDRAWN)
     browser.get(url + "/")
     median = wait.until(lambda d: d.find_elements(By.ID, "median") and d.find_element(By.ID, "median"))
     before = float(median.get_attribute("data-wh"))
@@ -129,15 +132,19 @@ def test_move_a_prior_see_the_median_change_and_rerun_the_download(url, browser,
 
 
 def _median(browser) -> float:
-    return float(browser.find_element(By.ID, "median").get_attribute("data-wh"))
+    """The shown median, read in one script call (the page may redraw the element between two WebDriver calls)."""
+    return float(browser.execute_script("return document.getElementById('median').dataset.wh"))
 
 
 def _cards(browser) -> list[str]:
-    return [card.get_attribute("data-prior") for card in browser.find_elements(By.CSS_SELECTOR, "#priors .prior")]
+    """The priors shown as controls, read in one script call."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('#priors .prior'), card => card.dataset.prior)"
+    )
 
 
 def test_choose_a_measured_model_gpu_and_boundary_move_concurrency_and_rerun(url, browser, cli, tmp_path):
-    wait = WebDriverWait(browser, 120)
+    wait = WebDriverWait(browser, 120, ignored_exceptions=REDRAWN)
     browser.get(url + "/")
     wait.until(lambda d: d.find_elements(By.ID, "median"))
     Select(browser.find_element(By.ID, "study")).select_by_value("measured_chat")
@@ -185,7 +192,7 @@ def test_choose_a_measured_model_gpu_and_boundary_move_concurrency_and_rerun(url
 
 
 def test_a_per_model_value_has_its_own_control(url, browser):
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 60, ignored_exceptions=REDRAWN)
     browser.get(url + "/")
     wait.until(lambda d: d.find_elements(By.ID, "median"))
     Select(browser.find_element(By.ID, "study")).select_by_value("paper_test_time")
@@ -203,7 +210,7 @@ def test_a_per_model_value_has_its_own_control(url, browser):
 
 
 def test_bad_input_on_the_page_shows_the_one_line_error(url, browser):
-    wait = WebDriverWait(browser, 60)
+    wait = WebDriverWait(browser, 60, ignored_exceptions=REDRAWN)
     browser.get(url + "/")
     wait.until(lambda d: d.find_elements(By.ID, "median"))
     p5 = browser.find_element(By.CSS_SELECTOR, "input[type=number][data-prior=pue][data-param=p5]")
