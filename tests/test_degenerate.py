@@ -94,9 +94,21 @@ def test_one_draw_is_refused_up_front(cli, tmp_path):
     assert code == 2 and "--draws: 1 is not a whole number in 2..1,000,000,000" in err
 
 
+def test_energies_near_the_float_range_scale_exactly(cli, tmp_path):
+    """Energy is proportional to node power: at 1e300 kW every figure, MCSEs included, is 1e300 times that at 1 kW
+    (the squared deviations behind the mean's MCSE pass the float range; they are scaled, not overflowed)."""
+    _, _, unit = _run(cli, tmp_path, _fixed("node_power_kw", 1.0))
+    code, err, huge = _run(cli, tmp_path, _fixed("node_power_kw", 1e300))
+    assert code == 0 and _finite(huge) and not err, err
+    figures = ("p5", "median", "p95", "mean", "mcse_median", "mcse_mean")
+    for low, high in zip(unit, huge):
+        assert all(high[f] == pytest.approx(1e300 * low[f], rel=1e-9) for f in figures), low["series"]
+
+
 def test_an_energy_beyond_the_float_range_is_a_one_line_error(cli, tmp_path):
-    code, err, _ = _run(cli, tmp_path, _fixed("node_power_kw", 1e300))
-    assert code == 2 and err.count("\n") == 1 and "is inf (finite numbers only" in err
+    code, err, _ = _run(cli, tmp_path, _fixed("node_power_kw", 1e308))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "priors: the energy per query of Llama 3.1 70B is not finite" in err
 
 
 @pytest.mark.parametrize("seed", [2**63 - 1, 2**63, 2**64])

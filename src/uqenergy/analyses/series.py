@@ -284,7 +284,15 @@ def series_records(
         return pooled
 
     def record(name: str, series: Series) -> dict:
-        summary = describe(draws_of(series), study.intervals.hdi_level)
+        draws = draws_of(series)
+        if not math.isfinite(draws.mean):  # a draw, or their sum, past the float range: no figure can be finite
+            raise InputError(
+                study.path,
+                "priors",
+                f"the energy per query of {name} is not finite: it, or a step of its computation, passes 1.8e308",
+                "priors whose energies are finite numbers",
+            )
+        summary = describe(draws, study.intervals.hdi_level)
         head = {"scenario": study.scenario, "series": name, **labels(series)}
         return study.intervals.mark_tolerance(head | {"pathway": series.pathway, "quantity": "energy_wh", **summary})
 

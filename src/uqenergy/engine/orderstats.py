@@ -88,11 +88,14 @@ def segment_lengths(size: int, first: int = 0) -> np.ndarray:
 
 @dataclass
 class Moments:
-    """Per segment: draws, sum and sum of squared deviations from the segment's mean."""
+    """Per segment: draws, sum and spread (the root of the sum of squared deviations from the segment's mean).
+
+    Spreads are kept as roots and combined with :func:`math.hypot`, so that draws whose squares are beyond the
+    float range (energies near 1e300 Wh) still give a finite standard error."""
 
     counts: list = field(default_factory=list)
     sums: list = field(default_factory=list)
-    squares: list = field(default_factory=list)
+    spreads: list = field(default_factory=list)
 
     @classmethod
     def of(cls, values: np.ndarray, lengths: np.ndarray) -> Moments:
@@ -103,14 +106,14 @@ class Moments:
             moments.counts.append(length)
             moments.sums.append(total)
             with np.errstate(invalid="ignore"):  # inf - inf: the mean is then not finite anyway
-                moments.squares.append(float(np.sum((segment - total / length) ** 2)))
+                moments.spreads.append(spread(segment - total / length))
             start += length
         return moments
 
     def add(self, other: Moments) -> None:
         self.counts += other.counts
         self.sums += other.sums
-        self.squares += other.squares
+        self.spreads += other.spreads
 
     @property
     def count(self) -> int:
@@ -126,9 +129,17 @@ class Moments:
         n, mean = self.count, self.mean
         if n < 2 or not math.isfinite(mean):
             return math.nan
-        # d * d, not d ** 2: a square beyond the float range is inf (then refused as non-finite), not OverflowError
-        spread = math.fsum(c * (s / c - mean) * (s / c - mean) for c, s in zip(self.counts, self.sums))
-        return math.sqrt((math.fsum(self.squares) + spread) / (n - 1)) / math.sqrt(n)
+        between = (math.sqrt(c) * (s / c - mean) for c, s in zip(self.counts, self.sums))
+        return math.hypot(*self.spreads, *between) / math.sqrt(n - 1) / math.sqrt(n)
+
+
+def spread(deviations: np.ndarray) -> float:
+    """sqrt(sum(deviations**2)) without overflow: the deviations are scaled by a power of two (exactly) first."""
+    largest = float(np.max(np.abs(deviations))) if deviations.size else 0.0
+    if not 0 < largest < math.inf:
+        return largest  # all zero; or not finite (the mean is then not finite either)
+    exponent = math.frexp(largest)[1]
+    return math.ldexp(math.sqrt(float(np.sum(np.ldexp(deviations, -exponent) ** 2))), exponent)
 
 
 def hdi_of_sorted(ordered: np.ndarray, level: float) -> tuple[float, float]:
