@@ -18,6 +18,7 @@ from matplotlib.image import imread
 from conftest import PRIORS_DIR
 from uqenergy.analyses import run as run_module
 from uqenergy.analyses.run import held_bytes, run_study
+from uqenergy.config.errors import InputError
 from uqenergy.config.intervals import IntervalSettings
 from uqenergy.config.study import load_study
 from uqenergy.engine import backend
@@ -71,15 +72,28 @@ def test_an_adaptive_run_beyond_its_budget_streams_and_equals_the_fixed_run(writ
     assert [{k: v for k, v in r.items() if k != "tolerance_met"} for r in adaptive.records] == fixed.records
 
 
-@pytest.mark.parametrize("tolerance", ["1e-300", "5e-324"])
-def test_a_tolerance_too_small_to_meet_runs_the_maximum_draws(write, cli, tmp_path, tolerance):
-    """2 MCSE / (1e-300 x figure) squared overflows a float: the run goes to its maximum draws, not a traceback."""
-    path = _study(write, 40_000, intervals=f"relative_tolerance = {tolerance}\nbatch_draws = 10000")
+@pytest.mark.parametrize("tolerance", ["1e-9", "1e-300", "5e-324"])
+def test_a_tolerance_beyond_the_maximum_draws_is_refused_after_the_first_batch(write, cli, tmp_path, tolerance):
+    """The first batch's MCSEs predict the draws the tolerance needs (an MCSE falls as 1/sqrt(draws)): past the
+    maximum, one line naming the tolerance, the prediction and what these draws can meet, and no more work;
+    (2 MCSE / (1e-300 x figure))^2 overflows a float, so the prediction is worked in logarithms."""
+    path = _study(write, 400_000, intervals=f"relative_tolerance = {tolerance}\nbatch_draws = 10000")
     code, _, err = cli("run", path, "--out", tmp_path / "out", "--quiet")
-    assert code == 0, err
-    result = run_study(path)
-    assert result.study.draws == 40_000 and result.samples.attrs["adaptive_tolerance_met"] == 0
-    assert not any(r["tolerance_met"] for r in result.records)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        "study.toml: intervals.relative_tolerance: " in err
+        and "draws per model by the MCSEs of the first 10,000" in err
+    )
+    assert "more than study.draws = 400,000 allows (relative_tolerance = " in err and "up to 1,000,000,000" in err
+    assert not (tmp_path / "out").exists()
+    drawn = []
+    with pytest.raises(InputError):
+        run_study(path, progress=drawn.append)
+    assert sum(drawn) == 10_000 * 2  # the first batch of each model, no more
+    # the tolerance the error offers passes the same first batch's check and runs
+    reachable = float(err.split("(relative_tolerance = ")[1].split()[0])
+    met = run_study(_study(write, 400_000, intervals=f"relative_tolerance = {reachable}\nbatch_draws = 10000"))
+    assert 10_000 < met.study.draws <= 400_000
 
 
 @pytest.mark.slow

@@ -7,7 +7,9 @@ uncertainty from the spread between batches; here it is each figure's MCSE
 over all draws so far (p5, p25, median, p75, p95 and mean of every reported
 series). After each batch the run grows to the larger of one more batch and
 the draws the current MCSEs predict are needed (an MCSE falls as
-1/sqrt(draws)), in whole batches, up to the study's ``draws``. Batches extend
+1/sqrt(draws)), in whole batches, up to the study's ``draws``; when the first
+batch predicts more draws than that, the run is refused there
+(:func:`check_reachable`) rather than spending them to miss. Batches extend
 the block-seeded draws of :mod:`uqenergy.engine.sampling`, so an adaptive run that
 stops at N draws gives exactly the result of a fixed run of N draws.
 """
@@ -22,6 +24,7 @@ import xarray as xr
 from uqenergy.analyses.results import StudyResult
 from uqenergy.analyses.streaming import streamed_summary
 from uqenergy.analyses.summaries import finish, summary_records
+from uqenergy.config.errors import MAX_DRAWS, InputError
 from uqenergy.config.study import Study
 from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.simulate import in_memory_bytes, simulate
@@ -62,10 +65,12 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
                     step, backend, _beyond(progress, done * len(study.models))
                 )
             passes += step_passes
-        done = target
+        pilot, done = done == 0, target
         growth = max(settings.tolerance_ratio(r) for r in summary[0])
         if growth <= 1 or done >= study.draws:
             break
+        if pilot:
+            check_reachable(study, summary[0], done)
         target = next_draws(done, growth, settings.batch_draws, study.draws)
         if HELD_COPIES * in_memory_bytes(replace(study, draws=target)) > budget:
             target = max(target, min(study.draws, 2 * done))
@@ -77,6 +82,50 @@ def run_adaptively(study: Study, progress=None) -> StudyResult:
         "adaptive_tolerance_met": int(growth <= 1),
     } | ({"streamed_passes": passes} if passes else {})
     return result
+
+
+def check_reachable(study: Study, records: list[dict], done: int) -> None:
+    """Refuse, after the first batch, a tolerance its MCSEs predict the maximum draws cannot meet.
+
+    An MCSE falls as 1/sqrt(draws), so the tolerance ``t`` needs about ``done * (reached / t)^2`` draws, where
+    ``reached`` is the tightest tolerance the first ``done`` draws meet; beyond ``study.draws`` the run would
+    only spend the maximum draws to miss its target. Worked in logarithms: ``1e-300`` must not overflow."""
+    settings = study.intervals
+    reached, wanted = max(settings.reached_tolerance(r) for r in records), settings.tolerance
+    log10_needed = math.log10(done) + 2 * (math.log10(reached) - math.log10(wanted)) if reached < math.inf else math.inf
+    if log10_needed <= math.log10(study.draws):
+        return
+    key = settings.tolerance_key
+    more = f", or up to {MAX_DRAWS:,} draws" if study.draws < MAX_DRAWS else ""
+    if reached == math.inf:
+        raise InputError(
+            study.path,
+            f"intervals.{key}",
+            f"{wanted:g} cannot be met: a figure has no MCSE after {done:,} draws, or is 0 Wh and no relative "
+            "tolerance holds it",
+            "more batch_draws, or an absolute_tolerance_wh",
+        )
+    reachable = _round_up(reached * math.sqrt(done / study.draws))
+    raise InputError(
+        study.path,
+        f"intervals.{key}",
+        f"{wanted:g} needs about {_about(log10_needed)} draws per model by the MCSEs of the first {done:,} "
+        f"(an MCSE falls as 1/sqrt(draws)), more than study.draws = {study.draws:,} allows",
+        f"{key} = {reachable:g} or more with these draws{more}",
+    )
+
+
+def _round_up(value: float, digits: int = 2) -> float:
+    """``value`` rounded up to ``digits`` significant digits."""
+    step = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    return math.ceil(value / step) * step
+
+
+def _about(log10_count: float) -> str:
+    """A count given by its log10, to two significant digits (a power of ten beyond 10^15)."""
+    if log10_count < 15:
+        return f"{float(f'{10**log10_count:.2g}'):,.0f}"
+    return f"10^{math.floor(log10_count)}"
 
 
 def _beyond(progress, skip: int):

@@ -53,19 +53,31 @@ class IntervalSettings:
     def adaptive(self) -> bool:
         return self.relative_tolerance is not None or self.absolute_tolerance_wh is not None
 
-    def tolerance_ratio(self, record: dict) -> float:
-        """max over figures of (2 MCSE / tolerance)^2: at most 1 when stable; else roughly the factor more draws needed."""
-        ratios = []
+    @property
+    def tolerance_key(self) -> str:
+        """The ``[intervals]`` key of the study's tolerance."""
+        return "absolute_tolerance_wh" if self.absolute_tolerance_wh is not None else "relative_tolerance"
+
+    @property
+    def tolerance(self) -> float:
+        """The tolerance: a fraction of each figure, or Wh."""
+        return self.absolute_tolerance_wh if self.absolute_tolerance_wh is not None else self.relative_tolerance
+
+    def reached_tolerance(self, record: dict) -> float:
+        """The tightest tolerance the record's figures meet now: the largest 2 MCSE (relative: over the figure)."""
+        reached = 0.0
         for name in FIGURES:
             mcse = record[f"mcse_{name}"]
-            tolerance = (
-                self.absolute_tolerance_wh
-                if self.absolute_tolerance_wh is not None
-                else self.relative_tolerance * abs(record[name])
-            )
-            ratio = 0.0 if mcse == 0 else math.inf if tolerance == 0 else 2 * mcse / tolerance
-            ratios.append(ratio**2 if ratio < math.sqrt(sys.float_info.max) else math.inf)  # 1e-300 must not overflow
-        return max(ratios)
+            figure = 1.0 if self.absolute_tolerance_wh is not None else abs(record[name])
+            if math.isnan(mcse) or (mcse and not figure):
+                return math.inf  # no MCSE yet (one draw), or a figure of 0 Wh no relative tolerance can hold
+            reached = max(reached, 2 * mcse / figure if mcse else 0.0)
+        return reached
+
+    def tolerance_ratio(self, record: dict) -> float:
+        """(reached / wanted tolerance)^2: at most 1 when stable; else roughly the factor more draws needed."""
+        ratio = self.reached_tolerance(record) / self.tolerance
+        return ratio**2 if ratio < math.sqrt(sys.float_info.max) else math.inf  # 1e-300 must not overflow
 
     def mark_tolerance(self, record: dict) -> dict:
         """The record, with ``tolerance_met`` added when the study asks for a tolerance."""
