@@ -24,7 +24,9 @@ from uqenergy.config.study import load_study
 from uqenergy.engine import backend
 from uqenergy.engine.backend import memory_budget_bytes
 from uqenergy.engine.per_query import study_data
-from uqenergy.outputs.report import FIGURE_ROWS
+from uqenergy.outputs.files import write_atomically, write_json
+from uqenergy.outputs import plots
+from uqenergy.outputs.report import FIGURE_PANELS, FIGURE_ROWS
 
 STUDY = f"""[study]
 name = "r"
@@ -245,3 +247,44 @@ def test_tampered_outputs_are_reported_on_one_line(attribute, value, expected, w
         samples.attrs[attribute] = value
     code, _, err = cli("report", out)
     assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+@pytest.mark.slow
+def test_fit_report_figures_are_bounded(cli, tmp_path):
+    """coverage.json and held_out.json of 3,000 forms and GPUs: the calibration, PIT and held-out figures draw
+    FIGURE_PANELS forms (and FIGURE_ROWS GPUs), their captions say so, and the coverage table lists all."""
+    rng = random.Random(1)
+    forms, count = [f"form{i}" for i in range(3000)], 3000
+    coverage = [
+        {"form": f, "level": f"{n:.0%}", "nominal": n, "observed": rng.random(), "observed_per_model": 0.5}
+        | {"n_points": 9, "n_models": 3, "gpu": "all"}
+        for f in forms
+        for n in (0.5, 0.9)
+    ]
+    held_out = [  # every form on one GPU, and the first form on 3,000 GPUs
+        {"form": f, "model": "m", "gpu": g, "log_energy": rng.gauss(0, 1), "pit": rng.random()}
+        | {"predicted_median": rng.gauss(0, 1)}
+        for f, g in [*((f, "H100") for f in forms), *(("form0", f"gpu{i}") for i in range(count))]
+    ]
+    out = tmp_path / "fit"
+
+    def fill(folder):  # what uqenergy fit writes, on a scale no fit gives
+        write_json(folder / "coverage.json", coverage)
+        write_json(folder / "held_out.json", held_out)
+
+    write_atomically(out, fill)
+    code, _, err = cli("report", out, "--quiet")
+    assert code == 0 and not err, err
+    markdown = (out / "report.md").read_text()
+    assert f"draws the first {FIGURE_PANELS} of {count:,} form values; the table holds all" in markdown
+    assert f"draws the first {FIGURE_PANELS} of {count:,} form values; held_out.json holds all" in markdown
+    assert f"draws the first {FIGURE_ROWS} of {count + 1:,} gpu values; held_out.json holds all" in markdown
+    assert "| form2999 |" in markdown
+    heights_px = {
+        name: imread(out / "figures" / name).shape[0] for name in ("calibration.png", "pit.png", "held-out.png")
+    }
+    # each grows with the forms drawn, not with the records: the size of the figure of exactly that many forms
+    for name, layout in (("pit.png", plots.pit_layout), ("held-out.png", plots.held_out_layout)):
+        drawn = layout([{"form": f"form{i}", "gpu": "H100"} for i in range(FIGURE_PANELS)])
+        assert heights_px[name] <= 1.05 * drawn.size[1] * plots.DPI, name
+    assert heights_px["calibration.png"] <= 1.05 * plots.calibration_layout(coverage[:2]).size[1] * plots.DPI

@@ -63,8 +63,8 @@ RESULT_FILES = {
         "ratio_p95",
         "verdict",
     ),
-    "coverage.json": ("form", "level", "nominal", "observed", "n_points", "n_models", "gpu"),
-    "loo.json": ("form", "rank", "elpd_loo", "se", "elpd_diff", "dse", "k_bad", "k_very_bad", "k_max"),
+    "coverage.json": ("form", "level", "nominal", "observed", "observed_per_model", "n_points", "n_models", "gpu"),
+    "loo.json": ("form", "rank", "elpd_loo", "se", "elpd_diff", "dse", "k_bad", "k_very_bad", "k_max", "n_points"),
     "coefficients.json": ("form", "parameter", "mean", "sd", "hdi_low", "hdi_high", "r_hat"),
     "held_out.json": ("form", "model", "gpu", "log_energy", "pit", "predicted_median"),
 }
@@ -117,6 +117,7 @@ POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})
 MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured_points", "concurrency")
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
 FIGURE_ROWS = 30  # a figure draws at most this many series (or settings, inputs, estimates); the tables hold all
+FIGURE_PANELS = 6  # a figure of a panel or a colour per regression form draws at most this many forms
 FIGURES_PER_KIND = 12  # at most this many figures of one kind (per scenario, per Sobol series); the tables hold all
 FIGURE_TEXT_CHARS = 48  # a name longer than this is cut short in the figures (the tables keep it whole)
 FIGURE_LINE_CHARS = 90  # and a title or source line longer than this
@@ -358,19 +359,19 @@ def render(
     return path
 
 
-def shown_rows(rows: list[dict], key: str | None = "series") -> tuple[list[dict], str]:
-    """The rows a figure draws: those of the first :data:`FIGURE_ROWS` values of ``key`` (None: the first rows),
-    and a sentence for the caption when some are left to the tables."""
+def shown_rows(
+    rows: list[dict], key: str | None = "series", holder: str = "the table", limit: int = FIGURE_ROWS
+) -> tuple[list[dict], str]:
+    """The rows a figure draws: those of the first ``limit`` values of ``key`` (None: the first rows), and a
+    sentence for the caption when some are left to ``holder`` (the report's table, or a results file)."""
     values = list(dict.fromkeys(r.get(key) for r in rows)) if key else list(range(len(rows)))
-    if len(values) <= FIGURE_ROWS:
+    if len(values) <= limit:
         return rows, ""
     if key is None:
-        return rows[
-            :FIGURE_ROWS
-        ], f" The figure draws the first {FIGURE_ROWS} of {len(rows):,} rows; the table holds all."
-    kept = set(values[:FIGURE_ROWS])
+        return rows[:limit], f" The figure draws the first {limit} of {len(rows):,} rows; {holder} holds all."
+    kept = set(values[:limit])
     return [r for r in rows if r.get(key) in kept], (
-        f" The figure draws the first {FIGURE_ROWS} of {len(values):,} {key} values; the table holds all."
+        f" The figure draws the first {limit} of {len(values):,} {key} values; {holder} holds all."
     )
 
 
@@ -510,19 +511,22 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
                 title="Fleet energy, water and carbon",
             )
     if coverage := out.results.get("coverage.json"):
+        coverage, more = shown_rows(coverage, "form", limit=FIGURE_PANELS)  # a colour per form
         add(
             "calibration.png",
             "Leave-one-model-out calibration: the share of held-out measurements inside each central posterior "
-            "predictive interval against its nominal level, per regression form.",
+            "predictive interval against its nominal level, per regression form." + more,
             plots.calibration_layout(coverage),
             plots.plot_calibration,
             coverage,
             title="Do the intervals hold what they claim?",
         )
     if held_out := out.results.get("held_out.json"):
+        held_out, more = shown_rows(held_out, "form", "held_out.json", FIGURE_PANELS)  # a panel per form
+        points, more_gpus = shown_rows(held_out, "gpu", "held_out.json")  # a colour and key entry per GPU
         add(
             "pit.png",
-            "Where each held-out measurement falls in its posterior predictive distribution (PIT), per form.",
+            "Where each held-out measurement falls in its posterior predictive distribution (PIT), per form." + more,
             plots.pit_layout(held_out),
             plots.plot_pit,
             held_out,
@@ -530,10 +534,12 @@ def make_figures(out: OutputFolder, fig_dir: Path) -> list[Image]:
         )
         add(
             "held-out.png",
-            "Measured GPU energy per output token against the prediction made with its model held out.",
-            plots.held_out_layout(held_out),
+            "Measured GPU energy per output token against the prediction made with its model held out."
+            + more
+            + more_gpus,
+            plots.held_out_layout(points),
             plots.plot_held_out,
-            held_out,
+            points,
             title="Predictions for models the fit never saw",
         )
     if out.results.get("compare.json"):
