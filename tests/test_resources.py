@@ -24,8 +24,8 @@ from uqenergy.config.study import load_study
 from uqenergy.engine import backend
 from uqenergy.engine.backend import memory_budget_bytes
 from uqenergy.engine.per_query import study_data
-from uqenergy.outputs.files import write_atomically, write_json
 from uqenergy.outputs import plots
+from uqenergy.outputs.files import write_atomically, write_json
 from uqenergy.outputs.report import FIGURE_PANELS, FIGURE_ROWS
 
 STUDY = f"""[study]
