@@ -125,3 +125,18 @@ def test_a_categorical_prior_feeds_its_values_not_their_indices(cli, tmp_path):
     _, _, low = _run(cli, tmp_path, '\n[priors.pue]\ndist = "categorical"\nvalues = [1.1, 1.5]\n')
     _, _, high = _run(cli, tmp_path, '\n[priors.pue]\ndist = "categorical"\nvalues = [2.2, 3.0]\n')
     assert low and all(h["median"] == pytest.approx(2 * r["median"], rel=1e-12) for r, h in zip(low, high))
+
+
+def test_library_warnings_are_one_line_and_quiet_silences_them(cli, tmp_path):
+    """A name the figures' font cannot draw makes matplotlib warn once per glyph, over two lines each: the command
+    prints one line per place a warning comes from, and nothing with --quiet."""
+    name = "能源 😀"
+    study = tmp_path / "study.toml"
+    study.write_text(STUDY.replace('name = "d"', f'name = "{name}"') + f'\n[blends."{name}"]\ntop = 1\n')
+    code, out, err = cli("run", study, "--out", tmp_path / "quiet", "--quiet")
+    assert code == 0 and not out and not err, err
+    code, _, err = cli("run", study, "--out", tmp_path / "loud")
+    glyphs = [line for line in err.splitlines() if "Glyph" in line]
+    assert code == 0 and len(glyphs) == 1, err
+    assert glyphs[0].startswith("uqenergy: warning: UserWarning: Glyph ") and "missing from font" in glyphs[0]
+    assert not any(line.startswith(" ") for line in err.splitlines())  # Python's format adds the source line

@@ -228,6 +228,21 @@ def _warn(messages, args) -> None:
         warned.add(where)
 
 
+def _library_warning(args):
+    """A :func:`warnings.showwarning` for the libraries' warnings (a glyph missing from the figures' font, a
+    numpy RuntimeWarning): one line on stderr, once per place it comes from, nothing with ``--quiet``."""
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if getattr(args, "quiet", False) or (filename, lineno) in shown:
+            return
+        shown.add((filename, lineno))
+        text = " ".join(str(message).split())
+        print(f"uqenergy: warning: {category.__name__}: {text}", file=sys.stderr)
+
+    return show
+
+
 def _compare(args) -> None:
     from uqenergy.analyses.compare import format_table, run_compare
     from uqenergy.outputs.files import write_atomically, write_json
@@ -544,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             check_output_dir(args.out, force=args.force)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
+            warnings.showwarning = _library_warning(args)
             args.handler(args)
         sys.stdout.flush()
     except InputError as exc:
