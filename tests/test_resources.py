@@ -249,6 +249,41 @@ def test_tampered_outputs_are_reported_on_one_line(attribute, value, expected, w
     assert code == 2 and err.count("\n") == 1 and expected in err, err
 
 
+FIT_RECORDS = {  # one record of each fit result the report reads, as uqenergy fit writes them
+    "coverage.json": {"form": "pooled", "level": "90%", "nominal": 0.9, "observed": 0.8, "observed_per_model": 0.8}
+    | {"n_points": 9, "n_models": 3, "gpu": "all"},
+    "loo.json": {"form": "pooled", "rank": 0, "elpd_loo": -1.0, "se": 0.1, "elpd_diff": 0.0, "dse": 0.0, "k_bad": 0}
+    | {"k_very_bad": 0, "k_max": 0.1, "n_points": 9},
+    "held_out.json": {"form": "pooled", "model": "m", "gpu": "H100", "log_energy": -1.0, "pit": 0.4}
+    | {"predicted_median": -1.1},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "edit", "expected"),
+    [
+        ("coverage.json", {"observed_per_model": None}, "record 0: lacks observed_per_model (records with form,"),
+        ("loo.json", {"n_points": None}, "record 0: lacks n_points (records with form, rank,"),
+        (
+            "held_out.json",
+            {"log_energy": 1000.0},
+            "record 0: log_energy: 1000.0 is not allowed (a natural logarithm within ±700)",
+        ),
+    ],
+)
+def test_tampered_fit_outputs_are_reported_on_one_line(name, edit, expected, cli, tmp_path):
+    """A fit's results with a key the headlines read removed, or a log energy whose exp() is inf: one line."""
+    edited = {k: v for k, v in (FIT_RECORDS[name] | edit).items() if v is not None}
+    out = tmp_path / "fit"
+    write_atomically(
+        out, lambda folder: [write_json(folder / n, [edited if n == name else r]) for n, r in FIT_RECORDS.items()]
+    )
+    code, _, err = cli("report", out)
+    assert code == 2 and err.count("\n") == 1 and f"{name}: {expected}" in err, err
+    write_atomically(out, lambda folder: [write_json(folder / n, [r]) for n, r in FIT_RECORDS.items()], force=True)
+    assert cli("report", out, "--quiet") == (0, "", "")  # the records as written are reported
+
+
 @pytest.mark.slow
 def test_fit_report_figures_are_bounded(cli, tmp_path):
     """coverage.json and held_out.json of 3,000 forms and GPUs: the calibration, PIT and held-out figures draw

@@ -113,6 +113,8 @@ JSON_ATTRS = {
     ),
 }
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
+LOG_KEYS = frozenset({"log_energy", "predicted_median"})  # ln J/token, drawn as exp(value): a finite positive energy
+LOG_LIMIT = 700.0  # exp(700) ~ 1e304: within the float range either way
 #: what a measured study's samples.nc holds for its figures: the measured points and the drawn concurrency
 MEASURED_VARIABLES = ("measured_batch", "measured_energy_per_token_j", "measured_points", "concurrency")
 REPORT_PAGES = frozenset({"report.md", "report.html", MARKER})
@@ -187,6 +189,8 @@ def _check_value(value, key: str) -> str | None:
         return None if isinstance(value, bool) else "true or false"
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "a finite number"
+    if key in LOG_KEYS and abs(value) > LOG_LIMIT:
+        return f"a natural logarithm within ±{LOG_LIMIT:g}"
     return "a positive number" if key in POSITIVE_KEYS and value <= 0 else None
 
 
