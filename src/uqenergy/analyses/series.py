@@ -291,21 +291,20 @@ def series_records(
     def summarise(series: Series) -> dict | None:
         return attempt(lambda: describe(draws_of(series), study.intervals.hdi_level))
 
-    def records_of(named: list[tuple[str, Series]]) -> list[dict | None]:
+    def records_of(named: list[tuple[str, Series]]) -> list[dict]:
         distinct = list(dict.fromkeys(series for _, series in named))  # a series on one thread: it is reordered
         if workers > 1:
             with ThreadPoolExecutor(workers) as pool:
                 summaries = dict(zip(distinct, pool.map(summarise, distinct)))
         else:
             summaries = dict(zip(distinct, map(summarise, distinct)))
-        return [
-            None
-            if summaries[series] is None
-            else study.intervals.mark_tolerance(
+        return [  # a pending summary has no record yet: the caller raises Pending once all are tried
+            study.intervals.mark_tolerance(
                 {"scenario": study.scenario, "series": name, **labels(series), "pathway": series.pathway}
-                | {"quantity": "energy_wh", **summaries[series]}
+                | {"quantity": "energy_wh", **summary}
             )
             for name, series in named
+            if (summary := summaries[series]) is not None
         ]
 
     def blend_pool(name: str) -> Series:
