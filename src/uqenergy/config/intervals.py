@@ -60,8 +60,9 @@ class IntervalSettings:
 
     @property
     def tolerance(self) -> float:
-        """The tolerance: a fraction of each figure, or Wh."""
-        return self.absolute_tolerance_wh if self.absolute_tolerance_wh is not None else self.relative_tolerance
+        """The tolerance: a fraction of each figure, or Wh (NaN for a study without one)."""
+        given = self.absolute_tolerance_wh if self.absolute_tolerance_wh is not None else self.relative_tolerance
+        return math.nan if given is None else given
 
     def reached_tolerance(self, record: dict) -> float:
         """The tightest tolerance the record's figures meet now: the largest 2 MCSE (relative: over the figure)."""
