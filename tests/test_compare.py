@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -10,6 +11,7 @@ import pytest
 from scipy import stats
 
 from uqenergy.analyses.compare import Scenario, place, run_compare
+from uqenergy.config.boundaries import ladder_factor
 from uqenergy.config.compare import load_compare_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
@@ -183,15 +185,18 @@ def test_every_statistic_and_boundary_meets_its_own_comparator(compare_study):
     # exponential answer lengths are right-skewed: under every state of knowledge the median is below the mean
     assert np.all(median < mean)
     rungs = {b: {s: scenario.credible_wh(s, b) for s in ("mean", "median")} for b in RUNGS}
+    ladder = scenario.outer_ladder
     for s in ("mean", "median"):
-        # each rung is the one below times its prior, state by state
-        np.testing.assert_allclose(
-            rungs["server"][s] / rungs["accelerator"][s], scenario.outer_overheads["server_overhead"]
-        )
-        np.testing.assert_allclose(
-            rungs["provisioned"][s] / rungs["server"][s], scenario.outer_overheads["provisioning_overhead"]
-        )
-        np.testing.assert_allclose(rungs["facility"][s] / rungs["provisioned"][s], scenario.outer_pue)
+        # each rung below the facility is the one below times its prior, state by state
+        np.testing.assert_allclose(rungs["server"][s] / rungs["accelerator"][s], ladder["server_overhead"])
+        np.testing.assert_allclose(rungs["provisioned"][s] / rungs["server"][s], ladder["provisioning_overhead"])
+    # the mean's facility rung is the fleet-average PUE exactly (each facility's ratio has mean one) ...
+    np.testing.assert_allclose(rungs["facility"]["mean"] / rungs["provisioned"]["mean"], ladder["pue"])
+    # ... the median's is not: it is the median of each state's queries at the server rung, each query with its
+    # own facility's PUE = 1 + (pue - 1) x ratio, so the step lies between 1 and the largest PUE drawn
+    step = rungs["facility"]["median"] / rungs["provisioned"]["median"]
+    assert np.all(step > 1.0) and np.all(step < 1.0 + (ladder["pue"] - 1.0) * 4.0)
+    assert np.abs(step / ladder["pue"] - 1.0).max() > 1e-3
     for statistic in STATISTICS:
         for boundary in RUNGS:
             record = records[f"{statistic}_{boundary}"]
@@ -262,6 +267,40 @@ def test_a_rung_the_study_cannot_reach_is_an_input_error(write, compare_study):
     assert (err.value.key == "compare.studies" and "provisioning_overhead" in err.value.message) or (
         "server_overhead" in err.value.message
     )
+
+
+def test_ladder_factor_composes_both_ways_and_assumes_no_rung():
+    """One factor between any two rungs: the product of the rung priors between them, its inverse going down,
+    composing along the ladder; a missing rung prior is an error, never a silent factor of one."""
+    values = {"server_overhead": 1.5, "provisioning_overhead": 1.2, "pue": 1.1}
+    assert ladder_factor("accelerator", "facility", values) == pytest.approx(1.5 * 1.2 * 1.1)
+    assert ladder_factor("facility", "server", values) == pytest.approx(1 / (1.2 * 1.1))
+    for a, b, c in itertools.product(RUNGS, repeat=3):
+        assert ladder_factor(a, b, values) * ladder_factor(b, a, values) == pytest.approx(1.0)
+        assert ladder_factor(a, c, values) == pytest.approx(ladder_factor(a, b, values) * ladder_factor(b, c, values))
+    assert ladder_factor("provisioned", "provisioned", {}) == 1.0
+    with pytest.raises(KeyError, match="provisioning_overhead"):
+        ladder_factor("server", "facility", {"pue": 1.1})
+
+
+def test_median_below_the_facility_is_the_median_of_server_energy(write):
+    """Paper priors have one PUE per state of knowledge (no facility-to-facility ratio): the median of each
+    state's queries at the server rung is then exactly the facility median over that PUE (a closed form the
+    second, PUE-free two-level run must reproduce draw for draw)."""
+    for name, scenario, median in (("traditional", "traditional", 300), ("test_time", "test-time", 5000)):
+        write(
+            f"{name}.toml",
+            SCENARIO.format(
+                name=name, scenario=scenario, priors=PRIORS / "joule2026.toml", priors_dir=PRIORS, median=median
+            ),
+        )
+    write("estimates.toml", _estimate("m", "median", "server"))
+    study = load_compare_study(write("compare.toml", COMPARE.format(series="blend")))
+    scenario = Scenario.run(study.studies[0], "blend", study.outer_draws, study.inner_draws)
+    np.testing.assert_allclose(
+        scenario.server_statistic("median"), scenario.statistics["median"] / scenario.outer_ladder["pue"], rtol=1e-12
+    )
+    assert "pue_facility_ratio" not in study.studies[0].priors.base
 
 
 def test_audit_explains_a_figure_that_states_every_factor(write):
