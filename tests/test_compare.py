@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from uqenergy.analyses.closed_models import run_closed_models
 from uqenergy.analyses.compare import Scenario, place, run_compare
 from uqenergy.config.boundaries import ladder_factor
 from uqenergy.config.compare import load_compare_study
@@ -19,6 +20,7 @@ from uqenergy.config.files import data_dir
 PRIORS = data_dir("priors")
 RECORD_FIELDS = {
     "estimate_id",
+    "comparator",
     "value_wh",
     "statistic",
     "compared_statistic",
@@ -301,6 +303,85 @@ def test_median_below_the_facility_is_the_median_of_server_energy(write):
         scenario.server_statistic("median"), scenario.statistics["median"] / scenario.outer_ladder["pue"], rtol=1e-12
     )
     assert "pue_facility_ratio" not in study.studies[0].priors.base
+
+
+CLOSED = {  # estimate -> (closed model, statistic, boundary)
+    "closed_mean_facility": ("GPT-4o", "mean", "facility"),
+    "closed_median_accelerator": ("Gemini Flash-class", "median", "accelerator"),
+    "closed_unspecified_provisioned": ("GPT-4o mini", "unspecified", "provisioned"),
+}
+
+
+def _closed_compare(write, compare_study, closed="closed_models", estimates=CLOSED):
+    text = "".join(
+        _estimate(name, statistic, boundary).replace('date = "2025"', f'closed_model = "{model}"\ndate = "2025"')
+        for name, (model, statistic, boundary) in estimates.items()
+    )
+    write("estimates.toml", ESTIMATES + text)
+    return write(
+        "compare_closed.toml", COMPARE.format(series="blend") + f"closed_models = {json.dumps(closed)}\ndraws = 2000\n"
+    )
+
+
+def test_closed_model_predictions_are_a_second_comparator(write, compare_study):
+    """An estimate naming a closed model also meets that model's prediction: the same statistic at the same rung,
+    each draw of the closed-model run moved down the ladder by its own rung draws. Checked against the run's own
+    draws in closed form: at the accelerator the median query is GPU energy per token x the median answer length."""
+    study = load_compare_study(_closed_compare(write, compare_study))
+    records = run_compare(study).records
+    closed = [r for r in records if r["comparator"] == "closed_model"]
+    assert {r["estimate_id"] for r in closed} == set(CLOSED) and len(records) == 14 + 2 * len(CLOSED)
+    assert all(set(r) == RECORD_FIELDS for r in records)
+    draws = run_closed_models(study.closed_models).samples
+    tokens = study.closed_models.priors.get("output_tokens")
+    median_tokens, mean_tokens = float(tokens.ppf(np.array(0.5))), tokens.law.mean()
+    for r in closed:
+        model, statistic, boundary = CLOSED[r["estimate_id"]]
+        d = draws.sel(model=model)
+        per_token_wh = d["gpu_energy_per_output_token_j"].values / 3600
+        expected = {
+            "facility": per_token_wh * mean_tokens * d["ladder_multiplier"].values,
+            "accelerator": per_token_wh * median_tokens,
+            "provisioned": per_token_wh * mean_tokens * d["ladder_multiplier"].values / d["pue"].values,
+        }[boundary]
+        assert (r["series"], r["boundary"], r["compared_statistic"]) == (
+            model,
+            boundary,
+            compared_statistic_of(statistic),
+        )
+        placed = place(0.3, expected)
+        assert r["verdict"] == placed.pop("verdict")
+        assert r == {**r, **{k: pytest.approx(v, rel=1e-9) for k, v in placed.items()}}
+        assert r["contributions"] == {}
+
+
+def compared_statistic_of(statistic: str) -> str:
+    return "mean" if statistic == "unspecified" else statistic
+
+
+@pytest.mark.parametrize(
+    "estimates, closed, message",
+    [
+        ({"x": ("GPT-5", "mean", "facility")}, "closed_models", "names closed model 'GPT-5', not in study"),
+        ({"x": ("GPT-4o", "mean", "facility")}, 7, "expected a study name"),
+    ],
+)
+def test_a_closed_model_the_study_cannot_predict_is_an_input_error(write, compare_study, estimates, closed, message):
+    with pytest.raises(InputError) as err:
+        load_compare_study(_closed_compare(write, compare_study, closed, estimates).as_posix())
+    assert err.value.key == "compare.closed_models" and message in err.value.message
+
+
+def test_a_closed_model_above_its_study_boundary_or_of_another_scenario_is_an_input_error(write, compare_study):
+    closed = (data_dir("studies") / "closed_models.toml").read_text()
+    write("closed_server.toml", closed.replace('boundary = "facility"', 'boundary = "server"'))
+    path = _closed_compare(write, compare_study, "closed_server.toml", {"x": ("GPT-4o", "mean", "facility")})
+    with pytest.raises(InputError, match="above the study's boundary 'server'"):
+        load_compare_study(path)
+    write("closed_tt.toml", closed.replace('scenario = "traditional"', 'scenario = "test-time"'))
+    path = _closed_compare(write, compare_study, "closed_tt.toml", {"x": ("GPT-4o", "mean", "server")})
+    with pytest.raises(InputError, match="is not the study's scenario 'test-time'"):
+        load_compare_study(path)
 
 
 def test_audit_explains_a_figure_that_states_every_factor(write):

@@ -21,6 +21,12 @@ Each estimate is compared with the study whose ``scenario`` equals its
   (one-level draws, query-to-query variability included) and the assumption
   audit of the gap (:mod:`uqenergy.analyses.audit`).
 
+An estimate that names a ``closed_model`` is also compared, when the compare
+study has a ``closed_models`` study, with that model's prediction
+(:mod:`uqenergy.analyses.closed_models`): a second record with ``comparator =
+"closed_model"`` (the first has ``comparator = "scenario"``), the same statistic
+at the same boundary (:func:`compare_closed_model`).
+
 Boundary: our energy core's node power at utilisation PU covers the server rung
 (accelerators and host at load) and PUE the facility rung. Each state of
 knowledge (or per-query draw) moves our energy to a boundary with the ladder's
@@ -42,6 +48,7 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
+from uqenergy.analyses.closed_models import ClosedModelResult, run_closed_models
 from uqenergy.analyses.overstatement import mean_ratio_record, ratio_draws, ratio_record
 from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members, series_pool
@@ -247,6 +254,7 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
     per_query = place(estimate.value_wh, scenario.draws_wh(base, estimate.boundary))
     return {
         "estimate_id": estimate.id,
+        "comparator": "scenario",
         "value_wh": estimate.value_wh,
         "statistic": estimate.statistic,
         "compared_statistic": statistic,
@@ -256,6 +264,36 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
         **place(estimate.value_wh, scenario.credible_wh(statistic, estimate.boundary)),
         **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
         "contributions": decompose(estimate.value_wh, log_median, list(factors)),
+    }
+
+
+def compare_closed_model(estimate: PublicEstimate, closed: ClosedModelResult) -> dict:
+    """The compare.json record of an estimate against the prediction for its ``closed_model``.
+
+    Each draw of the closed-model run is one state of knowledge of the model (size, hardware, precision,
+    concurrency, the size regression's posterior predictive, the ladder); its ``mean_energy_wh`` and
+    ``median_energy_wh`` are the mean and median query under it. They are moved from the study's boundary
+    down to the estimate's, draw by draw, with that draw's own rung priors. The per-query columns place
+    the figure on ``energy_wh`` (answer length drawn too). No assumption audit: the closed-model
+    prediction has no energy-core inputs to substitute (``contributions`` is empty).
+    """
+    draws = closed.samples.sel(model=estimate.closed_model)
+    rungs = {name: draws[name].values for name in closed.study.rung_priors}
+    factor = ladder_factor(closed.study.boundary, estimate.boundary, rungs)
+    statistic = compared_statistic(estimate)
+    per_query = place(estimate.value_wh, draws["energy_wh"].values * factor)
+    return {
+        "estimate_id": estimate.id,
+        "comparator": "closed_model",
+        "value_wh": estimate.value_wh,
+        "statistic": estimate.statistic,
+        "compared_statistic": statistic,
+        "boundary": estimate.boundary,
+        "scenario": closed.study.scenario,
+        "series": estimate.closed_model,
+        **place(estimate.value_wh, draws[f"{statistic}_energy_wh"].values * factor),
+        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
+        "contributions": {},
     }
 
 
@@ -341,6 +379,9 @@ def run_compare(
             s.scenario: Scenario.run(s, study.series, study.outer_draws, study.inner_draws) for s in study.studies
         }
         records = [compare_estimate(e, scenarios[e.query_type], study.series) for e in study.estimates]
+    if study.closed_models is not None and any(e.closed_model for e in study.estimates):
+        closed = run_closed_models(study.closed_models)
+        records += [compare_closed_model(e, closed) for e in study.estimates if e.closed_model]
     if study.overstatement is not None:
         for s in study.studies:
             non_production = study.non_production_priors[s.scenario]
@@ -362,7 +403,7 @@ def format_table(result: CompareResult) -> str:
     verified = {e["estimate_id"]: e["verified"] for e in result.estimates}
     lines = (
         [
-            f"{'estimate':<44} {'Wh':>7} {'compared with':<24} {'pct':>5} {'ratio (90% credible)':>21}  "
+            f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {'ratio (90% credible)':>21}  "
             f"{'verdict':<7}  per query"
         ]
         if result.records
@@ -370,9 +411,9 @@ def format_table(result: CompareResult) -> str:
     )
     for r in result.records:
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
-        what = f"{r['compared_statistic']} @ {r['boundary']}"
+        what = f"{r['series']} {r['compared_statistic']} @ {r['boundary']}"
         lines.append(
-            f"{r['estimate_id']:<44} {r['value_wh']:>7.3g} {what:<24} {r['percentile']:>5.1f} "
+            f"{r['estimate_id']:<44} {r['value_wh']:>7.3g} {what:<40} {r['percentile']:>5.1f} "
             f"{r['ratio_median']:>6.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']:<7}  "
             f"{r['per_query_ratio_median']:.3g}x ({r['per_query_ratio_p5']:.2g}-{r['per_query_ratio_p95']:.2g})"
             f"{flag}"
