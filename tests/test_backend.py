@@ -131,3 +131,21 @@ def test_cli_runs_on_dask_threads(studies, local, cli, tmp_path):
     code, _, err = cli("run", studies["run"], "--scheduler", "threads", "--out", tmp_path / "out", "--quiet")
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == local["run"].records
+
+
+def test_local_threads_change_no_number(write, monkeypatch):
+    """One thread or several (chunks drawn and series summarised in parallel), the same records and samples:
+    also when two blends are the same one model (one series, summarised once)."""
+    text = SMALL_STUDY.replace("draws = 20000", f"draws = {3 * BLOCK_DRAWS}") + (
+        '\n[blends.only-70b]\nmembers = ["Llama 3.1 70B"]\n\n[blends.also-70b]\nmembers = ["Llama 3.1 70B"]\n'
+    )
+    study = load_study(write("threads.toml", text))
+    results = []
+    for cores in ({0}, {0, 1, 2}):
+        monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid, cores=cores: cores, raising=False)
+        assert backend.local_workers() == len(cores)
+        results.append(run_study(study))
+    one, three = results
+    assert one.records == three.records
+    assert {r["series"] for r in one.records} >= {"only-70b", "also-70b", "blend", "blend-paper"}
+    xr.testing.assert_identical(one.samples, three.samples)

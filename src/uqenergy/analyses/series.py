@@ -27,6 +27,7 @@ import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -253,7 +254,7 @@ def pooled_labels(labels: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def series_records(
-    study: Study, draws_of: DrawsOf, clamped: Sequence[int] | np.ndarray | None = None
+    study: Study, draws_of: DrawsOf, clamped: Sequence[int] | np.ndarray | None = None, workers: int = 1
 ) -> tuple[list[dict], dict[str, list[str]]]:
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members.
 
@@ -263,6 +264,10 @@ def series_records(
     A measured study's records also name each series' configuration (:attr:`Study.series_labels`)
     and count its draws whose concurrency was clamped to the measured range (``clamped``, per model;
     a trimmed blend keeps an unknown share of them and has no count).
+
+    ``workers`` > 1 summarises distinct series on that many threads (draws in memory only: numpy's
+    selections release the GIL); the models' series first, then, once the blends' members are known
+    from the models' draws, the blends'. The records do not depend on it.
     """
     pending = []
     members: dict[str, list[str]] = {}
@@ -283,28 +288,45 @@ def series_records(
             pooled["clamped_draws"] = int(sum(clamped[m.model] for m in series.members))
         return pooled
 
-    def record(name: str, series: Series) -> dict:
-        summary = describe(draws_of(series), study.intervals.hdi_level)
-        head = {"scenario": study.scenario, "series": name, **labels(series)}
-        return study.intervals.mark_tolerance(head | {"pathway": series.pathway, "quantity": "energy_wh", **summary})
+    def summarise(series: Series) -> dict | None:
+        return attempt(lambda: describe(draws_of(series), study.intervals.hdi_level))
+
+    def records_of(named: list[tuple[str, Series]]) -> list[dict]:
+        distinct = list(dict.fromkeys(series for _, series in named))  # a series on one thread: it is reordered
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                summaries = dict(zip(distinct, pool.map(summarise, distinct)))
+        else:
+            summaries = dict(zip(distinct, map(summarise, distinct)))
+        return [  # a pending summary has no record yet: the caller raises Pending once all are tried
+            study.intervals.mark_tolerance(
+                {"scenario": study.scenario, "series": name, **labels(series), "pathway": series.pathway}
+                | {"quantity": "energy_wh", **summary}
+            )
+            for name, series in named
+            if (summary := summaries[series]) is not None
+        ]
 
     def blend_pool(name: str) -> Series:
         members[name] = series_members(study, name, draws_of)
         return series_pool(study, name, members[name], draws_of)
 
-    records = []
     pathways = pathway_names(study)
+    named = []
     for m, model in enumerate(study.models):
-        records.append(attempt(record, model, model_series(m)))
+        named.append((model, model_series(m)))
         if model in study.pathway_targets:
-            records += [attempt(record, model, model_series(m, p)) for p in pathways]
+            named += [(model, model_series(m, p)) for p in pathways]
+    records = records_of(named)
+    named = []
     for blend in study.blends:
         pool = attempt(blend_pool, blend.name)
         if pool is None:
             continue
-        records.append(attempt(record, blend.name, pool))
+        named.append((blend.name, pool))
         if blend.name in study.pathway_targets:
-            records += [attempt(record, blend.name, replace(pool, pathway=p)) for p in pathways]
+            named += [(blend.name, replace(pool, pathway=p)) for p in pathways]
+    records += records_of(named)
     if pending:
         raise Pending
     return records, members

@@ -10,6 +10,7 @@ from uqenergy.analyses.measured import length_ratios
 from uqenergy.analyses.results import StudyResult, provenance
 from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
 from uqenergy.config.study import Study
+from uqenergy.engine.backend import local_workers
 from uqenergy.engine.measured import measured_curves
 
 
@@ -19,7 +20,7 @@ def summary_records(
     """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
     drawn = {name: d.values for name, d in divisors.items()}
     draws_of = InMemory(energy_wh.values, pathway_divisors(study, drawn))
-    return series_records(study, draws_of, energy_wh.attrs.get("clamped_draws"))
+    return series_records(study, draws_of, energy_wh.attrs.get("clamped_draws"), local_workers())
 
 
 def measured_attrs(study: Study) -> dict:

@@ -36,7 +36,6 @@ numbers up to floating-point rounding.
 from __future__ import annotations
 
 import math
-import os
 import zlib
 from dataclasses import dataclass, replace
 
@@ -314,7 +313,7 @@ def two_level(
     theta = outer_inputs(study, epistemic, outer, seed)
     divisors = state_divisors(study, theta)
     job = inner_job(study, theta, seed, inner, keep)
-    with Backend(study.scheduler, workers or os.cpu_count() or 1) as backend:
+    with Backend(study.scheduler, workers) as backend:
         model_mean_wh, kept_wh = inner_means(job, backend, outer_chunk, progress)
     pooled = InMemory(kept_wh.reshape(len(study.models), -1))  # a top blend ranks models by pooled per-query median
     members = {b.name: series_members(study, b.name, pooled) for b in study.blends}

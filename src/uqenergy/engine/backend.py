@@ -9,8 +9,8 @@ so memory stays bounded by the chunk size.
 
 Schedulers (``[study] scheduler`` or ``--scheduler``):
 
-- ``local`` (default): this process, one chunk after another (the two-level
-  design uses a pool of threads);
+- ``local`` (default): this process, a pool of one thread per core
+  (:func:`local_workers`; numpy's samplers and selections release the GIL);
 - ``threads``, ``processes``, ``synchronous``: Dask's local schedulers, through ``dask.delayed``;
 - an address such as ``tcp://10.0.0.5:8786``: a running ``dask.distributed``
   scheduler, through ``Client.submit``.
@@ -94,17 +94,27 @@ def _read_exactly(connection: socket.socket, nbytes: int) -> bytes:
     return data
 
 
+def local_workers() -> int:
+    """Threads of the local scheduler: one per core this process may run on (``taskset -c 0`` gives one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def chunks_in_flight(scheduler: str) -> int:
-    """Chunks held in this process at once on ``scheduler``: one locally, a window per core on Dask's local
+    """Chunks held in this process at once on ``scheduler``: a window per core locally and on Dask's local
     schedulers, one result at a time from a cluster."""
-    return IN_FLIGHT_PER_WORKER * (os.cpu_count() or 1) if scheduler in DASK_SCHEDULERS else 1
+    return IN_FLIGHT_PER_WORKER * local_workers() if scheduler in (LOCAL, *DASK_SCHEDULERS) else 1
 
 
 class Backend:
-    """Runs ``function(job, chunk)`` over chunks on one scheduler; a context manager (it may hold a client)."""
+    """Runs ``function(job, chunk)`` over chunks on one scheduler; a context manager (it may hold a client).
+
+    ``workers``: threads of the local scheduler (default :func:`local_workers`).
+    """
 
     def __init__(self, scheduler: str = LOCAL, workers: int | None = None):
-        self.scheduler, self.workers = scheduler, workers
+        self.scheduler, self.workers = scheduler, workers or local_workers()
         self.client: Any = None  # a dask.distributed Client while connected
 
     def __enter__(self) -> Backend:
@@ -133,14 +143,14 @@ class Backend:
         if self.client is not None:
             cores = sum(self.client.nthreads().values()) or 1
         else:
-            cores = self.workers or os.cpu_count() or 1
+            cores = self.workers
         return IN_FLIGHT_PER_WORKER * cores
 
     def map(self, function: Callable, job, chunks: Iterable) -> Iterator:
         """``function(job, chunk)`` for every chunk, yielded in chunk order."""
         task = partial(function, job)
         if self.scheduler == LOCAL:
-            if (self.workers or 1) == 1:
+            if self.workers == 1:
                 yield from map(task, chunks)
             else:
                 with ThreadPoolExecutor(self.workers) as pool:

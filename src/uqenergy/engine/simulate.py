@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from uqenergy.config.study import Study
-from uqenergy.engine.backend import Backend, memory_budget_bytes
+from uqenergy.engine.backend import Backend, local_workers, memory_budget_bytes
 from uqenergy.engine.per_query import evaluate_study, study_data
 from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk, sobol_chunk
 
@@ -91,9 +91,10 @@ def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int
 
 def in_memory_bytes(study: Study) -> int:
     """Rough peak memory of an in-memory run's draws: per model its energy, sorted baseline, pathway inputs
-    and their product; and the largest pooled series with its sorted copy and mask."""
+    and their product; and the largest pooled series with its sorted copy and mask, on each thread that
+    summarises (:func:`~uqenergy.engine.backend.local_workers`)."""
     members = max([len(b.members) or b.top or 0 for b in study.blends], default=1)
-    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members
+    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members * local_workers()
     return 8 * study.draws * per_draw
 
 
