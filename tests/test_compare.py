@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from uqenergy.analyses.closed_models import run_closed_models
 from uqenergy.analyses.compare import Scenario, place, run_compare
+from uqenergy.config.boundaries import ladder_factor
 from uqenergy.config.compare import load_compare_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
@@ -17,6 +20,7 @@ from uqenergy.config.files import data_dir
 PRIORS = data_dir("priors")
 RECORD_FIELDS = {
     "estimate_id",
+    "comparator",
     "value_wh",
     "statistic",
     "compared_statistic",
@@ -183,15 +187,18 @@ def test_every_statistic_and_boundary_meets_its_own_comparator(compare_study):
     # exponential answer lengths are right-skewed: under every state of knowledge the median is below the mean
     assert np.all(median < mean)
     rungs = {b: {s: scenario.credible_wh(s, b) for s in ("mean", "median")} for b in RUNGS}
+    ladder = scenario.outer_ladder
     for s in ("mean", "median"):
-        # each rung is the one below times its prior, state by state
-        np.testing.assert_allclose(
-            rungs["server"][s] / rungs["accelerator"][s], scenario.outer_overheads["server_overhead"]
-        )
-        np.testing.assert_allclose(
-            rungs["provisioned"][s] / rungs["server"][s], scenario.outer_overheads["provisioning_overhead"]
-        )
-        np.testing.assert_allclose(rungs["facility"][s] / rungs["provisioned"][s], scenario.outer_pue)
+        # each rung below the facility is the one below times its prior, state by state
+        np.testing.assert_allclose(rungs["server"][s] / rungs["accelerator"][s], ladder["server_overhead"])
+        np.testing.assert_allclose(rungs["provisioned"][s] / rungs["server"][s], ladder["provisioning_overhead"])
+    # the mean's facility rung is the fleet-average PUE exactly (each facility's ratio has mean one) ...
+    np.testing.assert_allclose(rungs["facility"]["mean"] / rungs["provisioned"]["mean"], ladder["pue"])
+    # ... the median's is not: it is the median of each state's queries at the server rung, each query with its
+    # own facility's PUE = 1 + (pue - 1) x ratio, so the step lies between 1 and the largest PUE drawn
+    step = rungs["facility"]["median"] / rungs["provisioned"]["median"]
+    assert np.all(step > 1.0) and np.all(step < 1.0 + (ladder["pue"] - 1.0) * 4.0)
+    assert np.abs(step / ladder["pue"] - 1.0).max() > 1e-3
     for statistic in STATISTICS:
         for boundary in RUNGS:
             record = records[f"{statistic}_{boundary}"]
@@ -262,6 +269,119 @@ def test_a_rung_the_study_cannot_reach_is_an_input_error(write, compare_study):
     assert (err.value.key == "compare.studies" and "provisioning_overhead" in err.value.message) or (
         "server_overhead" in err.value.message
     )
+
+
+def test_ladder_factor_composes_both_ways_and_assumes_no_rung():
+    """One factor between any two rungs: the product of the rung priors between them, its inverse going down,
+    composing along the ladder; a missing rung prior is an error, never a silent factor of one."""
+    values = {"server_overhead": 1.5, "provisioning_overhead": 1.2, "pue": 1.1}
+    assert ladder_factor("accelerator", "facility", values) == pytest.approx(1.5 * 1.2 * 1.1)
+    assert ladder_factor("facility", "server", values) == pytest.approx(1 / (1.2 * 1.1))
+    for a, b, c in itertools.product(RUNGS, repeat=3):
+        assert ladder_factor(a, b, values) * ladder_factor(b, a, values) == pytest.approx(1.0)
+        assert ladder_factor(a, c, values) == pytest.approx(ladder_factor(a, b, values) * ladder_factor(b, c, values))
+    assert ladder_factor("provisioned", "provisioned", {}) == 1.0
+    with pytest.raises(KeyError, match="provisioning_overhead"):
+        ladder_factor("server", "facility", {"pue": 1.1})
+
+
+def test_median_below_the_facility_is_the_median_of_server_energy(write):
+    """Paper priors have one PUE per state of knowledge (no facility-to-facility ratio): the median of each
+    state's queries at the server rung is then exactly the facility median over that PUE (a closed form the
+    second, PUE-free two-level run must reproduce draw for draw)."""
+    for name, scenario, median in (("traditional", "traditional", 300), ("test_time", "test-time", 5000)):
+        write(
+            f"{name}.toml",
+            SCENARIO.format(
+                name=name, scenario=scenario, priors=PRIORS / "joule2026.toml", priors_dir=PRIORS, median=median
+            ),
+        )
+    write("estimates.toml", _estimate("m", "median", "server"))
+    study = load_compare_study(write("compare.toml", COMPARE.format(series="blend")))
+    scenario = Scenario.run(study.studies[0], "blend", study.outer_draws, study.inner_draws)
+    np.testing.assert_allclose(
+        scenario.server_statistic("median"), scenario.statistics["median"] / scenario.outer_ladder["pue"], rtol=1e-12
+    )
+    assert "pue_facility_ratio" not in study.studies[0].priors.base
+
+
+CLOSED = {  # estimate -> (closed model, statistic, boundary)
+    "closed_mean_facility": ("GPT-4o", "mean", "facility"),
+    "closed_median_accelerator": ("Gemini Flash-class", "median", "accelerator"),
+    "closed_unspecified_provisioned": ("GPT-4o mini", "unspecified", "provisioned"),
+}
+
+
+def _closed_compare(write, compare_study, closed="closed_models", estimates=CLOSED):
+    text = "".join(
+        _estimate(name, statistic, boundary).replace('date = "2025"', f'closed_model = "{model}"\ndate = "2025"')
+        for name, (model, statistic, boundary) in estimates.items()
+    )
+    write("estimates.toml", ESTIMATES + text)
+    return write(
+        "compare_closed.toml", COMPARE.format(series="blend") + f"closed_models = {json.dumps(closed)}\ndraws = 2000\n"
+    )
+
+
+def test_closed_model_predictions_are_a_second_comparator(write, compare_study):
+    """An estimate naming a closed model also meets that model's prediction: the same statistic at the same rung,
+    each draw of the closed-model run moved down the ladder by its own rung draws. Checked against the run's own
+    draws in closed form: at the accelerator the median query is GPU energy per token x the median answer length."""
+    study = load_compare_study(_closed_compare(write, compare_study))
+    records = run_compare(study).records
+    closed = [r for r in records if r["comparator"] == "closed_model"]
+    assert {r["estimate_id"] for r in closed} == set(CLOSED) and len(records) == 14 + 2 * len(CLOSED)
+    assert all(set(r) == RECORD_FIELDS for r in records)
+    draws = run_closed_models(study.closed_models).samples
+    tokens = study.closed_models.priors.get("output_tokens")
+    median_tokens, mean_tokens = float(tokens.ppf(np.array(0.5))), tokens.law.mean()
+    for r in closed:
+        model, statistic, boundary = CLOSED[r["estimate_id"]]
+        d = draws.sel(model=model)
+        per_token_wh = d["gpu_energy_per_output_token_j"].values / 3600
+        expected = {
+            "facility": per_token_wh * mean_tokens * d["ladder_multiplier"].values,
+            "accelerator": per_token_wh * median_tokens,
+            "provisioned": per_token_wh * mean_tokens * d["ladder_multiplier"].values / d["pue"].values,
+        }[boundary]
+        assert (r["series"], r["boundary"], r["compared_statistic"]) == (
+            model,
+            boundary,
+            compared_statistic_of(statistic),
+        )
+        placed = place(0.3, expected)
+        assert r["verdict"] == placed.pop("verdict")
+        assert r == {**r, **{k: pytest.approx(v, rel=1e-9) for k, v in placed.items()}}
+        assert r["contributions"] == {}
+
+
+def compared_statistic_of(statistic: str) -> str:
+    return "mean" if statistic == "unspecified" else statistic
+
+
+@pytest.mark.parametrize(
+    "estimates, closed, message",
+    [
+        ({"x": ("GPT-5", "mean", "facility")}, "closed_models", "names closed model 'GPT-5', not in study"),
+        ({"x": ("GPT-4o", "mean", "facility")}, 7, "expected a study name"),
+    ],
+)
+def test_a_closed_model_the_study_cannot_predict_is_an_input_error(write, compare_study, estimates, closed, message):
+    with pytest.raises(InputError) as err:
+        load_compare_study(_closed_compare(write, compare_study, closed, estimates).as_posix())
+    assert err.value.key == "compare.closed_models" and message in err.value.message
+
+
+def test_a_closed_model_above_its_study_boundary_or_of_another_scenario_is_an_input_error(write, compare_study):
+    closed = (data_dir("studies") / "closed_models.toml").read_text()
+    write("closed_server.toml", closed.replace('boundary = "facility"', 'boundary = "server"'))
+    path = _closed_compare(write, compare_study, "closed_server.toml", {"x": ("GPT-4o", "mean", "facility")})
+    with pytest.raises(InputError, match="above the study's boundary 'server'"):
+        load_compare_study(path)
+    write("closed_tt.toml", closed.replace('scenario = "traditional"', 'scenario = "test-time"'))
+    path = _closed_compare(write, compare_study, "closed_tt.toml", {"x": ("GPT-4o", "mean", "server")})
+    with pytest.raises(InputError, match="is not the study's scenario 'test-time'"):
+        load_compare_study(path)
 
 
 def test_audit_explains_a_figure_that_states_every_factor(write):

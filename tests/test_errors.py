@@ -523,6 +523,21 @@ def test_catalogue_row(row, cli, tmp_path):
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
 
 
+def test_reasoning_share_alone_row(cli, tmp_path):
+    """Row study-reasoning-share-alone: a reasoning share decides which queries take the token multiplier, by each
+    query's reasoning draw; without them it would silently do nothing (or fail inside the engine)."""
+    share = PRIOR.replace("pue", "reasoning_share").replace('dist = "lognormal"\np5 = 1.05\np95 = 1.6', 'dist = "beta"')
+    share = share.replace('unit = "1"', 'alpha = 9.0\nbeta = 1.0\nunit = "1"').replace("[1.0, inf]", "[0.0, 1.0]")
+    (tmp_path / "share.toml").write_text(share)
+    joule = f'priors = ["{PRIORS_DIR / "joule2026.toml"}"]'
+    study = tmp_path / "study.toml"
+    study.write_text(SMALL_STUDY.replace(joule, joule[:-1] + ', "share.toml"]'))
+    code, _, err = cli("run", study, "--out", tmp_path / "out")
+    assert code == 2 and err.startswith("uqenergy: error: ") and err.count("\n") == 1, err
+    assert "study.priors: prior 'output_token_multiplier' is not defined" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_error_about_input_with_control_characters_stays_on_one_line():
     error = InputError("study\n.toml", "priors.\x1b[31mpue", "unknown key\r\n", "allowed: a\tb")
     assert error.message == "study\\n.toml: priors.\\x1b[31mpue: unknown key\\r\\n (allowed: a\\tb)"

@@ -211,3 +211,82 @@ def test_dirichlet_shares_have_the_dirichlet_moments():
     _np.testing.assert_allclose(shares.mean(axis=1), 1 / k, atol=0.005)
     _np.testing.assert_allclose(shares.var(axis=1), (1 / k) * (1 - 1 / k) / (k * a + 1), rtol=0.05)
     assert _np.all(weights[-1, 3:] == 0)
+
+
+SHARE_PRIORS = """[priors.reasoning_share]
+dist = "beta"
+alpha = 9.0
+beta = 1.0
+unit = "1"
+bounds = [0.0, 1.0]
+kind = "epistemic"
+source = "test"
+
+[priors.reasoning_draw]
+dist = "uniform"
+low = 0.0
+high = 1.0
+unit = "1"
+bounds = [0.0, 1.0]
+kind = "aleatory"
+source = "test"
+"""
+
+
+def _reasoning_study(write, extra=""):
+    """Nemotron at a constant 5,200 tokens/s, the fleet's epistemic token multiplier and a reasoning share."""
+    write("share.toml", SHARE_PRIORS)
+    return load_study(
+        write(
+            "reasoning.toml",
+            f"""
+[study]
+name = "reasoning"
+scenario = "test-time"
+priors = ["{PRIORS}", "fleet", "share.toml"]
+models = ["{NEMOTRON}"]
+draws = 20000
+seed = 5
+{extra}
+[intervals]
+design = "two-level"
+outer_draws = 400
+""",
+        )
+    )
+
+
+def test_the_mean_of_a_reasoning_deployment_is_linear_in_the_share_and_the_multiplier(write):
+    """At a constant throughput energy is proportional to tokens, so under each state of knowledge the mean is
+    c x PUE x PU x E[round(X)] x (1 - share + share x multiplier): the interval of the mean carries both priors
+    through this closed form, state by state, to within the inner Monte Carlo error."""
+    result = tl.two_level(_reasoning_study(write))
+    state = result.sel(model=NEMOTRON)
+    share, multiplier = state["reasoning_share"].values, state["output_token_multiplier"].values
+    mean_tokens = math.exp(-0.5 / MEAN_TOKENS) / (1 - math.exp(-1 / MEAN_TOKENS))  # E[round(X)], X exponential
+    second = (math.exp(-0.5 / MEAN_TOKENS) + math.exp(-1.5 / MEAN_TOKENS)) / (1 - math.exp(-1 / MEAN_TOKENS)) ** 2
+    factor = 1 - share + share * multiplier
+    expected = WH_PER_TOKEN * state["pue"].values * state["power_utilisation"].values * mean_tokens * factor
+    # relative standard error of one state's mean of round(X) x (multiplier or 1) over 20,000 queries
+    spread = np.sqrt(second * (share * multiplier**2 + 1 - share) / (mean_tokens * factor) ** 2 - 1)
+    observed = result["mean_energy_wh"].sel(series=NEMOTRON, pathway="baseline").values
+    assert np.all(np.abs(observed / expected - 1) < 5 * spread / math.sqrt(20000))
+    assert share.min() < 0.8 and multiplier.max() / multiplier.min() > 10  # both priors really vary
+
+
+def test_pinning_the_reasoning_share_or_the_multiplier_narrows_the_interval_of_the_mean(write):
+    """The same states of knowledge (one seed) with one prior fixed at its median: the spread of ln(mean) drops by
+    that prior's own share of it."""
+
+    def log_means(extra=""):
+        result = tl.two_level(_reasoning_study(write, extra), inner=4000)
+        return np.log(result["mean_energy_wh"].sel(series=NEMOTRON, pathway="baseline").values)
+
+    drawn = log_means()
+    share = log_means('[priors.reasoning_share]\ndist = "fixed"\nvalue = 0.926\n')
+    multiplier = log_means('[priors.output_token_multiplier]\ndist = "fixed"\nvalue = 15.0\n')
+    assert np.var(share) < np.var(drawn) and np.var(multiplier) < 0.5 * np.var(drawn)
+    assert np.ptp(np.quantile(multiplier, [0.05, 0.95])) < 0.5 * np.ptp(np.quantile(drawn, [0.05, 0.95]))
+    # Var ln(1 - s + s m) at m = 15 for s ~ Beta(9, 1): what pinning the share takes out
+    s = stats.beta(9, 1).ppf((np.arange(100_000) + 0.5) / 100_000)
+    assert np.var(drawn) - np.var(share) == pytest.approx(np.var(np.log(1 - s + 15 * s)), rel=0.5)

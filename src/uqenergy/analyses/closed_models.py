@@ -112,6 +112,7 @@ def model_draws(
         "batch_held": drawn_batch != mean_batch,
         "gpu_energy_per_output_token_j": energy_per_token_j,
         "ladder_multiplier": np.prod(multipliers, axis=0) if multipliers else np.ones(draws),
+        **dict(zip(study.rung_priors, multipliers)),  # each rung's own draws, to move a draw along the ladder
         "output_tokens": tokens,
         "energy_wh": energy_per_query_wh(energy_per_token_j, tokens, multipliers),
         "mean_energy_wh": energy_per_query_wh(energy_per_token_j, mean_tokens, multipliers),
@@ -126,6 +127,9 @@ UNITS = {
     "mean_batch": "sequences",
     "gpu_energy_per_output_token_j": "J/token",
     "ladder_multiplier": "1",
+    "server_overhead": "1",
+    "provisioning_overhead": "1",
+    "pue": "1",
     "output_tokens": "tokens",
     "energy_wh": "Wh",
     "mean_energy_wh": "Wh",

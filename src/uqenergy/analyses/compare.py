@@ -21,6 +21,12 @@ Each estimate is compared with the study whose ``scenario`` equals its
   (one-level draws, query-to-query variability included) and the assumption
   audit of the gap (:mod:`uqenergy.analyses.audit`).
 
+An estimate that names a ``closed_model`` is also compared, when the compare
+study has a ``closed_models`` study, with that model's prediction
+(:mod:`uqenergy.analyses.closed_models`): a second record with ``comparator =
+"closed_model"`` (the first has ``comparator = "scenario"``), the same statistic
+at the same boundary (:func:`compare_closed_model`).
+
 Boundary: our energy core's node power at utilisation PU covers the server rung
 (accelerators and host at load) and PUE the facility rung. Each state of
 knowledge (or per-query draw) moves our energy to a boundary with the ladder's
@@ -42,13 +48,15 @@ import numpy as np
 import xarray as xr
 
 from uqenergy.analyses.audit import decompose, stated_factors, substituted_energy_wh
+from uqenergy.analyses.closed_models import ClosedModelResult, run_closed_models
 from uqenergy.analyses.overstatement import mean_ratio_record, ratio_draws, ratio_record
 from uqenergy.analyses.results import RecordsResult
 from uqenergy.analyses.series import InMemory, series_members, series_pool
 from uqenergy.analyses.two_level import outer_uniforms, two_level, without_trimmed_blends
-from uqenergy.config.boundaries import RUNG_PRIORS
+from uqenergy.config.boundaries import RUNG_PRIORS, ladder_factor
 from uqenergy.config.compare import CompareStudy, load_compare_study
 from uqenergy.config.estimates import UNSPECIFIED_RULE, PublicEstimate
+from uqenergy.config.priors import build_prior, merge_spec
 from uqenergy.config.study import Study
 from uqenergy.engine.simulate import simulate
 from uqenergy.engine.throughput import study_fits
@@ -60,6 +68,9 @@ COMPARED_WITH = {
     "facility": "our server energy x provisioning_overhead x PUE",
 }
 LADDER_SEED_KEY = 3  # entropy word of the per-query rung draws (two_level uses 0 and 1, fleet 2)
+#: A study without the provisioned rung's prior (the paper's priors) counts no idle capacity: its facility
+#: energy is PUE x server energy, as the paper's is. Declared, not a silent default of the ladder.
+NO_IDLE_CAPACITY = {RUNG_PRIORS["provisioned"]: 1.0}
 
 
 @dataclass
@@ -81,27 +92,35 @@ def _pooled(study: Study, series: str, members: list[str], values: xr.DataArray)
     return draws.pool(series_pool(study, series, members, draws))
 
 
-def rung_factor(boundary: str, overheads: dict[str, np.ndarray]) -> np.ndarray | float:
-    """Factor from our server energy to ``boundary`` (PUE excluded: the energy core applies it).
-
-    ``overheads`` maps ``server_overhead`` and ``provisioning_overhead`` to their
-    draws; a missing ``provisioning_overhead`` means no provisioned rung (factor 1).
-    """
-    provisioning = overheads.get(RUNG_PRIORS["provisioned"], 1.0)
-    if boundary == "accelerator":
-        return 1.0 / overheads[RUNG_PRIORS["server"]]
-    return 1.0 if boundary == "server" else provisioning
-
-
 def boundary_values(boundary: str) -> dict[str, float]:
     """Inputs fixed to compare at an estimate's boundary: no PUE unless it covers the facility."""
     return {} if boundary == "facility" else {"pue": 1.0}
 
 
-def _overheads(study: Study, uniforms) -> dict[str, np.ndarray]:
-    """The ladder priors the study defines, through its inverse CDFs at ``uniforms(name)``."""
+def _ladder(study: Study, uniforms) -> dict[str, np.ndarray | float]:
+    """The ladder priors below the facility rung, through their inverse CDFs at ``uniforms(name)``.
+
+    A study without ``provisioning_overhead`` (the paper's priors) gets :data:`NO_IDLE_CAPACITY`;
+    one without ``server_overhead`` has no accelerator rung (the compare study's loader refuses
+    estimates there).
+    """
     names = [RUNG_PRIORS["server"], RUNG_PRIORS["provisioned"]]
-    return {n: study.priors.get(n).ppf(uniforms(n)) for n in names if n in study.priors.base}
+    drawn = {n: study.priors.get(n).ppf(uniforms(n)) for n in names if n in study.priors.base}
+    return NO_IDLE_CAPACITY | drawn
+
+
+def server_rung_study(study: Study) -> Study:
+    """``study`` with its (fleet-average) PUE fixed at 1: the energy core then gives the server rung.
+
+    With the facility-to-facility ratio of the honest priors every query's PUE is
+    ``1 + (pue - 1) x ratio`` = 1 as well, and the aleatory draws stay those of ``study``.
+    """
+    pue = study.priors.get("pue")
+    fixed = build_prior("pue", merge_spec(pue.spec, {"dist": "fixed", "value": 1.0}), pue.file, "priors.pue")
+    priors = replace(
+        study.priors, base=study.priors.base | {"pue": fixed}, by_model=study.priors.by_model | {"pue": {}}
+    )
+    return replace(study, priors=priors)
 
 
 @dataclass
@@ -115,10 +134,12 @@ class Scenario:
     series: str
     members: list[str]
     statistics: dict[str, np.ndarray]  # "mean" / "median" -> (outer,) facility energy per query of the series
-    outer_pue: np.ndarray  # (outer,) fleet-average PUE of each state of knowledge
-    outer_overheads: dict[str, np.ndarray]  # ladder priors per state of knowledge
-    draw_overheads: dict[str, np.ndarray]  # ladder priors per per-query draw
+    outer_ladder: dict[str, np.ndarray | float]  # ladder priors and fleet-average pue per state of knowledge
+    draw_ladder: dict[str, np.ndarray | float]  # ladder priors below the facility per per-query draw
+    outer: int
+    inner: int
     _log_medians: dict = field(default_factory=dict, repr=False)
+    _server_median: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def run(cls, study: Study, series: str, outer: int, inner: int) -> Scenario:
@@ -136,6 +157,7 @@ class Scenario:
             rng = np.random.default_rng([study.seed, LADDER_SEED_KEY, zlib.crc32(name.encode())])
             return rng.random(size)
 
+        outer_ladder = _ladder(study, lambda n: outer_uniforms(n, outer, study.seed))
         return cls(
             study,
             inputs,
@@ -144,28 +166,51 @@ class Scenario:
             series,
             members,
             statistics,
-            states["pue"].isel(model=0).values,
-            _overheads(study, lambda n: outer_uniforms(n, outer, study.seed)),
-            _overheads(study, per_draw),
+            outer_ladder | {"pue": states["pue"].isel(model=0).values},
+            _ladder(study, per_draw),
+            outer,
+            inner,
         )
 
     def draws_wh(self, values: dict[str, float], boundary: str) -> np.ndarray:
-        """Pooled per-query energy at ``boundary`` with ``values`` substituted for our inputs."""
+        """Pooled per-query energy at ``boundary`` with ``values`` substituted for our inputs.
+
+        The energy core applies each query's PUE itself (``values`` hold ``pue = 1`` below the
+        facility, :func:`boundary_values`); the ladder takes its server energy to the other rungs.
+        """
         energy_wh = substituted_energy_wh(self.inputs, self.fits, self.study.input_token_divisor, values)
         energy_wh = xr.broadcast(energy_wh, self.energy_wh)[0].transpose("model", "draw")
-        energy_wh = energy_wh * rung_factor(boundary, self.draw_overheads)
+        rung = "provisioned" if boundary == "facility" else boundary
+        energy_wh = energy_wh * ladder_factor("server", rung, self.draw_ladder)
         return _pooled(self.study, self.series, self.members, energy_wh)
+
+    def server_statistic(self, statistic: str) -> np.ndarray:
+        """Our credible distribution (outer,) of ``statistic`` of the energy per query at the server rung.
+
+        The mean is the facility mean over the state's fleet-average PUE: exact, because each
+        query's facility-to-facility ratio has mean one and is independent of the rest. The
+        median is not a ratio of medians: it is the median of each state's per-query server
+        energy, from a second two-level run with the PUE fixed at 1 (:func:`server_rung_study`;
+        same seed, so the same states of knowledge).
+        """
+        if statistic == "mean":
+            return self.statistics["mean"] / self.outer_ladder["pue"]
+        if self._server_median is None:
+            study = without_trimmed_blends(server_rung_study(self.study))
+            states = two_level(study, outer=self.outer, inner=self.inner, keep_inner=self.inner)
+            self._server_median = states["median_energy_wh"].sel(series=self.series).values
+        return self._server_median
 
     def credible_wh(self, statistic: str, boundary: str) -> np.ndarray:
         """Our credible distribution (outer,) of ``statistic`` of the energy per query at ``boundary``.
 
-        Exact for the mean (facility-to-facility ratios have mean one and are
-        independent of the rest); for the median, the per-query draws below the
-        facility rung are divided by the state's fleet-average PUE rather than
-        each query's own.
+        At the facility rung, the two-level run's own statistic (each query's PUE included) times
+        the provisioned rung; below it, :meth:`server_statistic` moved along the ladder state by
+        state (exact for both statistics: the ladder's factors are constants within a state).
         """
-        values = self.statistics[statistic] * rung_factor(boundary, self.outer_overheads)
-        return values if boundary == "facility" else values / self.outer_pue
+        if boundary == "facility":
+            return self.statistics[statistic] * ladder_factor("server", "provisioned", self.outer_ladder)
+        return self.server_statistic(statistic) * ladder_factor("server", boundary, self.outer_ladder)
 
     def log_median(self, values: dict[str, float], boundary: str) -> float:
         """ln of the pooled per-query median with ``values`` substituted (cached: estimates share substitutions)."""
@@ -209,6 +254,7 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
     per_query = place(estimate.value_wh, scenario.draws_wh(base, estimate.boundary))
     return {
         "estimate_id": estimate.id,
+        "comparator": "scenario",
         "value_wh": estimate.value_wh,
         "statistic": estimate.statistic,
         "compared_statistic": statistic,
@@ -218,6 +264,36 @@ def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) 
         **place(estimate.value_wh, scenario.credible_wh(statistic, estimate.boundary)),
         **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
         "contributions": decompose(estimate.value_wh, log_median, list(factors)),
+    }
+
+
+def compare_closed_model(estimate: PublicEstimate, closed: ClosedModelResult) -> dict:
+    """The compare.json record of an estimate against the prediction for its ``closed_model``.
+
+    Each draw of the closed-model run is one state of knowledge of the model (size, hardware, precision,
+    concurrency, the size regression's posterior predictive, the ladder); its ``mean_energy_wh`` and
+    ``median_energy_wh`` are the mean and median query under it. They are moved from the study's boundary
+    down to the estimate's, draw by draw, with that draw's own rung priors. The per-query columns place
+    the figure on ``energy_wh`` (answer length drawn too). No assumption audit: the closed-model
+    prediction has no energy-core inputs to substitute (``contributions`` is empty).
+    """
+    draws = closed.samples.sel(model=estimate.closed_model)
+    rungs = {name: draws[name].values for name in closed.study.rung_priors}
+    factor = ladder_factor(closed.study.boundary, estimate.boundary, rungs)
+    statistic = compared_statistic(estimate)
+    per_query = place(estimate.value_wh, draws["energy_wh"].values * factor)
+    return {
+        "estimate_id": estimate.id,
+        "comparator": "closed_model",
+        "value_wh": estimate.value_wh,
+        "statistic": estimate.statistic,
+        "compared_statistic": statistic,
+        "boundary": estimate.boundary,
+        "scenario": closed.study.scenario,
+        "series": estimate.closed_model,
+        **place(estimate.value_wh, draws[f"{statistic}_energy_wh"].values * factor),
+        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
+        "contributions": {},
     }
 
 
@@ -303,6 +379,9 @@ def run_compare(
             s.scenario: Scenario.run(s, study.series, study.outer_draws, study.inner_draws) for s in study.studies
         }
         records = [compare_estimate(e, scenarios[e.query_type], study.series) for e in study.estimates]
+    if study.closed_models is not None and any(e.closed_model for e in study.estimates):
+        closed = run_closed_models(study.closed_models)
+        records += [compare_closed_model(e, closed) for e in study.estimates if e.closed_model]
     if study.overstatement is not None:
         for s in study.studies:
             non_production = study.non_production_priors[s.scenario]
@@ -324,7 +403,7 @@ def format_table(result: CompareResult) -> str:
     verified = {e["estimate_id"]: e["verified"] for e in result.estimates}
     lines = (
         [
-            f"{'estimate':<44} {'Wh':>7} {'compared with':<24} {'pct':>5} {'ratio (90% credible)':>21}  "
+            f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {'ratio (90% credible)':>21}  "
             f"{'verdict':<7}  per query"
         ]
         if result.records
@@ -332,9 +411,9 @@ def format_table(result: CompareResult) -> str:
     )
     for r in result.records:
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
-        what = f"{r['compared_statistic']} @ {r['boundary']}"
+        what = f"{r['series']} {r['compared_statistic']} @ {r['boundary']}"
         lines.append(
-            f"{r['estimate_id']:<44} {r['value_wh']:>7.3g} {what:<24} {r['percentile']:>5.1f} "
+            f"{r['estimate_id']:<44} {r['value_wh']:>7.3g} {what:<40} {r['percentile']:>5.1f} "
             f"{r['ratio_median']:>6.3g}x ({r['ratio_p5']:.3g}-{r['ratio_p95']:.3g})  {r['verdict']:<7}  "
             f"{r['per_query_ratio_median']:.3g}x ({r['per_query_ratio_p5']:.2g}-{r['per_query_ratio_p95']:.2g})"
             f"{flag}"

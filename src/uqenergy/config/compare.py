@@ -5,7 +5,9 @@ run (one per scenario, e.g. ``paper_traditional`` and ``paper_test_time``), the
 ``estimates`` file (:mod:`uqenergy.config.estimates`), the ``series`` to compare
 with (default the untrimmed ``blend``), ``draws`` and ``seed`` for every
 scenario run, and ``outer_draws`` x ``inner_draws`` for the two-level runs that
-give the credible distributions of the mean and the median. An optional ``[overstatement]`` table names a non-production prior
+give the credible distributions of the mean and the median, and optionally a
+closed-model study (``closed_models``) whose predictions are a second
+comparator for the estimates that name one of its models (``closed_model``). An optional ``[overstatement]`` table names a non-production prior
 set and the published claim its energy ratio is held against. What a compare
 run computes is in :mod:`uqenergy.analyses.compare` and
 :mod:`uqenergy.analyses.overstatement`.
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from uqenergy.config.boundaries import RUNG_PRIORS
+from uqenergy.config.boundaries import BOUNDARIES, RUNG_PRIORS
+from uqenergy.config.closed_models import ClosedModelStudy, load_closed_model_study
 from uqenergy.config.errors import (
     MIN_DRAWS,
     InputError,
@@ -36,7 +39,18 @@ from uqenergy.config.study import INPUT_PRIORS, Study, load_study
 
 SECTIONS = frozenset({"compare", "overstatement"})
 COMPARE_KEYS = frozenset(
-    {"name", "description", "estimates", "studies", "series", "draws", "seed", "outer_draws", "inner_draws"}
+    {
+        "name",
+        "description",
+        "estimates",
+        "studies",
+        "series",
+        "draws",
+        "seed",
+        "outer_draws",
+        "inner_draws",
+        "closed_models",
+    }
 )
 OVERSTATEMENT_KEYS = frozenset({"priors", "claimed_range", "claim_source"})
 DEFAULT_SERIES = "blend"
@@ -69,6 +83,7 @@ class CompareStudy:
     non_production_priors: Mapping[str, PriorSet]
     outer_draws: int = DEFAULT_OUTER_DRAWS
     inner_draws: int = DEFAULT_INNER_DRAWS
+    closed_models: ClosedModelStudy | None = None  # predictions set against estimates that name a closed_model
 
 
 def parse_overstatement(table: Any, file: Path) -> Overstatement:
@@ -139,6 +154,39 @@ def _scenario_studies(names: Any, file: Path, draws: int | None, seed: int | Non
     if len(set(scenarios)) != len(scenarios):
         raise InputError(file, "compare.studies", "two studies share a scenario", "one study per scenario")
     return studies
+
+
+def _closed_models(
+    name: Any, file: Path, estimates: list[PublicEstimate], draws: int | None, seed: int | None
+) -> ClosedModelStudy:
+    """The closed-model study of ``compare.closed_models``, checked against the estimates that name its models.
+
+    An estimate's ``closed_model`` must be one of its models, of the estimate's scenario, at a boundary the
+    study's ladder reaches (at or below the study's own: the ladder is walked down, never guessed up).
+    """
+    if not isinstance(name, str):
+        raise InputError(file, "compare.closed_models", f"expected a study name, got {name!r}", '"closed_models"')
+    study = load_closed_model_study(existing(name, "studies", file, "compare.closed_models"), draws=draws, seed=seed)
+    models = [m.name for m in study.models]
+    for e in (e for e in estimates if e.closed_model):
+        where = f"estimate {e.id!r} names closed model {e.closed_model!r}"
+        if e.closed_model not in models:
+            raise InputError(file, "compare.closed_models", f"{where}, not in study {study.name!r}", ", ".join(models))
+        if e.query_type != study.scenario:
+            raise InputError(
+                file,
+                "compare.closed_models",
+                f"{where}, but its query_type {e.query_type!r} is not the study's scenario {study.scenario!r}",
+                "a closed-model study of the estimate's scenario",
+            )
+        if BOUNDARIES.index(e.boundary) > BOUNDARIES.index(study.boundary):
+            raise InputError(
+                file,
+                "compare.closed_models",
+                f"{where} at the {e.boundary} rung, above the study's boundary {study.boundary!r}",
+                "a closed-model study at or above the estimate's boundary",
+            )
+    return study
 
 
 def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, seed: int | None = None) -> CompareStudy:
@@ -243,12 +291,13 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
         if overstatement is not None
         else {}
     )
+    closed = _closed_models(table["closed_models"], path, estimates, draws, seed) if "closed_models" in table else None
     name = require_text(table.get("name", path.stem), path, "compare.name")
     description = table.get("description", "")
     if description:
         require_text(description, path, "compare.description")
     return CompareStudy(
-        path, name, description, estimates, studies, series, overstatement, non_production, outer, inner
+        path, name, description, estimates, studies, series, overstatement, non_production, outer, inner, closed
     )
 
 

@@ -8,9 +8,11 @@ what it counts (``boundary``, a rung of the ladder in
 :mod:`uqenergy.config.boundaries`), which of our scenarios it speaks to
 (``query_type``), its date, the claim it is a version of (``claim``, default
 its id) and that version (``version``), a citation and URL, whether the figure
-was seen in the cited source (``verified``), and the assumptions the source
+was seen in the cited source (``verified``), the assumptions the source
 states (``[estimates.ID.assumptions]``: tokens, hardware, ...), which the
-assumption audit substitutes into our energy core.
+assumption audit substitutes into our energy core, and optionally the closed
+model of a closed-model study (``closed_model``) whose prediction the figure is
+also set against (:mod:`uqenergy.config.compare`, ``closed_models``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ TEXT_KEYS = (
     "note",
     "claim",
     "version",
+    "closed_model",
 )
 ESTIMATE_KEYS = frozenset(REQUIRED_KEYS + TEXT_KEYS + ("value_low_wh", "value_high_wh", "assumptions"))
 META_KEYS = frozenset({"description", "checked"})
@@ -93,6 +96,7 @@ class PublicEstimate:
     note: str = ""
     claim: str = ""  # the claim this figure is a version of (default: its id)
     version: str = ""
+    closed_model: str = ""  # a model of the compare study's closed-model study, compared as a second comparator
     value_low_wh: float | None = None
     value_high_wh: float | None = None
     assumptions: dict = field(default_factory=dict, hash=False, compare=False)
@@ -109,6 +113,7 @@ class PublicEstimate:
             "boundary": self.boundary,
             "claim": self.claim,
             "version": self.version,
+            "closed_model": self.closed_model,
             "subject": self.subject,
             "model": self.model,
             "query_type": self.query_type,
@@ -215,6 +220,7 @@ def parse_estimate(estimate_id: str, table, file) -> PublicEstimate:
         note=table.get("note", ""),
         claim=table.get("claim", estimate_id),
         version=table.get("version", ""),
+        closed_model=table.get("closed_model", ""),
         value_low_wh=low,
         value_high_wh=high,
         assumptions=_assumptions(table.get("assumptions", {}), file, f"{prefix}assumptions.", boundary),

@@ -82,6 +82,8 @@ OPTIONAL_PRIORS = (
     "output_length_scale",
     "pue_facility_ratio",
     "power_utilisation_facility_ratio",
+    "reasoning_share",
+    "reasoning_draw",
 )
 SAVE_DRAWS = 25_000  # draws per model written to samples.nc unless a study sets save_draws (keeps the output small)
 
@@ -263,6 +265,8 @@ def study_from_document(
     measured = parse_measured(doc["measured"], path) if "measured" in doc else None
     if measured is None:
         priors.require(INPUT_PRIORS, path, "study.priors")
+        if "reasoning_share" in priors.base:  # the share decides which queries take the multiplier
+            priors.require(["output_token_multiplier", "reasoning_draw"], path, "study.priors")
         throughput_file = existing(
             table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv"
         )

@@ -60,7 +60,9 @@ def evaluate(
     when present (a deployment slower than the benchmarks, e.g. low concurrency),
     and multiplies the output tokens by ``output_token_multiplier`` when present
     (test-time scaling: a reasoning query generates that many times the tokens;
-    throughput and energy follow the longer answer), and by ``output_length_scale``
+    throughput and energy follow the longer answer; with ``reasoning_share`` and
+    ``reasoning_draw`` only a query whose draw is below the share reasons, the others
+    keep the traditional length), and by ``output_length_scale``
     when present (how far the typical answer length sits from the prior's median:
     an epistemic scale of the output-token distribution, acting the same way).
     ``pue`` and ``power_utilisation`` are fleet averages when the facility-to-facility
@@ -77,7 +79,7 @@ def evaluate(
     output_tokens = inputs["output_tokens"]
     for scale in ("output_token_multiplier", "output_length_scale"):
         if scale in inputs:
-            output_tokens = output_tokens * inputs[scale]
+            output_tokens = output_tokens * _reasoning(inputs, scale)
     tps = tokens_per_s(fits, inputs["input_tokens"], output_tokens, inputs.get("throughput_z"))
     if "throughput_scale" in inputs:
         tps = tps / inputs["throughput_scale"]
@@ -98,6 +100,17 @@ def evaluate(
     if proportional:
         outputs["power_utilisation"] = _described(pu, units="1", long_name="power utilisation proportional to load")
     return xr.Dataset(outputs)
+
+
+def _reasoning(inputs: xr.Dataset, scale: str) -> xr.DataArray:
+    """``inputs[scale]``; the token multiplier applies only to reasoning queries when a reasoning share is given.
+
+    A query reasons when its ``reasoning_draw`` (uniform) is below ``reasoning_share``; the others
+    answer at the traditional length (multiplier 1).
+    """
+    if scale != "output_token_multiplier" or "reasoning_share" not in inputs:
+        return inputs[scale]
+    return xr.where(inputs["reasoning_draw"] < inputs["reasoning_share"], inputs[scale], 1.0)
 
 
 def _described(values: xr.DataArray, **attrs: str) -> xr.DataArray:

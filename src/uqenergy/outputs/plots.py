@@ -899,7 +899,8 @@ def plot_published_estimates(
         )
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
-        panel_ax.set_title(f"{scenario}: compared with {series}", fontsize=10, loc="left")
+        what = "the closed-model prediction for " if rows[0].get("comparator") == "closed_model" else ""
+        panel_ax.set_title(f"{scenario}: compared with {what}{series}", fontsize=10, loc="left")
         _row_labels(
             panel_ax,
             ys,
