@@ -98,6 +98,21 @@ def test_a_tolerance_beyond_the_maximum_draws_is_refused_after_the_first_batch(w
     assert 10_000 < met.study.draws <= 400_000
 
 
+@pytest.mark.parametrize("predicted_over_maximum, refused", [(2.0, False), (8.0, True)])
+def test_only_a_tolerance_well_beyond_the_maximum_is_refused(write, predicted_over_maximum, refused):
+    """One batch's prediction is uncertain: a tolerance it predicts needs 2x the maximum draws runs to the
+    maximum (and says whether it was met); one needing 8x (past REACH_MARGIN = 4) is refused."""
+    first = run_study(_study(write, 10_000))
+    reached = max(IntervalSettings(relative_tolerance=0.5).reached_tolerance(r) for r in first.records)
+    tolerance = reached * math.sqrt(10_000 / (predicted_over_maximum * 40_000))
+    path = _study(write, 40_000, intervals=f"relative_tolerance = {tolerance}\nbatch_draws = 10000")
+    if refused:
+        with pytest.raises(InputError, match="needs about"):
+            run_study(path)
+    else:
+        assert run_study(path).study.draws == 40_000
+
+
 @pytest.mark.slow
 def test_report_figures_are_bounded(write, cli, tmp_path):
     """A folder of 3,000 records (summary.json edited): the figure draws FIGURE_ROWS of them, the table all."""

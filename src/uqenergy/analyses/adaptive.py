@@ -30,6 +30,7 @@ from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.simulate import in_memory_bytes, simulate
 
 HELD_COPIES = 2  # an in-memory step holds its batches and their concatenation
+REACH_MARGIN = 4  # refuse a tolerance whose predicted draws exceed the maximum this many times (tolerance 2x out)
 
 
 def next_draws(done: int, growth: float, batch_draws: int, max_draws: int) -> int:
@@ -88,12 +89,14 @@ def check_reachable(study: Study, records: list[dict], done: int) -> None:
     """Refuse, after the first batch, a tolerance its MCSEs predict the maximum draws cannot meet.
 
     An MCSE falls as 1/sqrt(draws), so the tolerance ``t`` needs about ``done * (reached / t)^2`` draws, where
-    ``reached`` is the tightest tolerance the first ``done`` draws meet; beyond ``study.draws`` the run would
-    only spend the maximum draws to miss its target. Worked in logarithms: ``1e-300`` must not overflow."""
+    ``reached`` is the tightest tolerance the first ``done`` draws meet; beyond :data:`REACH_MARGIN` times
+    ``study.draws`` the run would only spend the maximum draws to miss its target (within it, the one batch's
+    prediction is too uncertain to refuse on: the run goes on and reports ``tolerance_met``). Worked in
+    logarithms: ``1e-300`` must not overflow."""
     settings = study.intervals
     reached, wanted = max(settings.reached_tolerance(r) for r in records), settings.tolerance
     log10_needed = math.log10(done) + 2 * (math.log10(reached) - math.log10(wanted)) if reached < math.inf else math.inf
-    if log10_needed <= math.log10(study.draws):
+    if log10_needed <= math.log10(REACH_MARGIN * study.draws):
         return
     key = settings.tolerance_key
     more = f", or up to {MAX_DRAWS:,} draws" if study.draws < MAX_DRAWS else ""
