@@ -264,6 +264,16 @@ def test_tampered_outputs_are_reported_on_one_line(attribute, value, expected, w
     assert code == 2 and err.count("\n") == 1 and expected in err, err
 
 
+def test_a_tampered_draw_count_is_reported_on_one_line(write, cli, tmp_path):
+    out = tmp_path / "out"
+    assert cli("run", write("study.toml", STUDY.format(draws=2000, extra="")), "--out", out, "--quiet")[0] == 0
+    records = json.loads((out / "summary.json").read_text())
+    (out / "summary.json").write_text(json.dumps([records[0] | {"draws": -1}, *records[1:]]))
+    code, _, err = cli("report", out)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "summary.json: record 0: draws: -1 is not allowed (a whole number >= 1)" in err
+
+
 FIT_RECORDS = {  # one record of each fit result the report reads, as uqenergy fit writes them
     "coverage.json": {"form": "pooled", "level": "90%", "nominal": 0.9, "observed": 0.8, "observed_per_model": 0.8}
     | {"n_points": 9, "n_models": 3, "gpu": "all"},
@@ -284,6 +294,8 @@ FIT_RECORDS = {  # one record of each fit result the report reads, as uqenergy f
             {"log_energy": 1000.0},
             "record 0: log_energy: 1000.0 is not allowed (a natural logarithm within ±700)",
         ),
+        ("held_out.json", {"pit": 1.5}, "record 0: pit: 1.5 is not allowed (a number in [0, 1])"),
+        ("coverage.json", {"n_points": 0}, "record 0: n_points: 0 is not allowed (a whole number >= 1)"),
     ],
 )
 def test_tampered_fit_outputs_are_reported_on_one_line(name, edit, expected, cli, tmp_path):

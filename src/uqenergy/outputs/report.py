@@ -113,6 +113,8 @@ JSON_ATTRS = {
     ),
 }
 POSITIVE_KEYS = frozenset({"value_wh", "ratio_median", "ratio_p5", "ratio_p95"})  # divided by in the figures
+COUNT_KEYS = frozenset({"draws", "n_points", "n_models"})  # whole numbers >= 1
+FRACTION_KEYS = frozenset({"nominal", "observed", "observed_per_model", "pit"})  # shares and probabilities, in [0, 1]
 LOG_KEYS = frozenset({"log_energy", "predicted_median"})  # ln J/token, drawn as exp(value): a finite positive energy
 LOG_LIMIT = 700.0  # exp(700) ~ 1e304: within the float range either way
 #: what a measured study's samples.nc holds for its figures: the measured points and the drawn concurrency
@@ -191,6 +193,10 @@ def _check_value(value, key: str) -> str | None:
         return "a finite number"
     if key in LOG_KEYS and abs(value) > LOG_LIMIT:
         return f"a natural logarithm within ±{LOG_LIMIT:g}"
+    if key in COUNT_KEYS and (not isinstance(value, int) or value < 1):
+        return "a whole number >= 1"
+    if key in FRACTION_KEYS and not 0 <= value <= 1:
+        return "a number in [0, 1]"
     return "a positive number" if key in POSITIVE_KEYS and value <= 0 else None
 
 
