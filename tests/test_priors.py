@@ -53,6 +53,22 @@ def test_truncate_restricts_to_bounds(write):
     assert prior.ppf(np.linspace(0, 1, 101)).max() <= 1.5
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        'dist = "categorical"\nvalues = [100, 1000]\nweights = [0.25, 0.75]',
+        'dist = "lognormal"\np5 = 80\np95 = 2500\ntruncate = true',
+        'dist = "exponential"\nmedian = 300',
+    ],
+)
+def test_the_mean_is_that_of_the_draws(write, spec):
+    """Prior.mean is the mean of what is sampled: a categorical's weighted values, a truncated law's own mean."""
+    text = PRIOR.replace('dist = "lognormal"\np5 = 1.0\np95 = 2.0', spec).replace("[0.0, inf]", "[1.0, 1500.0]")
+    prior = load_prior_files([write("p.toml", text)]).get("x")
+    draws = prior.sample(np.random.default_rng(3), 400_000)
+    assert prior.mean() == pytest.approx(draws.mean(), abs=4 * draws.std() / np.sqrt(draws.size))
+
+
 def test_layering_through_extends(write):
     base = write("base.toml", PRIOR)
     top = write("top.toml", f'[meta]\nextends = ["{base}"]\n[priors.x]\np95 = 3.0\n')

@@ -100,7 +100,7 @@ def model_draws(
     multipliers = [study.priors.get(rung).sample(rng, draws) for rung in study.rung_priors]
     tokens_prior = study.priors.get("output_tokens")
     tokens = tokens_prior.sample(rng, draws)
-    mean_tokens, median_tokens = tokens_prior.law.mean(), float(tokens_prior.ppf(np.array(0.5)))
+    mean_tokens, median_tokens = tokens_prior.mean(), float(tokens_prior.ppf(np.array(0.5)))
     return {
         "active_params_b": active,
         "total_params_b": total,

@@ -62,6 +62,14 @@ class Prior:
         """Independent draws with the same law as :meth:`ppf` of uniforms."""
         return self._as_sampled(self.law.sample(rng, size))
 
+    def mean(self) -> float:
+        """Mean of the prior as sampled: truncated if asked, a categorical's values by their weights. Rounding to
+        whole numbers (``integer``) is left out: it moves the mean of a smooth law by a small fraction of a unit."""
+        if self.distribution.cumulative_weights is not None:  # categorical
+            weights = np.diff(self.distribution.cumulative_weights, prepend=0.0)
+            return float(weights @ np.asarray(self.distribution.categories, dtype=float))
+        return float(self.law.mean())
+
     def _as_sampled(self, values: np.ndarray) -> np.ndarray:
         if self.is_categorical:  # the distribution yields category indices; a prior feeds their values
             values = np.asarray(self.distribution.categories, dtype=float)[values]
