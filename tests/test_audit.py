@@ -142,3 +142,22 @@ def test_substituted_tokens_move_throughput_through_the_fit(fits):
     base = float(substituted_energy_wh(inputs, fits, math.inf, {})[0, 0])
     longer_input = float(substituted_energy_wh(inputs, fits, math.inf, {"input_tokens": 5000.0})[0, 0])
     assert longer_input > 1.5 * base  # more input tokens: lower throughput on the fit, more energy per query
+
+
+def test_stated_output_tokens_are_the_tokens_of_every_query_reasoning_or_not(fits):
+    """A stated output length replaces our multiplier and length scale (STATED_SCALES): with a reasoning share,
+    the queries that reason and those that do not are charged the same stated tokens."""
+    inputs = _inputs(6, random=False)
+    n = inputs.sizes["draw"]
+    scales = {
+        "output_token_multiplier": 15.0,
+        "output_length_scale": 2.0,
+        "reasoning_share": 0.5,
+        "reasoning_draw": (np.arange(n) + 0.5) / n,  # half the queries reason
+    }
+    scaled = inputs.assign({k: (("model", "draw"), np.broadcast_to(v, (1, n))) for k, v in scales.items()})
+    stated = {"output_tokens": 500.0}
+    plain = substituted_energy_wh(inputs, fits, math.inf, stated)
+    np.testing.assert_allclose(substituted_energy_wh(scaled, fits, math.inf, stated), plain, rtol=1e-12)
+    unstated = substituted_energy_wh(scaled, fits, math.inf, {}).values[0]
+    assert unstated[0] > 5 * unstated[-1]  # unstated, the queries that reason are charged 15x the tokens

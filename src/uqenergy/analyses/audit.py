@@ -45,7 +45,6 @@ UNEXPLAINED = "unexplained"
 STATED_SCALES = (
     ("output_tokens", "output_length_scale"),
     ("output_tokens", "output_token_multiplier"),
-    ("output_tokens", "reasoning_share"),
     ("pue", "pue_facility_ratio"),
     ("power_utilisation", "power_utilisation_facility_ratio"),
 )

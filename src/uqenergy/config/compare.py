@@ -7,7 +7,10 @@ with (default the untrimmed ``blend``), ``draws`` and ``seed`` for every
 scenario run, and ``outer_draws`` x ``inner_draws`` for the two-level runs that
 give the credible distributions of the mean and the median, and optionally a
 closed-model study (``closed_models``) whose predictions are a second
-comparator for the estimates that name one of its models (``closed_model``). An optional ``[overstatement]`` table names a non-production prior
+comparator for the estimates that name one of its models (``closed_model``). An optional
+``[priors.SCENARIO.NAME]`` table overrides a prior of that scenario's study for the compare only
+(:func:`scenario_overrides`; the bundled compare pins the test-time study's ``reasoning_share`` at 1:
+the published test-time figures are per reasoning query). An optional ``[overstatement]`` table names a non-production prior
 set and the published claim its energy ratio is held against. What a compare
 run computes is in :mod:`uqenergy.analyses.compare` and
 :mod:`uqenergy.analyses.overstatement`.
@@ -35,9 +38,9 @@ from uqenergy.config.errors import (
 from uqenergy.config.estimates import PublicEstimate, load_estimates
 from uqenergy.config.files import existing, read_toml, resolve
 from uqenergy.config.priors import PriorSet, load_prior_files
-from uqenergy.config.study import INPUT_PRIORS, Study, load_study
+from uqenergy.config.study import INPUT_PRIORS, Study, load_study, study_from_document
 
-SECTIONS = frozenset({"compare", "overstatement"})
+SECTIONS = frozenset({"compare", "overstatement", "priors"})
 COMPARE_KEYS = frozenset(
     {
         "name",
@@ -147,13 +150,64 @@ def _non_production_priors(study: Study, overstatement: Overstatement, file: Pat
     return priors
 
 
-def _scenario_studies(names: Any, file: Path, draws: int | None, seed: int | None) -> list[Study]:
+def scenario_overrides(table: Any, file: Path, studies: list[Study]) -> dict[str, dict]:
+    """Validate ``[priors.SCENARIO.NAME]``: prior overrides of a scenario study for this compare only.
+
+    Parameters
+    ----------
+    table : Any
+        The ``[priors]`` table as read from TOML.
+    file : Path
+        The compare study, for error messages.
+    studies : list of Study
+        The scenario studies as their files define them.
+
+    Returns
+    -------
+    dict
+        ``{scenario: {prior name: table}}``, each scenario one of ``studies``' and each prior one its
+        study defines.
+    """
+    if not isinstance(table, dict):
+        raise InputError(file, "priors", "expected a table", "[priors.SCENARIO.NAME] tables")
+    by_scenario = {s.scenario: s for s in studies}
+    for scenario, overrides in table.items():
+        if scenario not in by_scenario:
+            raise InputError(
+                file, f"priors.{scenario}", "not the scenario of a compare study", ", ".join(sorted(by_scenario))
+            )
+        if not isinstance(overrides, dict) or not all(isinstance(t, dict) for t in overrides.values()):
+            raise InputError(file, f"priors.{scenario}", "expected a table of tables", f"[priors.{scenario}.NAME]")
+        study = by_scenario[scenario]
+        for name in overrides:
+            if name not in study.priors.base:
+                raise InputError(
+                    file,
+                    f"priors.{scenario}.{name}",
+                    f"study {study.name!r} defines no such prior",
+                    "defined: " + ", ".join(study.priors.names()),
+                )
+    return table
+
+
+def _scenario_studies(names: Any, file: Path, draws: int | None, seed: int | None, priors: Any) -> list[Study]:
+    """The scenario studies of ``compare.studies``, each under its ``[priors.SCENARIO]`` overrides."""
     names = require_names(names, file, "compare.studies")
     studies = [load_study(existing(name, "studies", file, "compare.studies"), draws=draws, seed=seed) for name in names]
     scenarios = [s.scenario for s in studies]
     if len(set(scenarios)) != len(scenarios):
         raise InputError(file, "compare.studies", "two studies share a scenario", "one study per scenario")
-    return studies
+    overrides = scenario_overrides(priors, file, studies)
+
+    def overridden(study: Study) -> Study:
+        try:
+            return study_from_document(
+                study.path, read_toml(study.path), draws=draws, seed=seed, extra_priors=(overrides[study.scenario],)
+            )
+        except InputError as exc:  # a bad value in the compare's table: name the compare file
+            raise InputError(file, f"priors.{study.scenario}: {exc.key}", exc.problem, exc.allowed) from None
+
+    return [overridden(s) if s.scenario in overrides else s for s in studies]
 
 
 def _closed_models(
@@ -226,7 +280,7 @@ def compare_from_document(path: Path, doc: dict, *, draws: int | None = None, se
             if seed is not None
             else require_seed(table["seed"], path, "compare.seed")
         )
-    studies = _scenario_studies(table.get("studies"), path, draws, seed)
+    studies = _scenario_studies(table.get("studies"), path, draws, seed, doc.get("priors", {}))
     series = table.get("series", DEFAULT_SERIES)
     for study in studies:
         if study.power_utilisation != "prior":  # the audit and the overstatement ratio substitute PU as an input

@@ -77,9 +77,10 @@ def evaluate(
     """
     fits = throughput_fits.sel(model=inputs["model"]) if "model" in inputs.variables else throughput_fits
     output_tokens = inputs["output_tokens"]
-    for scale in ("output_token_multiplier", "output_length_scale"):
-        if scale in inputs:
-            output_tokens = output_tokens * _reasoning(inputs, scale)
+    if "output_token_multiplier" in inputs:
+        output_tokens = output_tokens * _reasoning_multiplier(inputs)
+    if "output_length_scale" in inputs:
+        output_tokens = output_tokens * inputs["output_length_scale"]
     tps = tokens_per_s(fits, inputs["input_tokens"], output_tokens, inputs.get("throughput_z"))
     if "throughput_scale" in inputs:
         tps = tps / inputs["throughput_scale"]
@@ -102,15 +103,27 @@ def evaluate(
     return xr.Dataset(outputs)
 
 
-def _reasoning(inputs: xr.Dataset, scale: str) -> xr.DataArray:
-    """``inputs[scale]``; the token multiplier applies only to reasoning queries when a reasoning share is given.
+def _reasoning_multiplier(inputs: xr.Dataset) -> xr.DataArray:
+    """Each query's test-time token multiplier: ``output_token_multiplier`` if it reasons, else 1.
 
-    A query reasons when its ``reasoning_draw`` (uniform) is below ``reasoning_share``; the others
-    answer at the traditional length (multiplier 1).
+    Without ``reasoning_share`` every query reasons. With it, a query reasons when its
+    ``reasoning_draw`` (uniform) is below ``reasoning_share``; the others answer at the
+    traditional length.
+
+    Parameters
+    ----------
+    inputs : xarray.Dataset
+        Holds ``output_token_multiplier``, and ``reasoning_share`` with ``reasoning_draw`` or neither.
+
+    Returns
+    -------
+    xarray.DataArray
+        The multiplier of each query's output tokens.
     """
-    if scale != "output_token_multiplier" or "reasoning_share" not in inputs:
-        return inputs[scale]
-    return xr.where(inputs["reasoning_draw"] < inputs["reasoning_share"], inputs[scale], 1.0)
+    multiplier = inputs["output_token_multiplier"]
+    if "reasoning_share" not in inputs:
+        return multiplier
+    return xr.where(inputs["reasoning_draw"] < inputs["reasoning_share"], multiplier, 1.0)
 
 
 def _described(values: xr.DataArray, **attrs: str) -> xr.DataArray:
