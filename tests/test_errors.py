@@ -534,7 +534,10 @@ def test_reasoning_share_alone_row(cli, tmp_path):
     study.write_text(SMALL_STUDY.replace(joule, joule[:-1] + ', "share.toml"]'))
     code, _, err = cli("run", study, "--out", tmp_path / "out")
     assert code == 2 and err.startswith("uqenergy: error: ") and err.count("\n") == 1, err
-    assert "study.priors: prior 'output_token_multiplier' is not defined" in err
+    assert (
+        "study.priors: prior 'reasoning_share' needs 'output_token_multiplier' and 'reasoning_draw', not defined"
+        in err
+    )
     assert not (tmp_path / "out").exists()
 
 

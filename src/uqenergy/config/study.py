@@ -85,6 +85,8 @@ OPTIONAL_PRIORS = (
     "reasoning_share",
     "reasoning_draw",
 )
+#: what a ``reasoning_share`` prior needs: the multiplier it switches on, and the per-query draw that decides
+REASONING_NEEDS = ("output_token_multiplier", "reasoning_draw")
 SAVE_DRAWS = 25_000  # draws per model written to samples.nc unless a study sets save_draws (keeps the output small)
 
 
@@ -265,8 +267,17 @@ def study_from_document(
     measured = parse_measured(doc["measured"], path) if "measured" in doc else None
     if measured is None:
         priors.require(INPUT_PRIORS, path, "study.priors")
-        if "reasoning_share" in priors.base:  # the share decides which queries take the multiplier
-            priors.require(["output_token_multiplier", "reasoning_draw"], path, "study.priors")
+        # the share decides which queries take the multiplier, each by its reasoning draw; a share defined
+        # per model always has a base prior (the prior files refuse a per-model table alone)
+        missing = [n for n in REASONING_NEEDS if n not in priors.base]
+        if "reasoning_share" in priors.base and missing:
+            raise InputError(
+                path,
+                "study.priors",
+                "prior 'reasoning_share' needs " + " and ".join(repr(n) for n in missing) + ", not defined",
+                "a reasoning share decides which queries take the token multiplier, by each query's reasoning "
+                "draw: define all three (priors/honest_test_time.toml) or no reasoning_share",
+            )
         throughput_file = existing(
             table.get("throughput", "throughput_h100"), "priors", path, "study.throughput", ".csv"
         )
