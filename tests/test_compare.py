@@ -5,22 +5,25 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from uqenergy.analyses.closed_models import run_closed_models
-from uqenergy.analyses.compare import Scenario, place, run_compare
+from uqenergy.analyses.compare import Scenario, format_table, place, run_compare
 from uqenergy.config.boundaries import ladder_factor
 from uqenergy.config.compare import load_compare_study
 from uqenergy.config.errors import InputError
 from uqenergy.config.files import data_dir
+from uqenergy.config.study import load_study
 
 PRIORS = data_dir("priors")
 RECORD_FIELDS = {
     "estimate_id",
     "comparator",
+    "interval",
     "value_wh",
     "statistic",
     "compared_statistic",
@@ -328,10 +331,15 @@ def test_closed_model_predictions_are_a_second_comparator(write, compare_study):
     each draw of the closed-model run moved down the ladder by its own rung draws. Checked against the run's own
     draws in closed form: at the accelerator the median query is GPU energy per token x the median answer length."""
     study = load_compare_study(_closed_compare(write, compare_study))
-    records = run_compare(study).records
+    result = run_compare(study)
+    records = result.records
     closed = [r for r in records if r["comparator"] == "closed_model"]
     assert {r["estimate_id"] for r in closed} == set(CLOSED) and len(records) == 14 + 2 * len(CLOSED)
     assert all(set(r) == RECORD_FIELDS for r in records)
+    # a closed model's interval carries what varies between deployments: predictive, not credible
+    assert {r["comparator"]: r["interval"] for r in records} == {"scenario": "credible", "closed_model": "predictive"}
+    headers = [line for line in format_table(result).splitlines() if line.startswith("estimate ")]
+    assert ["ratio (90% credible)" in headers[0], "ratio (90% predictive)" in headers[1]] == [True, True]
     draws = run_closed_models(study.closed_models).samples
     tokens = study.closed_models.priors.get("output_tokens")
     median_tokens, mean_tokens = float(tokens.ppf(np.array(0.5))), tokens.law.mean()
@@ -398,3 +406,62 @@ def test_audit_explains_a_figure_that_states_every_factor(write):
     compare = COMPARE.format(series="blend").replace('"traditional.toml", "test_time.toml"', '"traditional.toml"')
     (record,) = run_compare(write("compare.toml", compare)).records
     assert record["contributions"]["unexplained"] == pytest.approx(0.0, abs=1e-9)
+
+
+PINNED_SHARE = """
+[priors.test-time.reasoning_share]
+dist = "fixed"
+value = 1.0
+source = "test: every compared query reasons"
+"""
+
+
+def _share_compare(write, pinned: str) -> Path:
+    """A test-time study with a Beta reasoning share (priors/honest_test_time.toml), and a compare of it."""
+    write(
+        "test_time.toml",
+        SCENARIO.format(
+            name="test_time",
+            scenario="test-time",
+            priors=PRIORS / "honest_test_time.toml",
+            priors_dir=PRIORS,
+            median=300,
+        ),
+    )
+    write("estimates.toml", _estimate("long", "mean", "facility", "test-time", 40.0))
+    compare = COMPARE.format(series="blend").replace('"traditional.toml", "test_time.toml"', '"test_time.toml"')
+    return write("compare.toml", compare + pinned)
+
+
+def test_a_compare_pins_a_scenario_prior_for_per_reasoning_query_figures(write):
+    """[priors.test-time.reasoning_share] fixed at 1: every compared query reasons. Same seeds, so each state of
+    knowledge is the study's own with more queries reasoning: its mean can only rise, and it is the mean of the
+    study run with the same override."""
+    pinned = load_compare_study(_share_compare(write, PINNED_SHARE))
+    share = load_compare_study(_share_compare(write, ""))
+    (study,) = pinned.studies
+    assert study.priors.get("reasoning_share").describe().startswith("fixed(value=1.0)")
+    assert share.studies[0].priors.get("reasoning_share").spec["dist"] == "beta"
+    means = [
+        Scenario.run(s.studies[0], "blend", s.outer_draws, s.inner_draws).statistics["mean"] for s in (pinned, share)
+    ]
+    assert np.all(means[0] >= means[1]) and np.mean(means[0] > means[1]) > 0.5
+    overridden = load_study(study.path, overrides={"reasoning_share": {"dist": "fixed", "value": 1.0}})
+    direct = Scenario.run(overridden, "blend", pinned.outer_draws, pinned.inner_draws).statistics["mean"]
+    np.testing.assert_allclose(means[0], direct, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "pinned, key, message",
+    [
+        (PINNED_SHARE.replace("test-time", "chat"), "priors.chat", "not the scenario of a compare study"),
+        (PINNED_SHARE.replace("reasoning_share", "reasoning_shar"), "priors.test-time.reasoning_shar", "defines no"),
+        (PINNED_SHARE.replace("1.0", "1.5"), "priors.test-time: priors.reasoning_share", "outside"),
+        ("[priors.test-time]\nreasoning_share = 1\n", "priors.test-time", "expected a table of tables"),
+    ],
+)
+def test_a_bad_scenario_prior_override_is_an_input_error(write, pinned, key, message):
+    with pytest.raises(InputError) as err:
+        load_compare_study(_share_compare(write, pinned))
+    assert Path(err.value.file).name == "compare.toml" and err.value.key.startswith(key), err.value.message
+    assert message in err.value.message

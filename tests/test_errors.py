@@ -535,8 +535,7 @@ def test_reasoning_share_alone_row(cli, tmp_path):
     code, _, err = cli("run", study, "--out", tmp_path / "out")
     assert code == 2 and err.startswith("uqenergy: error: ") and err.count("\n") == 1, err
     assert (
-        "study.priors: prior 'reasoning_share' needs 'output_token_multiplier' and 'reasoning_draw', not defined"
-        in err
+        "study.priors: prior 'reasoning_share' needs 'output_token_multiplier' and 'reasoning_draw', not defined" in err
     )
     assert not (tmp_path / "out").exists()
 

@@ -71,6 +71,11 @@ LADDER_SEED_KEY = 3  # entropy word of the per-query rung draws (two_level uses 
 #: A study without the provisioned rung's prior (the paper's priors) counts no idle capacity: its facility
 #: energy is PUE x server energy, as the paper's is. Declared, not a silent default of the ladder.
 NO_IDLE_CAPACITY = {RUNG_PRIORS["provisioned"]: 1.0}
+#: What our 90% interval carries, by comparator (a record's ``interval``): a scenario study's two-level
+#: design gives a *credible* interval of the statistic (epistemic uncertainty only); a closed model's
+#: prediction a *predictive* one (it also carries the concurrency, the configuration residual of the size
+#: regression and the facility's PUE, which vary between deployments).
+INTERVALS = {"scenario": "credible", "closed_model": "predictive"}
 
 
 @dataclass
@@ -187,8 +192,9 @@ class Scenario:
     def server_statistic(self, statistic: str) -> np.ndarray:
         """Our credible distribution (outer,) of ``statistic`` of the energy per query at the server rung.
 
-        The mean is the facility mean over the state's fleet-average PUE: exact, because each
-        query's facility-to-facility ratio has mean one and is independent of the rest. The
+        The mean is the facility mean over the state's fleet-average PUE: exact in expectation
+        (each query's facility-to-facility ratio has mean one and is independent of the rest),
+        up to the Monte Carlo error of the state's inner draws. The
         median is not a ratio of medians: it is the median of each state's per-query server
         energy, from a second two-level run with the PUE fixed at 1 (:func:`server_rung_study`;
         same seed, so the same states of knowledge).
@@ -206,7 +212,7 @@ class Scenario:
 
         At the facility rung, the two-level run's own statistic (each query's PUE included) times
         the provisioned rung; below it, :meth:`server_statistic` moved along the ladder state by
-        state (exact for both statistics: the ladder's factors are constants within a state).
+        state (the ladder's factors are constants within a state, so moving a statistic adds no error).
         """
         if boundary == "facility":
             return self.statistics[statistic] * ladder_factor("server", "provisioned", self.outer_ladder)
@@ -241,60 +247,131 @@ def compared_statistic(estimate: PublicEstimate) -> str:
     return UNSPECIFIED_RULE if estimate.statistic == "unspecified" else estimate.statistic
 
 
+def comparison_record(
+    estimate: PublicEstimate,
+    comparator: str,
+    scenario: str,
+    series: str,
+    statistic_wh: np.ndarray,
+    per_query_wh: np.ndarray,
+    contributions: dict,
+) -> dict:
+    """The compare.json record of one estimate against one comparator.
+
+    Parameters
+    ----------
+    estimate : PublicEstimate
+        The published figure.
+    comparator : str
+        ``"scenario"`` (a scenario study's two-level design) or ``"closed_model"`` (a closed model's
+        prediction); sets the record's ``interval`` (:data:`INTERVALS`).
+    scenario, series : str
+        What the figure was compared with: the scenario and its series (a model, a blend, a closed model).
+    statistic_wh : numpy.ndarray
+        Our distribution of the compared statistic at the estimate's boundary [Wh], one value per state
+        (of knowledge, or of the closed model).
+    per_query_wh : numpy.ndarray
+        Our per-query draws at the estimate's boundary [Wh] (the ``per_query_*`` columns).
+    contributions : dict
+        The assumption audit of the per-query gap (:func:`~uqenergy.analyses.audit.decompose`), or empty.
+
+    Returns
+    -------
+    dict
+        ``estimate_id``, ``comparator``, ``interval``, the figure's ``statistic`` and the
+        ``compared_statistic``, ``boundary``, ``scenario``, ``series``, the placement of :func:`place`
+        on ``statistic_wh`` and (``per_query_*``, without our quantiles) on ``per_query_wh``, and
+        ``contributions``.
+    """
+    per_query = place(estimate.value_wh, per_query_wh)
+    return {
+        "estimate_id": estimate.id,
+        "comparator": comparator,
+        "interval": INTERVALS[comparator],
+        "value_wh": estimate.value_wh,
+        "statistic": estimate.statistic,
+        "compared_statistic": compared_statistic(estimate),
+        "boundary": estimate.boundary,
+        "scenario": scenario,
+        "series": series,
+        **place(estimate.value_wh, statistic_wh),
+        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
+        "contributions": contributions,
+    }
+
+
 def compare_estimate(estimate: PublicEstimate, scenario: Scenario, series: str) -> dict:
-    """The compare.json record of one estimate: against our credible distribution of its statistic at its
-    boundary, then (``per_query_*``) on the per-query distribution, and the assumption audit of that gap."""
+    """The compare.json record of one estimate against a scenario study (``comparator = "scenario"``).
+
+    Parameters
+    ----------
+    estimate : PublicEstimate
+        The published figure; its ``query_type`` is the scenario's.
+    scenario : Scenario
+        The scenario study's per-query draws and states of knowledge.
+    series : str
+        The series compared with.
+
+    Returns
+    -------
+    dict
+        The record of :func:`comparison_record`: our credible distribution of the figure's statistic at
+        its boundary, the per-query placement, and the assumption audit of that gap.
+    """
     base = boundary_values(estimate.boundary)
     factors = stated_factors(estimate.assumptions)
 
     def log_median(subset: frozenset[str]) -> float:
         return scenario.log_median(base | {k: v for f in subset for k, v in factors[f].items()}, estimate.boundary)
 
-    statistic = compared_statistic(estimate)
-    per_query = place(estimate.value_wh, scenario.draws_wh(base, estimate.boundary))
-    return {
-        "estimate_id": estimate.id,
-        "comparator": "scenario",
-        "value_wh": estimate.value_wh,
-        "statistic": estimate.statistic,
-        "compared_statistic": statistic,
-        "boundary": estimate.boundary,
-        "scenario": scenario.study.scenario,
-        "series": series,
-        **place(estimate.value_wh, scenario.credible_wh(statistic, estimate.boundary)),
-        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
-        "contributions": decompose(estimate.value_wh, log_median, list(factors)),
-    }
+    return comparison_record(
+        estimate,
+        "scenario",
+        scenario.study.scenario,
+        series,
+        scenario.credible_wh(compared_statistic(estimate), estimate.boundary),
+        scenario.draws_wh(base, estimate.boundary),
+        decompose(estimate.value_wh, log_median, list(factors)),
+    )
 
 
 def compare_closed_model(estimate: PublicEstimate, closed: ClosedModelResult) -> dict:
     """The compare.json record of an estimate against the prediction for its ``closed_model``.
 
-    Each draw of the closed-model run is one state of knowledge of the model (size, hardware, precision,
-    concurrency, the size regression's posterior predictive, the ladder); its ``mean_energy_wh`` and
-    ``median_energy_wh`` are the mean and median query under it. They are moved from the study's boundary
-    down to the estimate's, draw by draw, with that draw's own rung priors. The per-query columns place
-    the figure on ``energy_wh`` (answer length drawn too). No assumption audit: the closed-model
-    prediction has no energy-core inputs to substitute (``contributions`` is empty).
+    Each draw of the closed-model run is one state of the model (size, hardware, precision,
+    concurrency, the size regression's posterior predictive with its configuration residual, the
+    ladder); its ``mean_energy_wh`` and ``median_energy_wh`` are the mean and median query under it.
+    They are moved from the study's boundary down to the estimate's, draw by draw, with that draw's
+    own rung priors. Their spread carries more than what we do not know (concurrency, the residual of
+    one configuration, the facility's PUE vary between deployments), so the record's ``interval`` is
+    ``"predictive"``. The per-query columns place the figure on ``energy_wh`` (answer length drawn
+    too). No assumption audit: the prediction has no energy-core inputs to substitute.
+
+    Parameters
+    ----------
+    estimate : PublicEstimate
+        The published figure, naming a model of ``closed``'s study in ``closed_model``.
+    closed : ClosedModelResult
+        The closed-model run.
+
+    Returns
+    -------
+    dict
+        The record of :func:`comparison_record`, ``comparator = "closed_model"`` and empty
+        ``contributions``.
     """
     draws = closed.samples.sel(model=estimate.closed_model)
     rungs = {name: draws[name].values for name in closed.study.rung_priors}
     factor = ladder_factor(closed.study.boundary, estimate.boundary, rungs)
-    statistic = compared_statistic(estimate)
-    per_query = place(estimate.value_wh, draws["energy_wh"].values * factor)
-    return {
-        "estimate_id": estimate.id,
-        "comparator": "closed_model",
-        "value_wh": estimate.value_wh,
-        "statistic": estimate.statistic,
-        "compared_statistic": statistic,
-        "boundary": estimate.boundary,
-        "scenario": closed.study.scenario,
-        "series": estimate.closed_model,
-        **place(estimate.value_wh, draws[f"{statistic}_energy_wh"].values * factor),
-        **{f"per_query_{k}": v for k, v in per_query.items() if not k.startswith("ours_")},
-        "contributions": {},
-    }
+    return comparison_record(
+        estimate,
+        "closed_model",
+        closed.study.scenario,
+        estimate.closed_model,
+        draws[f"{compared_statistic(estimate)}_energy_wh"].values * factor,
+        draws["energy_wh"].values * factor,
+        {},
+    )
 
 
 def claim_drift(estimates: list[PublicEstimate]) -> list[dict]:
@@ -401,15 +478,13 @@ def run_compare(
 def format_table(result: CompareResult) -> str:
     """A plain-text summary for the terminal."""
     verified = {e["estimate_id"]: e["verified"] for e in result.estimates}
-    lines = (
-        [
-            f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {'ratio (90% credible)':>21}  "
-            f"{'verdict':<7}  per query"
-        ]
-        if result.records
-        else []
-    )
-    for r in result.records:
+    lines: list[str] = []
+    for i, r in enumerate(result.records):
+        if i == 0 or r["interval"] != result.records[i - 1]["interval"]:  # a header per kind of interval
+            ratio = f"ratio (90% {r['interval']})"
+            lines.append(
+                f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {ratio:>21}  {'verdict':<7}  per query"
+            )
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
         what = f"{r['series']} {r['compared_statistic']} @ {r['boundary']}"
         lines.append(

@@ -767,6 +767,12 @@ def plot_fleet_sweep(records: Sequence[Mapping], ax: Axes | Sequence[Axes] | Non
 VERDICT_COLORS = {"below": "#0072B2", "within": "#009E73", "above": "#D55E00"}
 
 
+def interval_of(record: Mapping) -> str:
+    """What a compare record's interval is: ``"credible"`` (epistemic, a scenario study's) or ``"predictive"``
+    (a closed model's prediction); a record from before the key existed is credible."""
+    return str(record.get("interval", "credible"))
+
+
 def _estimate_panels(estimates: Sequence[Mapping]) -> dict[tuple[str, str], list[Mapping]]:
     """Estimates per (scenario, series) they were compared with."""
     groups: dict[tuple[str, str], list[Mapping]] = {}
@@ -784,14 +790,17 @@ def _verdict_colors(estimates: Sequence[Mapping]) -> dict[str, str]:
 def published_estimates_layout(estimates: Sequence[Mapping], unverified: Collection[str] = ()) -> Layout:
     """The layout of :func:`plot_published_estimates`: a panel per (scenario, series); a colour per verdict."""
     groups = _estimate_panels(estimates)
+    kinds = list(dict.fromkeys(interval_of(r) for r in estimates)) or ["credible"]
     note = (
         "Each row: a published figure (dot, coloured by verdict) on the 90% interval (grey) and median (tick) "
         "of our distribution it was compared with (our credible distribution of the same statistic at the same "
-        "boundary); right: its value, what it was compared with, its percentile in that distribution, its ratio "
+        "boundary"
+        + ("; for a closed model, the predictive distribution of its prediction" if "predictive" in kinds else "")
+        + "); right: its value, what it was compared with, its percentile in that distribution, its ratio "
         "to our median."
     )
     key = (
-        Line2D([], [], color="#bbbbbb", linewidth=7, label="our 90% credible interval (P5-P95)"),
+        Line2D([], [], color="#bbbbbb", linewidth=7, label=f"our 90% {' or '.join(kinds)} interval (P5-P95)"),
         Line2D([], [], color="#222222", marker="|", markersize=12, markeredgewidth=2, linestyle="", label="our median"),
         *(
             Line2D([], [], marker="o", linestyle="", color=c, markeredgecolor="#222222", label=f"estimate {v}")
@@ -839,7 +848,8 @@ def plot_published_estimates(
     with (grey bar P5-P95, tick the median), recovered from the ratios: for
     ``uqenergy compare`` records, our credible distribution of the figure's own
     statistic (mean or median energy per query) at its own boundary, named in the
-    row label.
+    row label; for a closed model's prediction, its predictive distribution (the
+    record's ``interval``, named in the panel title and the legend).
 
     Parameters
     ----------
@@ -847,7 +857,8 @@ def plot_published_estimates(
         Compare records (``estimate_id``, ``value_wh``, ``scenario``, ``series``,
         ``percentile`` of the value among our draws in 0-100, ``ratio_median`` =
         value / our median, ``ratio_p5`` = value / our P95, ``ratio_p95`` = value
-        / our P5, ``verdict``).
+        / our P5, ``verdict``; optionally ``interval``, ``"credible"`` by default or
+        ``"predictive"``).
     ax : matplotlib.axes.Axes or sequence of them, optional
         Where to draw, one axes per (scenario, series); a new figure if None.
     unverified : collection of str, optional
@@ -900,7 +911,9 @@ def plot_published_estimates(
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
         what = "the closed-model prediction for " if rows[0].get("comparator") == "closed_model" else ""
-        panel_ax.set_title(f"{scenario}: compared with {what}{series}", fontsize=10, loc="left")
+        panel_ax.set_title(
+            f"{scenario}: compared with {what}{series} (90% {interval_of(rows[0])} interval)", fontsize=10, loc="left"
+        )
         _row_labels(
             panel_ax,
             ys,

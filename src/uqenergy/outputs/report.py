@@ -93,6 +93,7 @@ TEXT_KEYS = frozenset(
         "version",
         "date",
         "statistic",
+        "interval",
     }
 )
 FLAG_KEYS = frozenset({"converged"})
@@ -843,12 +844,14 @@ def _fleet_headlines(records: list[dict], attrs: dict) -> list[str]:
 
 
 def _compare_headlines(records: list[dict], attrs: dict) -> list[str]:
+    """One line per record; a closed model's interval is named predictive, a scenario's credible."""
     return [
         f"{r['estimate_id']}: {plots.fmt(r['value_wh'])} Wh is {r['ratio_median']:.2g}x "
         f"(90% {r['ratio_p5']:.2g}-{r['ratio_p95']:.2g}x) our "
         f"{'closed-model prediction for ' if r.get('comparator') == 'closed_model' else ''}{r['series']}'s "
         f"{r.get('compared_statistic', 'per-query')} energy per query at the {r.get('boundary', 'same')} boundary "
-        f"({r['scenario']}), at P{r['percentile']:.1f} of our credible distribution: {r['verdict']} its 90% interval."
+        f"({r['scenario']}), at P{r['percentile']:.1f} of our {plots.interval_of(r)} distribution: {r['verdict']} "
+        f"its 90% {plots.interval_of(r)} interval."
         for r in records
     ]
 
