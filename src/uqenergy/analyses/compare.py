@@ -483,7 +483,7 @@ def format_table(result: CompareResult) -> str:
         if i == 0 or r["interval"] != result.records[i - 1]["interval"]:  # a header per kind of interval
             ratio = f"ratio (90% {r['interval']})"
             lines.append(
-                f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {ratio:>21}  {'verdict':<7}  per query"
+                f"{'estimate':<44} {'Wh':>7} {'compared with':<40} {'pct':>5} {ratio:>22}  {'verdict':<7}  per query"
             )
         flag = "" if verified[r["estimate_id"]] else " (unverified)"
         what = f"{r['series']} {r['compared_statistic']} @ {r['boundary']}"
