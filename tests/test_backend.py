@@ -149,3 +149,44 @@ def test_local_threads_change_no_number(write, monkeypatch):
     assert one.records == three.records
     assert {r["series"] for r in one.records} >= {"only-70b", "also-70b", "blend", "blend-paper"}
     xr.testing.assert_identical(one.samples, three.samples)
+
+
+def test_an_adaptive_run_does_not_depend_on_the_cores(write, monkeypatch):
+    """The memory estimate that chooses an adaptive run's steps counts the summary threads whatever the machine:
+    the same study and seed take the same steps (held in memory or streamed) on one core and on three."""
+    text = SMALL_STUDY.replace("draws = 20000", "draws = 400000\nmemory_budget_mb = 24") + (
+        "\n[intervals]\nrelative_tolerance = 0.04\nbatch_draws = 20000\n"
+    )
+    study = load_study(write("adaptive.toml", text))
+    results = []
+    for cores in ({0}, {0, 1, 2}):
+        monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid, cores=cores: cores, raising=False)
+        results.append(run_study(study))
+    assert results[0].records == results[1].records
+    assert results[0].study.draws == results[1].study.draws > 20_000
+    assert results[0].samples.attrs.get("streamed_passes") == results[1].samples.attrs.get("streamed_passes")
+
+
+def test_many_cores_hold_no_more_chunks_than_the_run_has(monkeypatch):
+    """On 96 cores the window of chunks in flight is at most the run's chunks: the default study's memory estimate
+    stays that of a small machine (it was refused on 96 cores: 2 chunks counted 192 times)."""
+    from uqenergy.analyses import run as run_module
+
+    study = load_study("paper_traditional")
+    monkeypatch.setattr(run_module, "available_memory_bytes", lambda: 2 * 2**30)
+    for cores in (range(2), range(96)):
+        monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid, cores=cores: set(cores), raising=False)
+        monkeypatch.setattr(backend, "cpu_quota", lambda: None)
+        assert backend.chunks_in_flight("local", 2) == 2 and backend.chunks_in_flight("local", 500) == 2 * len(cores)
+        run_module.check_memory(study)  # no InputError
+
+
+@pytest.mark.parametrize(("text", "cpus"), [("200000 100000\n", 2), ("150000 100000\n", 2), ("max 100000\n", None)])
+def test_a_container_cpu_quota_bounds_the_threads(tmp_path, monkeypatch, text, cpus):
+    limit = tmp_path / "cpu.max"
+    limit.write_text(text)
+    assert backend.cpu_quota(str(limit)) == cpus
+    assert backend.cpu_quota(str(tmp_path / "absent")) is None
+    monkeypatch.setattr(backend.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(backend, "cpu_quota", lambda: cpus)
+    assert backend.local_workers() == (cpus or 64)

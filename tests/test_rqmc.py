@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -80,3 +81,14 @@ def small_study(tmp_path):
     path = tmp_path / "small.toml"
     path.write_text(SMALL_STUDY)
     return path
+
+
+def test_a_chunk_that_is_not_a_power_of_two_warns_nothing_and_is_the_same_points():
+    """Chunks of 1,000 and 24 draws of a 1,024-draw replicate: scipy's balance warning is avoided (not filtered,
+    which is not thread-safe), and the points are those of the whole replicate drawn at once."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parts = [sobol_uniforms(5, 3, 2, 1024, start, stop) for start, stop in ((0, 1000), (1000, 1024), (0, 1))]
+    whole = sobol_uniforms(5, 3, 2, 1024, 0, 1024)
+    np.testing.assert_array_equal(np.concatenate(parts[:2], axis=-1), whole)
+    np.testing.assert_array_equal(parts[2], whole[..., :1])

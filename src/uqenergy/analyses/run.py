@@ -27,6 +27,7 @@ from uqenergy.config.errors import InputError
 from uqenergy.config.scheduler import parse_scheduler
 from uqenergy.config.study import Study, load_study
 from uqenergy.engine.backend import Backend, available_memory_bytes, chunks_in_flight, memory_budget_bytes
+from uqenergy.engine.sampling import chunk_ranges
 from uqenergy.engine.simulate import chunk_bytes, in_memory_bytes, simulate, streams
 
 Runner = Callable[..., StudyResult]
@@ -128,7 +129,8 @@ def check_memory(study: Study) -> None:
     estimate (:func:`held_bytes`, plus the chunks in flight, :func:`~uqenergy.engine.simulate.chunk_bytes`)
     fits in the memory available now. The estimate is rough: a run that passes may still use somewhat more."""
     available = available_memory_bytes()
-    needed = held_bytes(study) + chunk_bytes(study) * chunks_in_flight(study.scheduler)
+    chunks = len(chunk_ranges(study.draws, study.chunk_draws))
+    needed = held_bytes(study) + chunk_bytes(study) * chunks_in_flight(study.scheduler, chunks)
     if available is not None and needed > available:
         raise InputError(
             study.path,

@@ -116,6 +116,8 @@ class InMemory:
         self.cache: dict[Series, SelectedDraws] = {}
 
     def __call__(self, series: Series) -> SelectedDraws:
+        # a model's baseline is cached and partitioned in place as it is read: not thread-safe, so
+        # series_records reads each series on one thread, models' before blends' (which rank and trim them)
         if series in self.cache:
             return self.cache[series]
         draws = SelectedDraws(*series_values(series, self.energy_wh, self.divisors))

@@ -12,15 +12,20 @@ from uqenergy.analyses.series import InMemory, pathway_divisors, series_records
 from uqenergy.config.study import Study
 from uqenergy.engine.backend import local_workers
 from uqenergy.engine.measured import measured_curves
+from uqenergy.engine.simulate import SUMMARY_THREADS
 
 
 def summary_records(
     study: Study, energy_wh: xr.DataArray, divisors: dict[str, xr.DataArray]
 ) -> tuple[list[dict], dict]:
-    """Records for every model, every blend, and every pathway applied to its targets; plus blend members."""
+    """Records for every model, every blend, and every pathway applied to its targets; plus blend members.
+
+    The series are summarised on up to :data:`~uqenergy.engine.simulate.SUMMARY_THREADS` threads (one with the
+    ``synchronous`` scheduler); the records do not depend on how many."""
     drawn = {name: d.values for name, d in divisors.items()}
     draws_of = InMemory(energy_wh.values, pathway_divisors(study, drawn))
-    return series_records(study, draws_of, energy_wh.attrs.get("clamped_draws"), local_workers())
+    workers = 1 if study.scheduler == "synchronous" else min(local_workers(), SUMMARY_THREADS)
+    return series_records(study, draws_of, energy_wh.attrs.get("clamped_draws"), workers)
 
 
 def measured_attrs(study: Study) -> dict:

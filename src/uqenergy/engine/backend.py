@@ -18,6 +18,7 @@ Schedulers (``[study] scheduler`` or ``--scheduler``):
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import struct
@@ -95,16 +96,31 @@ def _read_exactly(connection: socket.socket, nbytes: int) -> bytes:
 
 
 def local_workers() -> int:
-    """Threads of the local scheduler: one per core this process may run on (``taskset -c 0`` gives one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """Threads of the local scheduler: the cores this process may run on (``taskset -c 0 uqenergy ...`` gives
+    one), within a container's CPU quota (:func:`cpu_quota`)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota()
+    return max(1, min(cores, quota) if quota is not None else cores)
 
 
-def chunks_in_flight(scheduler: str) -> int:
-    """Chunks held in this process at once on ``scheduler``: a window per core locally and on Dask's local
-    schedulers, one result at a time from a cluster."""
-    return IN_FLIGHT_PER_WORKER * local_workers() if scheduler in (LOCAL, *DASK_SCHEDULERS) else 1
+def cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Whole CPUs the process's cgroup (v2) may use, rounded up; None without a quota or where unknown.
+
+    A container limited to two CPUs still sees every core of its host in ``os.sched_getaffinity``."""
+    try:
+        with open(path, encoding="ascii") as limit:
+            quota, period = limit.read().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def chunks_in_flight(scheduler: str, chunks: int) -> int:
+    """Chunks held in this process at once on ``scheduler`` in a run of ``chunks`` chunks: a window per core
+    locally and on Dask's local schedulers (at most the run's chunks), one result at a time from a cluster."""
+    if scheduler not in (LOCAL, *DASK_SCHEDULERS):
+        return 1
+    return min(chunks, IN_FLIGHT_PER_WORKER * local_workers())
 
 
 class Backend:

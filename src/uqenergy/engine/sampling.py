@@ -18,7 +18,6 @@ these draws, too, do not depend on how a run is chunked.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -86,9 +85,10 @@ def sobol_uniforms(seed: int, n_factors: int, n_models: int, replicate_draws: in
             points = qmc.Sobol(n_factors, scramble=True, seed=np.random.default_rng(stream))
             if lo > first:  # scipy 1.17 refuses fast_forward(0)
                 points.fast_forward(lo - first)
-            with warnings.catch_warnings():  # a chunk's share of a replicate need not be a power of 2
-                warnings.filterwarnings("ignore", "The balance properties of Sobol", UserWarning)
-                out[:, m, lo - start : hi - start] = points.random(hi - lo).T
+            # scipy warns when a sequence's first draw is not 2^m points, and a chunk's share of a replicate need
+            # not be: one point, then the rest, are the same points (no warnings.catch_warnings: not thread-safe)
+            head = points.random(1) if lo == first else np.empty((0, n_factors))
+            out[:, m, lo - start : hi - start] = np.concatenate([head, points.random(hi - lo - len(head))]).T
     return out
 
 

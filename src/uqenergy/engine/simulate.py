@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from uqenergy.config.study import Study
-from uqenergy.engine.backend import Backend, local_workers, memory_budget_bytes
+from uqenergy.engine.backend import Backend, memory_budget_bytes
 from uqenergy.engine.per_query import evaluate_study, study_data
 from uqenergy.engine.sampling import chunk_ranges, monte_carlo_chunk, sobol_chunk
 
@@ -89,12 +89,16 @@ def simulate_in_memory(study: Study, backend: Backend, progress=None, first: int
         yield chunk
 
 
+SUMMARY_THREADS = 2  # at most this many threads summarise an in-memory run's series (each holds a pooled copy)
+
+
 def in_memory_bytes(study: Study) -> int:
     """Rough peak memory of an in-memory run's draws: per model its energy, sorted baseline, pathway inputs
-    and their product; and the largest pooled series with its sorted copy and mask, on each thread that
-    summarises (:func:`~uqenergy.engine.backend.local_workers`)."""
+    and their product; and the largest pooled series with its sorted copy and mask, on each of the
+    :data:`SUMMARY_THREADS` threads that may summarise (counted whatever the machine: the estimate chooses an
+    adaptive run's steps, which must not depend on the machine)."""
     members = max([len(b.members) or b.top or 0 for b in study.blends], default=1)
-    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members * local_workers()
+    per_draw = len(study.models) * (3 + len(study.pathways)) + 3 * members * SUMMARY_THREADS
     return 8 * study.draws * per_draw
 
 
