@@ -910,7 +910,7 @@ def plot_published_estimates(
         )
         panel_ax.set_ylim(-0.6, len(rows) - 0.4)
         _log_energy_axis(panel_ax, "energy per query (Wh, log scale)", lo, hi)
-        what = f"{series}, closed-model prediction" if rows[0].get("comparator") == "closed_model" else series
+        what = f"{series} (closed model)" if rows[0].get("comparator") == "closed_model" else series
         panel_ax.set_title(f"{scenario}: compared with {what} (90% {interval_of(rows[0])})", fontsize=10, loc="left")
         _row_labels(
             panel_ax,
