@@ -136,6 +136,8 @@ def test_a_measured_study_offers_its_models_gpus_and_boundaries(client):
     assert narrowed["series"] == [f"{LLAMA_8B} (1xB200)"] and narrowed["blends"] == {}
     assert [p["name"] for p in narrowed["priors"]] == ["concurrency", "server_overhead"]
     assert narrowed["measured"]["chosen"] == {"models": [LLAMA_8B], "gpus": ["B200"], "boundary": "server"}
+    assert "facility boundary" in info["description"]  # the heading names the boundary chosen, not the study's
+    assert "server boundary" in narrowed["description"] and "facility" not in narrowed["description"]
     h100 = client.post("/api/study", json={"study": "measured_chat", "measured": {"gpus": ["H100"]}}).json()
     assert list(h100["blends"]) == ["all-h100"]  # the B200 pool is left out with the B200 configurations
     assert sorted(h100["series"][:-1]) == sorted(load_study("measured_chat").blends[0].members)

@@ -358,6 +358,16 @@ def measured_info(base: Study, study: Study) -> dict | None:
     }
 
 
+def described(base: Study, study: Study) -> str:
+    """``study``'s description, naming the boundary chosen on the page where it differs from ``base``'s."""
+    if base.measured is None or study.measured is None or study.measured.boundary == base.measured.boundary:
+        return study.description
+    stated, chosen = f"{base.measured.boundary} boundary", f"{study.measured.boundary} boundary"
+    if stated in study.description:
+        return study.description.replace(stated, chosen)
+    return f"{study.description} (at the {chosen})"
+
+
 def study_info(base: Served, page: PageStudy) -> dict:
     """What the page shows of a request before it runs: description, series, hardware, controls and limits."""
     study = page.study
@@ -371,7 +381,7 @@ def study_info(base: Served, page: PageStudy) -> dict:
     )
     return {
         "study": page.name,
-        "description": study.description,
+        "description": described(base.study, study),
         "scenario": study.scenario,
         "models": study.models,
         "blends": {b.name: {"top": b.top, "members": b.members, "trim": b.trim} for b in study.blends},
