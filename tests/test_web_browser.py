@@ -104,6 +104,12 @@ def test_move_a_prior_see_the_median_change_and_rerun_the_download(url, browser,
     browser.get(url + "/")
     median = wait.until(lambda d: d.find_elements(By.ID, "median") and d.find_element(By.ID, "median"))
     before = float(median.get_attribute("data-wh"))
+    labels = browser.execute_script(  # the published estimates' labels, each inside the figure's width
+        "const svg = document.getElementById('distribution'), width = svg.viewBox.baseVal.width;"
+        "return Array.from(svg.querySelectorAll('text[fill=\"#A04000\"]'),"
+        " t => { const b = t.getBBox(); return [b.x, b.x + b.width, width]; })"
+    )
+    assert labels and all(0 <= left and right <= width for left, right, width in labels), labels
 
     slider = browser.find_element(By.CSS_SELECTOR, "input[type=range][data-prior=output_tokens][data-param=median]")
     number = browser.find_element(By.CSS_SELECTOR, "input[type=number][data-prior=output_tokens][data-param=median]")

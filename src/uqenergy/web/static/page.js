@@ -334,7 +334,10 @@ function drawDistribution(result) {
   const lo = Math.min(...values) / 1.2, hi = Math.max(...values) * 1.2;
   const labels = estimates.map((e) => `${e.subject} ${fmt(e.value_wh)}`);
   const scale0 = (v) => 20 + (Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * 720;
-  const rows = labelRows(estimates.map((e) => scale0(e.value_wh)), labels.map((t) => 5.2 * t.length + 6));
+  const widths = labels.map((t) => 5.2 * t.length + 6);
+  // a label starts just right of its line, or further left where it would run past the right edge
+  const starts = estimates.map((e, i) => Math.max(2, Math.min(scale0(e.value_wh) + 2, 758 - widths[i])));
+  const rows = labelRows(starts, widths);
   const top = 30 + (estimates.length ? (Math.max(...rows) + 1) * 11 : 0), bottom = top + 110;
   const height = bottom + 80;
   svg.setAttribute("viewBox", `0 0 760 ${height}`);
@@ -348,7 +351,7 @@ function drawDistribution(result) {
   estimates.forEach((e, i) => {
     const ex = x(e.value_wh), level = 12 + rows[i] * 11;
     el("line", { x1: ex, x2: ex, y1: level + 2, y2: bottom, stroke: "#D55E00", "stroke-opacity": 0.6 }, svg);
-    const label = el("text", { x: ex + 2, y: level, fill: "#A04000", "font-size": 9 }, svg, labels[i]);
+    const label = el("text", { x: starts[i], y: level, fill: "#A04000", "font-size": 9 }, svg, labels[i]);
     el("title", {}, label, `${e.subject}: ${fmt(e.value_wh)} Wh (boundary: ${e.boundary}; ${e.kind}, ${e.date}) — ${e.citation}`);
   });
   const notes = [estimates.length ? "orange: published estimates (hover a label for its source and boundary)" : ""];
