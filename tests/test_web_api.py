@@ -126,7 +126,9 @@ def test_a_measured_study_offers_its_models_gpus_and_boundaries(client):
         "models": sorted(measured["models"]),
         "gpus": ["B200", "H100"],
         "boundary": "facility",
+        "output_tokens": "measured",
     }
+    assert measured["output_tokens"] == ["measured", "prior"]  # the chat task: the prior is a chat answer's length
     assert [p["name"] for p in info["priors"]] == ["concurrency", "server_overhead", "provisioning_overhead", "pue"]
     concurrency = info["priors"][0]
     assert concurrency["unit"] == "requests" and concurrency["bounds"] == [1.0, None] and concurrency["source"]
@@ -135,13 +137,34 @@ def test_a_measured_study_offers_its_models_gpus_and_boundaries(client):
     narrowed = client.post("/api/study", json={"study": "measured_chat", "measured": choice}).json()
     assert narrowed["series"] == [f"{LLAMA_8B} (1xB200)"] and narrowed["blends"] == {}
     assert [p["name"] for p in narrowed["priors"]] == ["concurrency", "server_overhead"]
-    assert narrowed["measured"]["chosen"] == {"models": [LLAMA_8B], "gpus": ["B200"], "boundary": "server"}
+    assert narrowed["measured"]["chosen"] == {
+        "models": [LLAMA_8B],
+        "gpus": ["B200"],
+        "boundary": "server",
+        "output_tokens": "measured",
+    }
     assert "facility boundary" in info["description"]  # the heading names the boundary chosen, not the study's
     assert "server boundary" in narrowed["description"] and "facility" not in narrowed["description"]
     h100 = client.post("/api/study", json={"study": "measured_chat", "measured": {"gpus": ["H100"]}}).json()
     assert list(h100["blends"]) == ["all-h100"]  # the B200 pool is left out with the B200 configurations
     assert sorted(h100["series"][:-1]) == sorted(load_study("measured_chat").blends[0].members)
     assert "DeepSeek V3.1" not in h100["measured"]["chosen"]["models"]  # the models measured on H100
+
+
+def test_the_answer_length_can_be_the_prior(client):
+    """output_tokens = "prior": the page's controls gain the output_tokens prior, and a run draws answer lengths
+    (its spread widens: the measured mean is one length per configuration). Reasoning offers the measured only."""
+    choice = {"models": [LLAMA_8B], "gpus": ["H100"], "boundary": "accelerator"}
+    fixed, drawn = (
+        client.post("/api/run", json=MEASURED | {"measured": choice | {"output_tokens": t}}).json()
+        for t in ("measured", "prior")
+    )
+    info = client.post("/api/study", json={"study": "measured_chat", "measured": choice | {"output_tokens": "prior"}})
+    assert "output_tokens" in [p["name"] for p in info.json()["priors"]]
+    spread = {k: r["baseline"]["p95"] / r["baseline"]["p5"] for k, r in (("fixed", fixed), ("drawn", drawn))}
+    assert spread["drawn"] > 2 * spread["fixed"], spread
+    reasoning = client.get("/api/study", params={"study": "measured_reasoning"}).json()
+    assert reasoning["measured"]["output_tokens"] == ["measured"]
 
 
 def test_the_boundary_ladder_multiplies_by_its_rung(client):

@@ -10,7 +10,8 @@ A request is a JSON object::
 ``run_study(..., overrides=...)`` (:func:`uqenergy.config.study.study_from_document`):
 ``[priors.NAME]`` tables layered over the study's own, where one that changes a prior's
 numbers replaces it for every model unless it names models itself. ``measured``
-(a measured study only) chooses its models, GPUs and boundary: those keys of its
+(a measured study only) chooses its models, GPUs, boundary and answer length
+(``output_tokens``: each configuration's measured mean, or the study's prior): those keys of its
 ``[measured]`` section, with the blends (and pathway targets) that pool configurations
 outside the choice left out. The study the request describes is validated like any
 study file: the page has no validator of its own. :func:`study_toml` writes it as a
@@ -39,6 +40,7 @@ import numpy as np
 import tomli_w
 
 from uqenergy._version import __version__
+from uqenergy.analyses.measured import CHAT_TASK
 from uqenergy.analyses.results import records_frame
 from uqenergy.analyses.run import design_of, run_study
 from uqenergy.analyses.sensitivity_study import run_sensitivity
@@ -57,7 +59,7 @@ from uqenergy.outputs.plots import log_density
 
 REQUEST = "request"  # the "file" an error about the request itself (and its prior overrides) names
 REQUEST_KEYS = frozenset({"study", "series", "draws", "seed", "priors", "measured"})
-MEASURED_CHOICES = frozenset({"models", "gpus", "boundary"})  # the [measured] keys a request may choose
+MEASURED_CHOICES = frozenset({"models", "gpus", "boundary", "output_tokens"})  # the [measured] keys a request chooses
 PAGE_DRAWS = 100_000  # draws per model when a request does not say (fewer when that would pass the limit)
 MAX_PAGE_DRAWS = 2_000_000  # draws per request, over all models: about a second of work
 PAGE_SECONDS = 20.0  # wall-clock limit of a request: waiting for the run before it, its run and its Sobol indices
@@ -249,7 +251,10 @@ def _choose_measured(document: dict, path: Path, choice: Any, name: str) -> None
         raise InputError(REQUEST, "measured", f"{name} is not a measured study", "only for a study with [measured]")
     if not isinstance(choice, dict):
         raise InputError(
-            REQUEST, "measured", "expected a JSON object", '{"models": [...], "gpus": [...], "boundary": ...}'
+            REQUEST,
+            "measured",
+            "expected a JSON object",
+            '{"models": [...], "gpus": [...], "boundary": ..., "output_tokens": "measured" or "prior"}',
         )
     check_keys(choice, MEASURED_CHOICES, REQUEST, "measured.")
     try:
@@ -336,7 +341,7 @@ def controls(study: Study) -> list[dict]:
 
 def measured_info(base: Study, study: Study) -> dict | None:
     """A measured study's choices: the models of ``base`` with the GPUs each was measured on, the boundary ladder,
-    and what ``study`` (the request) chose."""
+    the answer lengths (``output_tokens``), and what ``study`` (the request) chose."""
     if base.measured is None or study.measured is None:
         return None
     models: dict[str, list[str]] = {}
@@ -350,10 +355,13 @@ def measured_info(base: Study, study: Study) -> dict | None:
         "models": dict(sorted(models.items())),
         "gpus": sorted({g for gpus in models.values() for g in gpus}),
         "boundaries": [{"name": b, "prior": RUNG_PRIORS.get(b)} for b in BOUNDARIES],
+        # the bundled output_tokens prior is a chat answer's length: offered for the chat task only
+        "output_tokens": ["measured", "prior"] if study.measured.task == CHAT_TASK else ["measured"],
         "chosen": {
             "models": sorted(chosen),
             "gpus": sorted({c.points[0].gpu for c in study.measured.configurations}),
             "boundary": study.measured.boundary,
+            "output_tokens": study.measured.output_tokens,
         },
     }
 

@@ -57,9 +57,9 @@ function priorChanges() {
 }
 
 function measuredChoice() {
-  // the request's choice of models, GPUs and boundary of a measured study (null: not a measured study)
+  // the request's choice of models, GPUs, boundary and answer length of a measured study (null: not one)
   if (!page.info || !page.info.measured) return null;
-  const choice = { boundary: $("measured-boundary").value };
+  const choice = { boundary: $("measured-boundary").value, output_tokens: $("measured-tokens").value };
   if ($("measured-model").value) choice.models = [$("measured-model").value];
   if ($("measured-gpu").value) choice.gpus = [$("measured-gpu").value];
   return choice;
@@ -226,7 +226,8 @@ function buildPriors(priors, kept) {
 }
 
 function fillMeasured(measured) {
-  // the model, GPU and boundary choices of a measured study; the GPUs a model was not measured on are disabled
+  // the model, GPU, boundary and answer-length choices of a measured study; GPUs a model was not measured on
+  // are disabled
   $("measured").hidden = !measured;
   if (!measured) return;
   const chosen = measured.chosen;
@@ -239,6 +240,9 @@ function fillMeasured(measured) {
   $("measured-boundary").replaceChildren(...measured.boundaries.map((b) =>
     new Option(b.prior ? `${b.name} (× ${b.prior})` : `${b.name} (GPU energy as measured)`, b.name, false,
       b.name === chosen.boundary)));
+  const lengths = { measured: "each configuration's measured mean", prior: "the output_tokens prior (drawn per query)" };
+  $("measured-tokens").replaceChildren(...measured.output_tokens.map((t) =>
+    new Option(lengths[t] || t, t, false, t === chosen.output_tokens)));
   enableGpus(measured);
 }
 
@@ -432,7 +436,9 @@ async function start() {
   $("study").replaceChildren(...studies.map((s) => new Option(s.name, s.name, false, s.name === chosen)));
   $("study").addEventListener("change", () => loadStudy($("study").value));
   for (const id of ["series", "draws", "seed"]) $(id).addEventListener("change", schedule);
-  for (const id of ["measured-model", "measured-gpu", "measured-boundary"]) $(id).addEventListener("change", chooseMeasured);
+  for (const id of ["measured-model", "measured-gpu", "measured-boundary", "measured-tokens"]) {
+    $(id).addEventListener("change", chooseMeasured);
+  }
   $("show-estimates").addEventListener("change", () => page.last && drawDistribution(page.last));
   $("reset").addEventListener("click", () => { buildPriors(page.info.priors); schedule(); });
   $("download-toml").addEventListener("click", () => download("/api/study.toml", `${$("study").value}_whatif.toml`));
