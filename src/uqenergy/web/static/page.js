@@ -240,7 +240,7 @@ function fillMeasured(measured) {
   $("measured-boundary").replaceChildren(...measured.boundaries.map((b) =>
     new Option(b.prior ? `${b.name} (× ${b.prior})` : `${b.name} (GPU energy as measured)`, b.name, false,
       b.name === chosen.boundary)));
-  const lengths = { measured: "each configuration's measured mean", prior: "the output_tokens prior (drawn per query)" };
+  const lengths = { measured: "measured mean", prior: "output_tokens prior" };
   $("measured-tokens").replaceChildren(...measured.output_tokens.map((t) =>
     new Option(lengths[t] || t, t, false, t === chosen.output_tokens)));
   enableGpus(measured);
